@@ -1,0 +1,59 @@
+#pragma once
+/// Maps requirements and a data profile to a model configuration, with the reason for each choice.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lepton/dataset.hpp"
+#include "lepton/model.hpp"
+#include "lepton/requirements.hpp"
+
+namespace lepton {
+
+/// Why one setting has its value, and which constraint or data property decided it.
+struct Reason {
+  std::string text;       ///< One sentence, e.g. "Minority class is 3.4 %, so positives are weighted 5.2x".
+  std::string driven_by;  ///< "requirements.constraints.max_model_bytes", "data.class_balance", "default", ...
+};
+
+/// A resolved, trainable configuration. Every field has an entry in `reasons`, keyed by field name.
+struct ModelConfig {
+  Task task = Task::BinaryClassification;
+  std::vector<FeatureSpec> features;
+  std::vector<std::size_t> hidden_units{128, 64};
+  Activation activation = Activation::Relu;
+  double dropout = 0.0;
+  double weight_decay = 1e-4;
+  std::string optimizer = "adamw";
+  double learning_rate = 1e-3;
+  std::string lr_schedule = "cosine";  ///< "constant", "cosine" (with warm-up) or "plateau".
+  std::size_t warmup_epochs = 0;
+  std::size_t batch_size = 32;
+  std::size_t max_epochs = 100;
+  std::size_t patience = 15;            ///< Epochs without validation improvement before stopping.
+  double positive_class_weight = 1.0;   ///< Binary: weight of positive rows in the loss.
+  std::vector<double> class_weights;    ///< Multiclass: weight per class id.
+  std::string threshold_strategy = "optimize_objective_on_validation";  ///< or "fixed_0.5".
+  bool quantize = false;                ///< Export an int8 model as well.
+  Metric objective = Metric::F1;
+  std::uint64_t seed = 42;
+  std::map<std::string, Reason> reasons;
+
+  nlohmann::json to_json() const;
+  static ModelConfig from_json(const nlohmann::json& j, const std::string& json_path = "$");
+};
+
+/// The columns that become features: the explicit list, or every column that is not the target,
+/// excluded, ID-like, constant, empty or text. `reasons` receives one line per dropped column.
+std::vector<FeatureSpec> select_features(const Requirements& requirements, const DataProfile& profile,
+                                         std::vector<std::string>* reasons = nullptr);
+
+/// Chooses a configuration for the requirements and data. Throws ConstraintError that names every
+/// constraint that no configuration can meet, and InvalidArgument for a target column that is missing.
+ModelConfig configure(const Requirements& requirements, const DataProfile& profile);
+
+}  // namespace lepton

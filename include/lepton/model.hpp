@@ -1,0 +1,82 @@
+#pragma once
+/// The model artifact: one versioned file with preprocessing, architecture, weights, threshold,
+/// metrics and provenance. docs/model-format.md documents the layout.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lepton/preprocess.hpp"
+
+namespace lepton {
+
+enum class Activation { Identity, Relu, Gelu, Tanh };
+
+std::string to_string(Activation activation);
+
+/// A fully connected layer y = act(W x + b), with W row-major [out][in] like torch.nn.Linear.weight.
+struct DenseLayer {
+  std::size_t inputs = 0;
+  std::size_t outputs = 0;
+  std::vector<float> weight;  ///< outputs x inputs.
+  std::vector<float> bias;    ///< outputs.
+  Activation activation = Activation::Relu;
+};
+
+/// A multilayer perceptron. The last layer has Identity activation and emits logits
+/// (1 for binary, K for multiclass) or the standardized regression value.
+struct Mlp {
+  std::vector<DenseLayer> layers;
+
+  std::size_t inputs() const { return layers.empty() ? 0 : layers.front().inputs; }
+  std::size_t outputs() const { return layers.empty() ? 0 : layers.back().outputs; }
+  std::size_t parameter_count() const;
+  /// Throws InvalidArgument when consecutive shapes do not chain or a buffer has the wrong size.
+  void validate() const;
+};
+
+/// Where a model came from.
+struct Provenance {
+  std::string lepton_version;
+  std::string created_utc;          ///< ISO 8601, e.g. "2026-12-04T22:10:00Z".
+  std::string data_file;            ///< Path as given by the caller.
+  std::string data_sha256;          ///< Hex SHA-256 of the data file's bytes.
+  std::string requirements_sha256;  ///< Hex SHA-256 of the canonical requirements JSON.
+  std::uint64_t seed = 0;
+
+  nlohmann::json to_json() const;
+  static Provenance from_json(const nlohmann::json& j, const std::string& json_path = "$");
+};
+
+/// Everything needed to run a trained model without the training data or LibTorch.
+struct ModelArtifact {
+  static constexpr std::uint32_t kFormatVersion = 1;
+
+  Task task = Task::BinaryClassification;
+  Preprocessor preprocessor;
+  TargetEncoding target;
+  Mlp network;
+  double threshold = 0.5;        ///< Binary decision threshold on the positive-class probability.
+  nlohmann::json configuration;  ///< Resolved model configuration with the reason for each choice.
+  nlohmann::json metrics;        ///< Evaluation results, as written by the evaluator.
+  Provenance provenance;
+  nlohmann::json extensions = nlohmann::json::object();  ///< Sections added by later components.
+};
+
+/// Writes the artifact atomically: to "<path>.tmp-<pid>", then rename. Throws IoError on failure.
+void save_artifact(const ModelArtifact& artifact, const std::string& path);
+
+/// Loads and validates an artifact. Every size, offset, dtype and shape is checked before data are read,
+/// and the checksum is verified. Throws FileNotFound, IoError or ParseError naming the fault.
+ModelArtifact load_artifact(const std::string& path);
+
+/// Same as load_artifact, for bytes already in memory. `source` names them in error messages.
+ModelArtifact parse_artifact(const std::string& bytes, const std::string& source);
+
+/// Serializes to the bytes that save_artifact writes.
+std::string serialize_artifact(const ModelArtifact& artifact);
+
+}  // namespace lepton

@@ -1,0 +1,45 @@
+#pragma once
+/// The end-to-end job that `lepton run` performs, composed from the public stages:
+/// requirements -> profile -> configurator -> split and preprocessor -> trainer -> evaluator -> exporter.
+
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "lepton/configurator.hpp"
+#include "lepton/evaluator.hpp"
+#include "lepton/requirements.hpp"
+#include "lepton/trainer.hpp"
+
+namespace lepton {
+
+/// Options of run_pipeline.
+struct PipelineOptions {
+  std::string data_path;
+  std::string output_dir;
+  std::function<void(const EpochRecord&)> on_epoch;  ///< Progress; empty for none.
+  bool resume = false;          ///< Resume training from output_dir/checkpoint.pt when it matches.
+  int threads = 1;
+  const std::atomic<bool>* stop_requested = nullptr;
+};
+
+/// What the pipeline wrote and measured.
+struct PipelineResult {
+  ModelConfig config;
+  DataProfile profile;
+  TrainingResult training;
+  Evaluation validation;
+  Evaluation test;
+  std::string model_path;      ///< output_dir/model.lepton
+  std::string report_json_path;
+  std::string report_md_path;
+  double seconds = 0;
+};
+
+/// Runs the whole job and writes into output_dir: config.json, model.lepton, metrics.json,
+/// report.json and report.md. Every file is written to a temporary name and then renamed.
+PipelineResult run_pipeline(const Requirements& requirements, const PipelineOptions& options);
+
+}  // namespace lepton

@@ -1,0 +1,90 @@
+#pragma once
+/// Preprocessing fitted on the training split and replayed exactly at inference:
+/// per-feature imputation, standardization and categorical one-hot encoding.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lepton/dataset.hpp"
+#include "lepton/matrix.hpp"
+#include "lepton/table.hpp"
+
+namespace lepton {
+
+/// The request for one raw column: its name and how it enters the model.
+struct FeatureSpec {
+  std::string column;
+  FeatureType type = FeatureType::Numeric;
+};
+
+/// Fitted state of one raw input column.
+struct FeatureTransform {
+  std::string column;
+  FeatureType type = FeatureType::Numeric;
+  // Numeric: z = (value - mean) / scale, where a missing value is replaced by `fill` (training median).
+  double fill = 0, mean = 0, scale = 1;
+  // Categorical: one output per category, in this order. A missing value becomes `fill_category`
+  // (training mode). An unseen category encodes as all zeros.
+  std::vector<std::string> categories;
+  std::string fill_category;
+  std::size_t offset = 0;  ///< First encoded column that this feature writes.
+  std::size_t width = 1;   ///< Encoded columns that this feature writes.
+};
+
+/// Replayable preprocessing. Fit it on training rows only, then encode any table that has the columns.
+class Preprocessor {
+ public:
+  Preprocessor() = default;
+
+  /// Fits imputation, standardization and category lists on `rows` of `table`.
+  /// Throws ParseError naming file:line:column for a non-numeric value in a numeric feature,
+  /// and InvalidArgument for a missing column.
+  static Preprocessor fit(const Table& table, const std::vector<FeatureSpec>& features,
+                          const std::vector<std::size_t>& rows);
+
+  /// Encodes every row of `table`, matching columns by name in any order; extra columns are ignored.
+  Matrix transform(const Table& table) const;
+
+  /// Encodes the listed rows of `table`.
+  Matrix transform(const Table& table, const std::vector<std::size_t>& rows) const;
+
+  std::size_t encoded_width() const noexcept { return width_; }
+  const std::vector<FeatureTransform>& features() const noexcept { return features_; }
+
+  /// Names of the encoded columns, e.g. "Torque [Nm]" or "Type=L".
+  std::vector<std::string> encoded_names() const;
+
+  nlohmann::json to_json() const;
+  /// Restores a fitted state. Throws ParseError naming the JSON path of a bad field.
+  static Preprocessor from_json(const nlohmann::json& state, const std::string& json_path = "$");
+
+ private:
+  std::vector<FeatureTransform> features_;
+  std::size_t width_ = 0;
+};
+
+/// Maps target texts to what the loss consumes: class indices, or a standardized regression value.
+struct TargetEncoding {
+  Task task = Task::BinaryClassification;
+  std::string column;
+  std::vector<std::string> classes;  ///< Classification: sorted labels; index = class id.
+  double mean = 0, scale = 1;        ///< Regression: y_model = (y - mean) / scale.
+
+  /// Builds the encoding from the training rows. Throws InvalidArgument for a target with one class.
+  static TargetEncoding fit(const Table& table, const std::string& column, Task task,
+                            const std::vector<std::size_t>& rows);
+
+  /// Class ids (classification) for the rows. Throws ParseError for a missing or unknown label.
+  std::vector<std::int64_t> encode_labels(const Table& table, const std::vector<std::size_t>& rows) const;
+  /// Raw regression values for the rows. Throws ParseError for a missing or non-numeric value.
+  std::vector<double> encode_values(const Table& table, const std::vector<std::size_t>& rows) const;
+
+  nlohmann::json to_json() const;
+  static TargetEncoding from_json(const nlohmann::json& state, const std::string& json_path = "$");
+};
+
+}  // namespace lepton

@@ -1,0 +1,74 @@
+#pragma once
+/// The requirements spec: what the enterprise wants from a model. JSON, versioned; the schema is
+/// docs/requirements.schema.json, generated from the same field table that validates documents.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lepton/dataset.hpp"
+#include "lepton/metrics.hpp"
+#include "lepton/preprocess.hpp"
+
+namespace lepton {
+
+/// How much the model's decisions must be explainable.
+enum class Interpretability {
+  None,          ///< Any model; no attribution required.
+  Attribution,   ///< Every prediction must be explainable with SHAP-style attribution (the default).
+  Transparent,   ///< A small model that a person can inspect: few layers, few units.
+};
+
+std::string to_string(Interpretability level);
+
+/// Differential-privacy budget for training.
+struct PrivacyBudget {
+  double epsilon = 0;
+  double delta = 1e-5;
+  double max_grad_norm = 1.0;  ///< Per-sample clipping norm C.
+};
+
+/// Limits the model must respect. Unset fields are unconstrained.
+struct Constraints {
+  std::optional<double> max_latency_us;         ///< Per-row inference latency, microseconds.
+  std::optional<std::uint64_t> max_model_bytes; ///< Size of the artifact's weights.
+  std::optional<double> min_metric;             ///< Floor on the objective metric, on the test split.
+  Interpretability interpretability = Interpretability::Attribution;
+  std::optional<PrivacyBudget> privacy;
+  std::optional<double> max_training_seconds;
+  double quantization_tolerance = 0.005;        ///< Largest objective drop accepted from int8 export.
+};
+
+/// A parsed and validated requirements document.
+struct Requirements {
+  static constexpr int kSchemaVersion = 1;
+
+  int version = kSchemaVersion;
+  std::string name;
+  Task task = Task::BinaryClassification;
+  std::string target;
+  std::vector<FeatureSpec> features;  ///< Empty: infer from the data.
+  std::vector<std::string> exclude;   ///< Columns never used as features (IDs, leakage).
+  Metric objective = Metric::F1;
+  Constraints constraints;
+  SplitFractions split;
+  std::uint64_t seed = 42;
+
+  /// The document as canonical JSON (every field, defaults resolved); hashed for provenance.
+  nlohmann::json to_json() const;
+};
+
+/// Validates and parses a requirements document. Reports every problem at once in a ValidationError,
+/// each with its JSON path, the bad value and what is allowed; an unknown key gets "did you mean".
+Requirements parse_requirements(const nlohmann::json& document, const std::string& source = "<memory>");
+
+/// Reads and parses a requirements file. JSON syntax errors name file:line:column.
+Requirements load_requirements(const std::string& path);
+
+/// The JSON Schema (draft 2020-12) of requirements documents, generated from the field table.
+nlohmann::json requirements_json_schema();
+
+}  // namespace lepton

@@ -1,0 +1,85 @@
+#pragma once
+/// Trains the configured MLP with LibTorch. LibTorch is an implementation detail: this header does not
+/// include it, and the result is a runtime Mlp.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lepton/configurator.hpp"
+#include "lepton/matrix.hpp"
+#include "lepton/model.hpp"
+
+namespace lepton {
+
+/// One finished epoch, as reported to the progress callback and stored in the history.
+struct EpochRecord {
+  std::size_t epoch = 0;           ///< 1-based.
+  std::size_t max_epochs = 0;
+  double train_loss = 0;
+  double validation_loss = 0;
+  double validation_metric = 0;    ///< The configured objective on the validation split.
+  double learning_rate = 0;
+  double elapsed_seconds = 0;
+  double eta_seconds = 0;          ///< Estimate for the remaining epochs at the mean epoch time.
+  bool improved = false;
+};
+
+/// Training data in the form the trainer consumes: encoded features and the encoded target.
+struct TrainingData {
+  Matrix features;
+  std::vector<std::int64_t> labels;  ///< Classification class ids.
+  std::vector<double> values;        ///< Regression targets, already standardized.
+};
+
+/// Options of the Trainer. Chainable setters return *this.
+struct TrainerOptions {
+  ModelConfig config;
+  std::function<void(const EpochRecord&)> on_epoch;  ///< Called after each epoch, on the training thread.
+  std::string checkpoint_path;   ///< Empty: no checkpoints. Written atomically after each epoch.
+  bool resume = false;           ///< Continue from checkpoint_path when it exists and matches the config.
+  double max_seconds = 0;        ///< 0: no time budget. Otherwise stop after the epoch that passes it.
+  int threads = 1;               ///< Intra-op threads for LibTorch.
+  const std::atomic<bool>* stop_requested = nullptr;  ///< Polled between batches; set it to stop cleanly.
+
+  TrainerOptions& with_config(ModelConfig c) { config = std::move(c); return *this; }
+  TrainerOptions& with_progress(std::function<void(const EpochRecord&)> f) { on_epoch = std::move(f); return *this; }
+  TrainerOptions& with_checkpoint(std::string path, bool resume_from_it) { checkpoint_path = std::move(path); resume = resume_from_it; return *this; }
+  TrainerOptions& with_time_budget(double seconds) { max_seconds = seconds; return *this; }
+  TrainerOptions& with_threads(int n) { threads = n; return *this; }
+};
+
+/// What training produced: the best weights (by the validation objective) and the history.
+struct TrainingResult {
+  Mlp network;
+  std::vector<EpochRecord> history;
+  std::size_t best_epoch = 0;
+  std::string stop_reason;  ///< "early_stopping", "max_epochs", "time_budget", "stop_requested".
+  double seconds = 0;
+  bool resumed = false;
+
+  nlohmann::json to_json() const;
+};
+
+/// Trains an MLP with AdamW, class weighting, a learning-rate schedule and early stopping.
+/// Deterministic for a given config.seed on one machine.
+class Trainer {
+ public:
+  explicit Trainer(TrainerOptions options);
+
+  /// Trains on `train`, selects the best epoch on `validation`. Throws InvalidArgument for empty or
+  /// mismatched inputs.
+  TrainingResult fit(const TrainingData& train, const TrainingData& validation) const;
+
+  const TrainerOptions& options() const noexcept { return options_; }
+
+ private:
+  TrainerOptions options_;
+};
+
+}  // namespace lepton
