@@ -51,6 +51,9 @@ class Table {
   void set_column_names(std::vector<std::string> names);
   void append_row(std::vector<std::string> cells, std::vector<std::uint8_t> missing,
                   std::vector<CellLocation> locations);
+  /// Reserves room for `rows` rows in every column, so that a reader that knows the row count does not
+  /// regrow the columns while appending. Call it after set_column_names().
+  void reserve_rows(std::size_t rows);
 
  private:
   std::string source_ = "<memory>";
