@@ -1,0 +1,684 @@
+// Model file format 1: a 64-byte little-endian prefix, a JSON header and a 64-byte aligned tensor payload.
+// docs/model-format.md documents every field. The parser checks every size, offset, dtype and shape
+// before it reads tensor data, so a hostile file fails with a ParseError instead of a huge allocation.
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <utility>
+
+#include <fmt/format.h>
+#include <sodium.h>
+
+#include "lepton/error.hpp"
+#include "lepton/io.hpp"
+#include "lepton/model.hpp"
+#include "runtime/artifact_detail.hpp"
+#include "runtime/model_detail.hpp"
+
+namespace lepton {
+
+namespace {
+
+// ---- Little-endian encoding, byte by byte, so that the layout does not depend on the host.
+
+void put_u32(std::string& out, std::size_t at, std::uint32_t value) {
+  for (int i = 0; i < 4; ++i) {
+    out[at + i] = static_cast<char>((value >> (8 * i)) & 0xFFu);
+  }
+}
+
+void put_u64(std::string& out, std::size_t at, std::uint64_t value) {
+  for (int i = 0; i < 8; ++i) {
+    out[at + i] = static_cast<char>((value >> (8 * i)) & 0xFFu);
+  }
+}
+
+std::uint32_t get_u32(const std::string& in, std::size_t at) {
+  std::uint32_t value = 0;
+  for (int i = 0; i < 4; ++i) {
+    value |= static_cast<std::uint32_t>(static_cast<unsigned char>(in[at + i])) << (8 * i);
+  }
+  return value;
+}
+
+std::uint64_t get_u64(const std::string& in, std::size_t at) {
+  std::uint64_t value = 0;
+  for (int i = 0; i < 8; ++i) {
+    value |= static_cast<std::uint64_t>(static_cast<unsigned char>(in[at + i])) << (8 * i);
+  }
+  return value;
+}
+
+void put_f32(std::string& out, std::size_t at, float value) {
+  static_assert(sizeof(float) == 4 && std::numeric_limits<float>::is_iec559, "float must be IEEE 754 binary32");
+  std::uint32_t bits = 0;
+  std::memcpy(&bits, &value, sizeof bits);
+  put_u32(out, at, bits);
+}
+
+float get_f32(const std::string& in, std::size_t at) {
+  const std::uint32_t bits = get_u32(in, at);
+  float value = 0;
+  std::memcpy(&value, &bits, sizeof value);
+  return value;
+}
+
+// Rounds up to the alignment. Returns false on overflow.
+bool align_up(std::uint64_t value, std::uint64_t& aligned) {
+  const std::uint64_t mask = detail::kArtifactAlignment - 1;
+  if (value > std::numeric_limits<std::uint64_t>::max() - mask) {
+    return false;
+  }
+  aligned = (value + mask) & ~mask;
+  return true;
+}
+
+std::uint64_t align_up_unchecked(std::uint64_t value) {
+  std::uint64_t aligned = 0;
+  if (!align_up(value, aligned)) {
+    throw InternalError(fmt::format("align_up: {} overflows when rounded up to {} bytes", value,
+                                    detail::kArtifactAlignment));
+  }
+  return aligned;
+}
+
+void ensure_sodium() {
+  static const int status = sodium_init();
+  if (status < 0) {
+    throw InternalError("libsodium: sodium_init() failed, so the model checksum cannot be computed");
+  }
+}
+
+// ---- Dtypes. Format 1 stores layer tensors as f32 and reserves i8 and i32 for quantized formats.
+
+std::uint64_t dtype_size(const std::string& dtype) {
+  if (dtype == "f32" || dtype == "i32") {
+    return 4;
+  }
+  if (dtype == "i8") {
+    return 1;
+  }
+  return 0;
+}
+
+// ---- Serialization.
+
+void check_artifact_consistency(const ModelArtifact& artifact) {
+  try {
+    artifact.network.validate();
+  } catch (const InvalidArgument& error) {
+    throw InvalidArgument(fmt::format("serialize_artifact: invalid network: {}", error.what()));
+  }
+
+  if (artifact.target.task != artifact.task) {
+    throw InvalidArgument(fmt::format("serialize_artifact: the target encoding is for task {} but the artifact is "
+                                      "for task {}; fit the target encoding for the artifact's task",
+                                      detail::task_name(artifact.target.task), detail::task_name(artifact.task)));
+  }
+
+  const std::size_t encoded_width = artifact.preprocessor.encoded_width();
+  if (artifact.network.inputs() != encoded_width) {
+    throw InvalidArgument(fmt::format("serialize_artifact: the network has {} inputs but the preprocessor encodes "
+                                      "{} columns; build the first layer with {} inputs",
+                                      artifact.network.inputs(), encoded_width, encoded_width));
+  }
+
+  const std::size_t outputs = detail::expected_outputs(artifact.task, artifact.target);
+  if (artifact.network.outputs() != outputs) {
+    throw InvalidArgument(fmt::format("serialize_artifact: the network has {} outputs but task {} needs {}",
+                                      artifact.network.outputs(), detail::task_name(artifact.task), outputs));
+  }
+
+  if (!std::isfinite(artifact.threshold)) {
+    throw InvalidArgument(fmt::format("serialize_artifact: threshold is {}, expected a finite number",
+                                      artifact.threshold));
+  }
+}
+
+struct TensorPlacement {
+  std::string name;
+  std::vector<std::uint64_t> shape;
+  const std::vector<float>* values = nullptr;
+  std::uint64_t offset = 0;
+};
+
+// Lays out every layer's weight and bias, each at the next 64-byte boundary. Returns the payload length.
+std::uint64_t place_tensors(const Mlp& network, std::vector<TensorPlacement>& placements) {
+  std::uint64_t cursor = 0;
+  for (std::size_t i = 0; i < network.layers.size(); ++i) {
+    const DenseLayer& layer = network.layers[i];
+    placements.push_back({fmt::format("layers.{}.weight", i), {layer.outputs, layer.inputs}, &layer.weight, cursor});
+    cursor = align_up_unchecked(cursor + 4 * layer.weight.size());
+    placements.push_back({fmt::format("layers.{}.bias", i), {layer.outputs}, &layer.bias, cursor});
+    cursor = align_up_unchecked(cursor + 4 * layer.bias.size());
+  }
+  return cursor;
+}
+
+nlohmann::json network_to_json(const Mlp& network) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (std::size_t i = 0; i < network.layers.size(); ++i) {
+    const DenseLayer& layer = network.layers[i];
+    layers.push_back({{"inputs", layer.inputs},
+                      {"outputs", layer.outputs},
+                      {"activation", to_string(layer.activation)},
+                      {"weight", fmt::format("layers.{}.weight", i)},
+                      {"bias", fmt::format("layers.{}.bias", i)}});
+  }
+  return {{"layers", std::move(layers)}};
+}
+
+nlohmann::json header_to_json(const ModelArtifact& artifact, const std::vector<TensorPlacement>& placements) {
+  nlohmann::json tensors = nlohmann::json::array();
+  for (const TensorPlacement& placement : placements) {
+    tensors.push_back({{"name", placement.name},
+                       {"dtype", "f32"},
+                       {"shape", placement.shape},
+                       {"offset", placement.offset},
+                       {"nbytes", 4 * placement.values->size()}});
+  }
+
+  return {{"task", detail::task_name(artifact.task)},
+          {"target", artifact.target.to_json()},
+          {"preprocessor", artifact.preprocessor.to_json()},
+          {"network", network_to_json(artifact.network)},
+          {"threshold", artifact.threshold},
+          {"configuration", artifact.configuration},
+          {"metrics", artifact.metrics},
+          {"provenance", artifact.provenance.to_json()},
+          {"extensions", artifact.extensions},
+          {"tensors", std::move(tensors)}};
+}
+
+// ---- Parsing. Every helper below throws ParseError "<what> (<JSON path or byte offset>)";
+// parse_artifact adds the source in front.
+
+struct TensorEntry {
+  std::string dtype;
+  std::vector<std::uint64_t> shape;
+  std::uint64_t offset = 0;
+  std::uint64_t nbytes = 0;
+};
+
+struct PayloadView {
+  const std::string& bytes;
+  std::uint64_t start = 0;  // File offset of the payload.
+  std::uint64_t size = 0;
+};
+
+void check_magic(const std::string& bytes) {
+  const std::size_t compared = std::min(bytes.size(), sizeof detail::kArtifactMagic);
+  if (std::memcmp(bytes.data(), detail::kArtifactMagic, compared) != 0) {
+    throw ParseError("not a Lepton model file: the first bytes are not \"LEPTONMD\"; pass a file written by "
+                     "save_artifact (byte offset 0)");
+  }
+  if (bytes.size() < detail::kArtifactPrefixBytes) {
+    throw ParseError(fmt::format("the file is {} bytes, shorter than the {}-byte prefix, so it is truncated "
+                                 "(byte offset {})",
+                                 bytes.size(), detail::kArtifactPrefixBytes, bytes.size()));
+  }
+}
+
+void check_version(std::uint32_t version) {
+  if (version > ModelArtifact::kFormatVersion) {
+    throw ParseError(fmt::format("written by a newer Lepton (format {}); this build reads format {}. Upgrade "
+                                 "Lepton to load it (byte offset 8)",
+                                 version, ModelArtifact::kFormatVersion));
+  }
+  if (version == 0) {
+    throw ParseError("format version 0 does not exist; the file is corrupted (byte offset 8)");
+  }
+}
+
+// Checks that the prefix sizes describe exactly this file. Returns the payload's file offset.
+std::uint64_t check_sizes(const std::string& bytes, const detail::ArtifactPrefix& prefix) {
+  const std::uint64_t after_prefix = bytes.size() - detail::kArtifactPrefixBytes;
+  if (prefix.header_bytes == 0) {
+    throw ParseError("header_bytes is 0, but every file has a JSON header; the file is corrupted (byte offset 16)");
+  }
+
+  std::uint64_t padded_header = 0;
+  if (!align_up(prefix.header_bytes, padded_header) || padded_header > after_prefix) {
+    throw ParseError(fmt::format("header_bytes is {} but only {} bytes follow the prefix, so the file is "
+                                 "truncated or corrupted (byte offset 16)",
+                                 prefix.header_bytes, after_prefix));
+  }
+
+  const std::uint64_t payload_start = detail::kArtifactPrefixBytes + padded_header;
+  const std::uint64_t available = bytes.size() - payload_start;
+  if (prefix.payload_bytes != available) {
+    throw ParseError(fmt::format("payload_bytes is {} but {} bytes follow the header, so the file is {} "
+                                 "(byte offset 24)",
+                                 prefix.payload_bytes, available,
+                                 prefix.payload_bytes > available ? "truncated" : "followed by extra bytes"));
+  }
+  return payload_start;
+}
+
+void check_checksum(const std::string& bytes, const detail::ArtifactPrefix& prefix) {
+  if (detail::artifact_checksum(bytes) != prefix.checksum) {
+    throw ParseError(fmt::format("checksum mismatch: the file is corrupted or was modified (byte offset {})",
+                                 detail::kChecksumOffset));
+  }
+}
+
+void check_flags(std::uint32_t flags) {
+  if (flags != 0) {
+    throw ParseError(fmt::format("flags are {:#x}, but format 1 defines no flags; the file needs a newer "
+                                 "Lepton (byte offset 12)",
+                                 flags));
+  }
+}
+
+void check_header_padding(const std::string& bytes, std::uint64_t header_end, std::uint64_t payload_start) {
+  for (std::uint64_t at = header_end; at < payload_start; ++at) {
+    if (bytes[at] != '\0') {
+      throw ParseError(fmt::format("header padding must be zero bytes, found {:#04x} (byte offset {})",
+                                   static_cast<unsigned char>(bytes[at]), at));
+    }
+  }
+}
+
+nlohmann::json parse_header_json(const std::string& bytes, std::uint64_t header_bytes) {
+  const std::string text = bytes.substr(detail::kArtifactPrefixBytes, header_bytes);
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& error) {
+    // nlohmann counts error.byte from 1.
+    const std::uint64_t offset = detail::kArtifactPrefixBytes + (error.byte > 0 ? error.byte - 1 : 0);
+    throw ParseError(fmt::format("the JSON header is invalid: {} (byte offset {})", error.what(), offset));
+  }
+}
+
+std::vector<std::uint64_t> parse_shape(const nlohmann::json& value, const std::string& path) {
+  if (!value.is_array()) {
+    throw ParseError(fmt::format("expected an array of dimensions, got {} ({})", value.dump(), path));
+  }
+  std::vector<std::uint64_t> shape;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    shape.push_back(detail::read_unsigned(value[i], fmt::format("{}[{}]", path, i)));
+  }
+  return shape;
+}
+
+// Checks that shape x element size == nbytes without overflowing.
+void check_tensor_size(const TensorEntry& entry, std::uint64_t element_size, const std::string& path) {
+  if (entry.nbytes > detail::kMaxTensorBytes) {
+    throw ParseError(fmt::format("nbytes is {}, over the limit of {} bytes per tensor ({}.nbytes)", entry.nbytes,
+                                 detail::kMaxTensorBytes, path));
+  }
+
+  std::uint64_t elements = 1;
+  for (const std::uint64_t dimension : entry.shape) {
+    if (dimension != 0 && elements > detail::kMaxTensorBytes / dimension) {
+      throw ParseError(fmt::format("shape {} has more than {} elements, over the tensor size limit ({}.shape)",
+                                   nlohmann::json(entry.shape).dump(), detail::kMaxTensorBytes, path));
+    }
+    elements *= dimension;
+  }
+
+  if (elements * element_size != entry.nbytes) {
+    throw ParseError(fmt::format("shape {} of {} needs {} bytes but nbytes is {} ({})",
+                                 nlohmann::json(entry.shape).dump(), entry.dtype, elements * element_size,
+                                 entry.nbytes, path));
+  }
+}
+
+TensorEntry parse_tensor_entry(const nlohmann::json& value, const std::string& path, std::uint64_t payload_bytes) {
+  detail::require_object(value, path);
+  detail::reject_unknown_members(value, path, {"name", "dtype", "shape", "offset", "nbytes"});
+
+  TensorEntry entry;
+  entry.dtype = detail::read_string(detail::require_member(value, path, "dtype"), path + ".dtype");
+  const std::uint64_t element_size = dtype_size(entry.dtype);
+  if (element_size == 0) {
+    throw ParseError(fmt::format("unknown dtype \"{}\"; format 1 defines \"f32\", \"i8\" and \"i32\" ({}.dtype)",
+                                 entry.dtype, path));
+  }
+  entry.shape = parse_shape(detail::require_member(value, path, "shape"), path + ".shape");
+  entry.offset = detail::read_unsigned(detail::require_member(value, path, "offset"), path + ".offset");
+  entry.nbytes = detail::read_unsigned(detail::require_member(value, path, "nbytes"), path + ".nbytes");
+  check_tensor_size(entry, element_size, path);
+
+  if (entry.offset % detail::kArtifactAlignment != 0) {
+    throw ParseError(fmt::format("offset {} is not a multiple of {} ({}.offset)", entry.offset,
+                                 detail::kArtifactAlignment, path));
+  }
+  if (entry.offset > payload_bytes || entry.nbytes > payload_bytes - entry.offset) {
+    throw ParseError(fmt::format("bytes [{}, {}+{}) lie outside the payload of {} bytes ({})", entry.offset,
+                                 entry.offset, entry.nbytes, payload_bytes, path));
+  }
+  return entry;
+}
+
+void check_no_overlap(const std::map<std::string, TensorEntry>& tensors) {
+  std::vector<std::pair<const std::string*, const TensorEntry*>> by_offset;
+  for (const auto& [name, entry] : tensors) {
+    by_offset.emplace_back(&name, &entry);
+  }
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const auto& a, const auto& b) { return a.second->offset < b.second->offset; });
+
+  for (std::size_t i = 1; i < by_offset.size(); ++i) {
+    const TensorEntry& previous = *by_offset[i - 1].second;
+    const TensorEntry& current = *by_offset[i].second;
+    if (previous.nbytes > 0 && current.nbytes > 0 && previous.offset + previous.nbytes > current.offset) {
+      throw ParseError(fmt::format("tensor \"{}\" at offset {} overlaps tensor \"{}\", which ends at {} ($.tensors)",
+                                   *by_offset[i].first, current.offset, *by_offset[i - 1].first,
+                                   previous.offset + previous.nbytes));
+    }
+  }
+}
+
+std::map<std::string, TensorEntry> parse_tensor_table(const nlohmann::json& value, std::uint64_t payload_bytes) {
+  if (!value.is_array()) {
+    throw ParseError(fmt::format("expected an array of tensors, got {} ($.tensors)", value.type_name()));
+  }
+
+  std::map<std::string, TensorEntry> tensors;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const std::string path = fmt::format("$.tensors[{}]", i);
+    const std::string name = detail::read_string(detail::require_member(value[i], path, "name"), path + ".name");
+    if (name.empty()) {
+      throw ParseError(fmt::format("tensor name is empty; give every tensor a unique name ({}.name)", path));
+    }
+    TensorEntry entry = parse_tensor_entry(value[i], path, payload_bytes);
+    if (!tensors.emplace(name, std::move(entry)).second) {
+      throw ParseError(fmt::format("tensor name \"{}\" appears twice; names must be unique ({}.name)", name, path));
+    }
+  }
+
+  check_no_overlap(tensors);
+  return tensors;
+}
+
+// Copies one f32 tensor out of the payload after checking that it has the expected shape.
+std::vector<float> read_layer_tensor(const nlohmann::json& name_value, const std::string& path,
+                                     const std::vector<std::uint64_t>& expected_shape,
+                                     const std::map<std::string, TensorEntry>& tensors, const PayloadView& payload) {
+  const std::string name = detail::read_string(name_value, path);
+  const auto found = tensors.find(name);
+  if (found == tensors.end()) {
+    throw ParseError(fmt::format("tensor \"{}\" is not listed in $.tensors ({})", name, path));
+  }
+  const TensorEntry& entry = found->second;
+  if (entry.dtype != "f32") {
+    throw ParseError(fmt::format("tensor \"{}\" has dtype \"{}\", but dense layers need \"f32\" ({})", name,
+                                 entry.dtype, path));
+  }
+  if (entry.shape != expected_shape) {
+    throw ParseError(fmt::format("tensor \"{}\" has shape {}, expected {} ({})", name,
+                                 nlohmann::json(entry.shape).dump(), nlohmann::json(expected_shape).dump(), path));
+  }
+
+  std::vector<float> values(entry.nbytes / 4);
+  const std::uint64_t start = payload.start + entry.offset;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    values[i] = get_f32(payload.bytes, start + 4 * i);
+  }
+  return values;
+}
+
+DenseLayer parse_layer(const nlohmann::json& value, const std::string& path,
+                       const std::map<std::string, TensorEntry>& tensors, const PayloadView& payload) {
+  detail::require_object(value, path);
+  detail::reject_unknown_members(value, path, {"inputs", "outputs", "activation", "weight", "bias"});
+
+  DenseLayer layer;
+  const std::uint64_t inputs = detail::read_unsigned(detail::require_member(value, path, "inputs"), path + ".inputs");
+  const std::uint64_t outputs =
+      detail::read_unsigned(detail::require_member(value, path, "outputs"), path + ".outputs");
+  if (inputs == 0 || outputs == 0) {
+    throw ParseError(fmt::format("a layer needs at least 1 input and 1 output, got {} and {} ({})", inputs, outputs,
+                                 path));
+  }
+  layer.inputs = static_cast<std::size_t>(inputs);
+  layer.outputs = static_cast<std::size_t>(outputs);
+
+  const std::string activation =
+      detail::read_string(detail::require_member(value, path, "activation"), path + ".activation");
+  if (!detail::parse_activation(activation, layer.activation)) {
+    throw ParseError(fmt::format("unknown activation \"{}\"; expected identity, relu, gelu or tanh ({}.activation)",
+                                 activation, path));
+  }
+
+  // The tensor table already bounds every shape, so these reads cannot allocate more than the file holds.
+  layer.weight = read_layer_tensor(detail::require_member(value, path, "weight"), path + ".weight",
+                                   {outputs, inputs}, tensors, payload);
+  layer.bias = read_layer_tensor(detail::require_member(value, path, "bias"), path + ".bias", {outputs}, tensors,
+                                 payload);
+  return layer;
+}
+
+Mlp parse_network(const nlohmann::json& value, const std::map<std::string, TensorEntry>& tensors,
+                  const PayloadView& payload) {
+  detail::require_object(value, "$.network");
+  detail::reject_unknown_members(value, "$.network", {"layers"});
+  const nlohmann::json& layers = detail::require_member(value, "$.network", "layers");
+  if (!layers.is_array() || layers.empty()) {
+    throw ParseError(fmt::format("expected a non-empty array of layers, got {} ($.network.layers)", layers.dump()));
+  }
+
+  Mlp network;
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    const std::string path = fmt::format("$.network.layers[{}]", i);
+    DenseLayer layer = parse_layer(layers[i], path, tensors, payload);
+    if (i > 0 && layer.inputs != network.layers.back().outputs) {
+      throw ParseError(fmt::format("layer {} has {} inputs but layer {} has {} outputs ({}.inputs)", i,
+                                   layer.inputs, i - 1, network.layers.back().outputs, path));
+    }
+    network.layers.push_back(std::move(layer));
+  }
+
+  if (network.layers.back().activation != Activation::Identity) {
+    throw ParseError(fmt::format("the last layer has activation \"{}\", expected \"identity\" "
+                                 "($.network.layers[{}].activation)",
+                                 to_string(network.layers.back().activation), layers.size() - 1));
+  }
+  return network;
+}
+
+void check_network_fits(const ModelArtifact& artifact) {
+  const std::size_t encoded_width = artifact.preprocessor.encoded_width();
+  if (artifact.network.inputs() != encoded_width) {
+    throw ParseError(fmt::format("the first layer has {} inputs but the preprocessor encodes {} columns "
+                                 "($.network.layers[0].inputs)",
+                                 artifact.network.inputs(), encoded_width));
+  }
+
+  const std::size_t outputs = detail::expected_outputs(artifact.task, artifact.target);
+  if (artifact.network.outputs() != outputs) {
+    throw ParseError(fmt::format("the last layer has {} outputs but task {} with {} classes needs {} "
+                                 "($.network.layers[{}].outputs)",
+                                 artifact.network.outputs(), detail::task_name(artifact.task),
+                                 artifact.target.classes.size(), outputs, artifact.network.layers.size() - 1));
+  }
+}
+
+void parse_task_and_target(const nlohmann::json& header, ModelArtifact& artifact) {
+  const std::string task = detail::read_string(detail::require_member(header, "$", "task"), "$.task");
+  if (!detail::parse_task_name(task, artifact.task)) {
+    throw ParseError(fmt::format("unknown task \"{}\"; expected binary_classification, multiclass_classification "
+                                 "or regression ($.task)",
+                                 task));
+  }
+
+  artifact.target = TargetEncoding::from_json(detail::require_member(header, "$", "target"), "$.target");
+  if (artifact.target.task != artifact.task) {
+    throw ParseError(fmt::format("the target encoding is for task {} but the file is for task {} ($.target)",
+                                 detail::task_name(artifact.target.task), task));
+  }
+
+  const std::size_t classes = artifact.target.classes.size();
+  const bool binary_ok = artifact.task != Task::BinaryClassification || classes == 2;
+  const bool multiclass_ok = artifact.task != Task::MulticlassClassification || classes >= 2;
+  if (!binary_ok || !multiclass_ok) {
+    throw ParseError(fmt::format("task {} cannot have {} classes ($.target.classes)", task, classes));
+  }
+}
+
+double parse_threshold(const nlohmann::json& header, Task task) {
+  const double threshold = detail::read_number(detail::require_member(header, "$", "threshold"), "$.threshold");
+  if (task == Task::BinaryClassification && !(threshold >= 0.0 && threshold <= 1.0)) {
+    throw ParseError(fmt::format("threshold is {}, expected a probability in [0, 1] ($.threshold)", threshold));
+  }
+  return threshold;
+}
+
+ModelArtifact parse_header(const nlohmann::json& header, const PayloadView& payload) {
+  detail::require_object(header, "$");
+  detail::reject_unknown_members(header, "$",
+                                 {"task", "target", "preprocessor", "network", "threshold", "configuration",
+                                  "metrics", "provenance", "extensions", "tensors"});
+
+  // Sizes and offsets first: nothing below reads the payload before the whole table is checked.
+  const auto tensors = parse_tensor_table(detail::require_member(header, "$", "tensors"), payload.size);
+
+  ModelArtifact artifact;
+  parse_task_and_target(header, artifact);
+  artifact.preprocessor = Preprocessor::from_json(detail::require_member(header, "$", "preprocessor"),
+                                                  "$.preprocessor");
+  artifact.network = parse_network(detail::require_member(header, "$", "network"), tensors, payload);
+  check_network_fits(artifact);
+
+  artifact.threshold = parse_threshold(header, artifact.task);
+  artifact.configuration = detail::require_member(header, "$", "configuration");
+  artifact.metrics = detail::require_member(header, "$", "metrics");
+  artifact.provenance = Provenance::from_json(detail::require_member(header, "$", "provenance"), "$.provenance");
+
+  artifact.extensions = detail::require_member(header, "$", "extensions");
+  detail::require_object(artifact.extensions, "$.extensions");
+  return artifact;
+}
+
+ModelArtifact parse_format_1(const std::string& bytes, const detail::ArtifactPrefix& prefix,
+                             std::uint64_t payload_start) {
+  check_flags(prefix.flags);
+  check_header_padding(bytes, detail::kArtifactPrefixBytes + prefix.header_bytes, payload_start);
+  const nlohmann::json header = parse_header_json(bytes, prefix.header_bytes);
+  return parse_header(header, PayloadView{bytes, payload_start, prefix.payload_bytes});
+}
+
+ModelArtifact parse_unsourced(const std::string& bytes) {
+  check_magic(bytes);
+  const detail::ArtifactPrefix prefix = detail::read_prefix(bytes);
+  check_version(prefix.format_version);
+  const std::uint64_t payload_start = check_sizes(bytes, prefix);
+  check_checksum(bytes, prefix);
+
+  // Each older format that this build still reads gets its own case here.
+  switch (prefix.format_version) {
+    case 1:
+      return parse_format_1(bytes, prefix, payload_start);
+    default:
+      throw InternalError(fmt::format("parse_artifact: format {} passed the version check but has no parser",
+                                      prefix.format_version));
+  }
+}
+
+}  // namespace
+
+namespace detail {
+
+ArtifactPrefix read_prefix(const std::string& bytes) {
+  ArtifactPrefix prefix;
+  prefix.format_version = get_u32(bytes, 8);
+  prefix.flags = get_u32(bytes, 12);
+  prefix.header_bytes = get_u64(bytes, 16);
+  prefix.payload_bytes = get_u64(bytes, 24);
+  std::memcpy(prefix.checksum.data(), bytes.data() + kChecksumOffset, kChecksumBytes);
+  return prefix;
+}
+
+std::array<unsigned char, kChecksumBytes> artifact_checksum(const std::string& bytes) {
+  ensure_sodium();
+  if (bytes.size() < kArtifactPrefixBytes) {
+    throw InternalError(fmt::format("artifact_checksum: {} bytes is shorter than the prefix", bytes.size()));
+  }
+
+  const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, nullptr, 0, kChecksumBytes);
+  crypto_generichash_update(&state, data, kChecksumOffset);
+  crypto_generichash_update(&state, data + kArtifactPrefixBytes, bytes.size() - kArtifactPrefixBytes);
+
+  std::array<unsigned char, kChecksumBytes> digest{};
+  crypto_generichash_final(&state, digest.data(), digest.size());
+  return digest;
+}
+
+std::string assemble_artifact(const std::string& header_json, const std::string& payload,
+                              std::uint32_t format_version, std::uint32_t flags) {
+  const std::uint64_t payload_start = kArtifactPrefixBytes + align_up_unchecked(header_json.size());
+  std::string bytes(payload_start, '\0');
+  std::memcpy(bytes.data(), kArtifactMagic, sizeof kArtifactMagic);
+  put_u32(bytes, 8, format_version);
+  put_u32(bytes, 12, flags);
+  put_u64(bytes, 16, header_json.size());
+  put_u64(bytes, 24, payload.size());
+  bytes.replace(kArtifactPrefixBytes, header_json.size(), header_json);
+  bytes += payload;
+
+  const auto checksum = artifact_checksum(bytes);
+  std::memcpy(bytes.data() + kChecksumOffset, checksum.data(), checksum.size());
+  return bytes;
+}
+
+ArtifactSections split_artifact(const std::string& bytes) {
+  check_magic(bytes);
+  const ArtifactPrefix prefix = read_prefix(bytes);
+  const std::uint64_t payload_start = check_sizes(bytes, prefix);
+  return {bytes.substr(kArtifactPrefixBytes, prefix.header_bytes), bytes.substr(payload_start)};
+}
+
+}  // namespace detail
+
+std::string serialize_artifact(const ModelArtifact& artifact) {
+  check_artifact_consistency(artifact);
+
+  std::vector<TensorPlacement> placements;
+  const std::uint64_t payload_bytes = place_tensors(artifact.network, placements);
+  std::string payload(payload_bytes, '\0');
+  for (const TensorPlacement& placement : placements) {
+    for (std::size_t i = 0; i < placement.values->size(); ++i) {
+      put_f32(payload, placement.offset + 4 * i, (*placement.values)[i]);
+    }
+  }
+
+  std::string header_json;
+  try {
+    header_json = header_to_json(artifact, placements).dump();
+  } catch (const nlohmann::json::type_error& error) {
+    // dump() raises type_error 316 for a string that is not valid UTF-8.
+    throw InvalidArgument(fmt::format("serialize_artifact: the header cannot be written as JSON: {}; make every "
+                                      "string valid UTF-8",
+                                      error.what()));
+  }
+  return detail::assemble_artifact(header_json, payload, ModelArtifact::kFormatVersion, 0);
+}
+
+ModelArtifact parse_artifact(const std::string& bytes, const std::string& source) {
+  try {
+    return parse_unsourced(bytes);
+  } catch (const ParseError& error) {
+    throw ParseError(fmt::format("{}: {}", source, error.what()));
+  } catch (const InvalidArgument& error) {
+    // Section readers of other components may report a bad field as InvalidArgument.
+    throw ParseError(fmt::format("{}: {}", source, error.what()));
+  } catch (const nlohmann::json::exception& error) {
+    throw ParseError(fmt::format("{}: the JSON header has an unexpected type: {} ($)", source, error.what()));
+  }
+}
+
+void save_artifact(const ModelArtifact& artifact, const std::string& path) {
+  write_file_atomically(path, serialize_artifact(artifact));
+}
+
+ModelArtifact load_artifact(const std::string& path) {
+  return parse_artifact(read_file(path), path);
+}
+
+}  // namespace lepton

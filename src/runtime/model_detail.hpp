@@ -1,0 +1,42 @@
+#pragma once
+// Names that the model file stores for enums, and JSON field readers shared by model.cpp and artifact.cpp.
+// Not installed. The file format fixes these spellings, so they stay independent of any to_string().
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "lepton/model.hpp"
+
+namespace lepton::detail {
+
+/// Returns "binary_classification", "multiclass_classification" or "regression".
+std::string task_name(Task task);
+/// Parses a task_name() spelling. Returns false for anything else.
+bool parse_task_name(const std::string& name, Task& task);
+
+/// Parses a to_string(Activation) spelling. Returns false for anything else.
+bool parse_activation(const std::string& name, Activation& activation);
+
+/// Network outputs that `task` needs: 1 for binary and regression, one per class for multiclass.
+std::size_t expected_outputs(Task task, const TargetEncoding& target);
+
+/// Returns member `key` of the object `parent`, which sits at `path`. Throws ParseError
+/// "<path>.<key>: missing ..." when it is absent.
+const nlohmann::json& require_member(const nlohmann::json& parent, const std::string& path, const std::string& key);
+
+/// Throws ParseError when `value` (at `path`) is not a JSON object.
+void require_object(const nlohmann::json& value, const std::string& path);
+
+/// Throws ParseError naming the first member of `object` whose key is not in `allowed`.
+void reject_unknown_members(const nlohmann::json& object, const std::string& path,
+                            std::initializer_list<const char*> allowed);
+
+std::string read_string(const nlohmann::json& value, const std::string& path);
+std::uint64_t read_unsigned(const nlohmann::json& value, const std::string& path);
+double read_number(const nlohmann::json& value, const std::string& path);
+
+}  // namespace lepton::detail

@@ -1,0 +1,545 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lepton/error.hpp"
+#include "lepton/io.hpp"
+#include "lepton/model.hpp"
+#include "lepton/predictor.hpp"
+#include "runtime/artifact_detail.hpp"
+
+using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
+using lepton::ParseError;
+
+namespace {
+
+const char* const kGoldenArtifact = LEPTON_SOURCE_DIR "/tests/golden/model_v1.lepton";
+const char* const kGoldenExpected = LEPTON_SOURCE_DIR "/tests/golden/model_v1_expected.json";
+const char* const kGoldenCommand =
+    "LEPTON_WRITE_GOLDEN=1 build/tests/test_artifact \"[.write-golden]\" (from the repository root)";
+
+lepton::Table small_table() {
+  return lepton::Table({"a", "b", "color", "y"},
+                       {{"1", "2", "3", "4"},
+                        {"0.5", "1.5", "2.5", "3.5"},
+                        {"red", "blue", "red", "green"},
+                        {"no", "yes", "no", "yes"}},
+                       "small_table");
+}
+
+lepton::DenseLayer make_layer(std::size_t inputs, std::size_t outputs, lepton::Activation activation,
+                              std::size_t seed) {
+  lepton::DenseLayer layer;
+  layer.inputs = inputs;
+  layer.outputs = outputs;
+  layer.activation = activation;
+  for (std::size_t i = 0; i < inputs * outputs; ++i) {
+    layer.weight.push_back(0.5f * std::sin(1.7f * static_cast<float>(i + seed)));
+  }
+  for (std::size_t i = 0; i < outputs; ++i) {
+    layer.bias.push_back(0.125f * static_cast<float>(i + 1));
+  }
+  return layer;
+}
+
+// A binary model on small_table(): numeric a and b plus one-hot color give 5 encoded columns.
+lepton::ModelArtifact small_artifact() {
+  const lepton::Table table = small_table();
+  const std::vector<std::size_t> rows = {0, 1, 2, 3};
+
+  lepton::ModelArtifact artifact;
+  artifact.task = lepton::Task::BinaryClassification;
+  artifact.preprocessor = lepton::Preprocessor::fit(
+      table,
+      {{"a", lepton::FeatureType::Numeric},
+       {"b", lepton::FeatureType::Numeric},
+       {"color", lepton::FeatureType::Categorical}},
+      rows);
+  artifact.target = lepton::TargetEncoding::fit(table, "y", lepton::Task::BinaryClassification, rows);
+
+  const std::size_t width = artifact.preprocessor.encoded_width();
+  artifact.network.layers.push_back(make_layer(width, 3, lepton::Activation::Gelu, 0));
+  artifact.network.layers.push_back(make_layer(3, 1, lepton::Activation::Identity, 7));
+
+  artifact.threshold = 0.37;
+  artifact.configuration = {{"hidden_layers", {3}}, {"reason", "chosen by the test"}};
+  artifact.metrics = {{"validation", {{"f1", 0.5}, {"roc_auc", 0.75}}}};
+  artifact.provenance.lepton_version = "0.1.0";
+  artifact.provenance.created_utc = "2026-12-04T22:10:00Z";
+  artifact.provenance.data_file = "small_table";
+  artifact.provenance.data_sha256 = std::string(64, 'a');
+  artifact.provenance.requirements_sha256 = std::string(64, 'b');
+  artifact.provenance.seed = 18446744073709551615ull;
+  artifact.extensions = {{"note", "ünïcode text"}};
+  return artifact;
+}
+
+std::string parse_message(const std::string& bytes, const std::string& source = "model.lepton") {
+  try {
+    lepton::parse_artifact(bytes, source);
+  } catch (const ParseError& error) {
+    return error.what();
+  }
+  return "<no exception>";
+}
+
+// Applies `edit` to the JSON header and rebuilds the file with a valid checksum, like a hostile writer.
+std::string rewrite_header(const std::string& bytes, const std::function<void(nlohmann::json&)>& edit) {
+  const lepton::detail::ArtifactSections sections = lepton::detail::split_artifact(bytes);
+  nlohmann::json header = nlohmann::json::parse(sections.header_json);
+  edit(header);
+  return lepton::detail::assemble_artifact(header.dump(), sections.payload);
+}
+
+// Recomputes the checksum after a byte-level edit.
+void reseal(std::string& bytes) {
+  const auto checksum = lepton::detail::artifact_checksum(bytes);
+  std::memcpy(bytes.data() + lepton::detail::kChecksumOffset, checksum.data(), checksum.size());
+}
+
+nlohmann::json& tensor_named(nlohmann::json& header, const std::string& name) {
+  for (nlohmann::json& tensor : header["tensors"]) {
+    if (tensor["name"] == name) {
+      return tensor;
+    }
+  }
+  throw std::runtime_error("test header has no tensor " + name);
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+TEST_CASE("artifact round trip keeps every field", "[artifact]") {
+  // Weights with awkward bit patterns: negative zero, a subnormal, the largest float, a NaN and a
+  // value that short decimal text cannot hold. The round trip must keep every bit.
+  lepton::ModelArtifact original = small_artifact();
+  std::vector<float>& weight = original.network.layers[0].weight;
+  weight[0] = -0.0f;
+  weight[1] = 1e-40f;
+  weight[2] = std::numeric_limits<float>::max();
+  weight[3] = std::numeric_limits<float>::quiet_NaN();
+  weight[4] = 1.0f / 3.0f;
+  const lepton::ModelArtifact loaded = lepton::parse_artifact(lepton::serialize_artifact(original), "memory");
+
+  CHECK(loaded.task == original.task);
+  CHECK(loaded.target.to_json() == original.target.to_json());
+  CHECK(loaded.preprocessor.to_json() == original.preprocessor.to_json());
+  CHECK(loaded.preprocessor.encoded_width() == 5);
+  CHECK(loaded.threshold == original.threshold);
+  CHECK(loaded.configuration == original.configuration);
+  CHECK(loaded.metrics == original.metrics);
+  CHECK(loaded.extensions == original.extensions);
+  CHECK(loaded.provenance.to_json() == original.provenance.to_json());
+  CHECK(loaded.provenance.seed == 18446744073709551615ull);
+
+  REQUIRE(loaded.network.layers.size() == 2);
+  for (std::size_t i = 0; i < 2; ++i) {
+    INFO("layer " << i);
+    const lepton::DenseLayer& got = loaded.network.layers[i];
+    const lepton::DenseLayer& want = original.network.layers[i];
+    CHECK(got.inputs == want.inputs);
+    CHECK(got.outputs == want.outputs);
+    CHECK(got.activation == want.activation);
+    CHECK(same_bits(got.weight, want.weight));
+    CHECK(same_bits(got.bias, want.bias));
+  }
+  CHECK(std::signbit(loaded.network.layers[0].weight[0]));
+}
+
+TEST_CASE("artifact serialization is deterministic", "[artifact]") {
+  const std::string first = lepton::serialize_artifact(small_artifact());
+  const std::string second = lepton::serialize_artifact(lepton::parse_artifact(first, "memory"));
+  CHECK(first == second);
+}
+
+TEST_CASE("artifact layout matches the format", "[artifact]") {
+  const std::string bytes = lepton::serialize_artifact(small_artifact());
+  const lepton::detail::ArtifactPrefix prefix = lepton::detail::read_prefix(bytes);
+
+  CHECK(bytes.compare(0, 8, "LEPTONMD") == 0);
+  CHECK(prefix.format_version == 1);
+  CHECK(prefix.flags == 0);
+  CHECK(bytes.size() % 64 == 0);
+  CHECK(bytes.size() == 64 + (prefix.header_bytes + 63) / 64 * 64 + prefix.payload_bytes);
+  // format_version 1 is stored little-endian: 01 00 00 00.
+  CHECK(bytes[8] == '\x01');
+  CHECK(bytes[11] == '\x00');
+
+  const nlohmann::json header = nlohmann::json::parse(bytes.substr(64, prefix.header_bytes));
+  for (const nlohmann::json& tensor : header.at("tensors")) {
+    INFO("tensor " << tensor.dump());
+    CHECK(tensor.at("offset").get<std::uint64_t>() % 64 == 0);
+    CHECK(tensor.at("dtype") == "f32");
+  }
+  CHECK(header.at("network").at("layers")[0].at("weight") == "layers.0.weight");
+  CHECK(header.at("task") == "binary_classification");
+}
+
+TEST_CASE("artifact save and load from disk", "[artifact]") {
+  const std::string path = LEPTON_BINARY_DIR "/test_artifact_save.lepton";
+  const lepton::ModelArtifact original = small_artifact();
+  lepton::save_artifact(original, path);
+
+  const lepton::ModelArtifact loaded = lepton::load_artifact(path);
+  CHECK(same_bits(loaded.network.layers[1].weight, original.network.layers[1].weight));
+  CHECK(read_text(path) == lepton::serialize_artifact(original));
+  std::remove(path.c_str());
+
+  CHECK_THROWS_AS(lepton::load_artifact(LEPTON_BINARY_DIR "/no_such_model.lepton"), lepton::FileNotFound);
+}
+
+TEST_CASE("artifact truncated at every offset", "[artifact][corruption]") {
+  const std::string bytes = lepton::serialize_artifact(small_artifact());
+  for (std::size_t length = 0; length < bytes.size(); ++length) {
+    INFO("truncated to " << length << " of " << bytes.size() << " bytes");
+    CHECK_THROWS_AS(lepton::parse_artifact(bytes.substr(0, length), "cut.lepton"), ParseError);
+  }
+
+  CHECK_THAT(parse_message(bytes.substr(0, 40)), Contains("shorter than the 64-byte prefix"));
+  CHECK_THAT(parse_message(bytes.substr(0, bytes.size() - 1)), Contains("truncated"));
+}
+
+TEST_CASE("artifact flipped byte anywhere", "[artifact][corruption]") {
+  const std::string bytes = lepton::serialize_artifact(small_artifact());
+  for (std::size_t offset = 0; offset < bytes.size(); ++offset) {
+    std::string flipped = bytes;
+    flipped[offset] = static_cast<char>(flipped[offset] ^ 0x5A);
+    const std::string message = parse_message(flipped, "flipped.lepton");
+
+    INFO("flipped byte at offset " << offset << ": " << message);
+    CHECK_THAT(message, StartsWith("flipped.lepton: "));
+    if (offset < 8) {
+      CHECK_THAT(message, Contains("not a Lepton model file"));
+    } else if (offset < 12) {
+      CHECK_THAT(message, Contains("written by a newer Lepton"));
+    } else if (offset >= 16 && offset < 32) {
+      CHECK_THAT(message, Contains("(byte offset 16)") || Contains("(byte offset 24)"));
+    } else {
+      // Flags, the checksum itself, the header, its padding and the payload are all covered.
+      CHECK_THAT(message, Contains("checksum mismatch: the file is corrupted or was modified"));
+    }
+  }
+}
+
+TEST_CASE("artifact wrong magic", "[artifact][corruption]") {
+  std::string bytes = lepton::serialize_artifact(small_artifact());
+  bytes.replace(0, 8, "GGUF\0\0\0\0", 8);
+  CHECK_THAT(parse_message(bytes), StartsWith("model.lepton: not a Lepton model file"));
+  CHECK_THAT(parse_message("PK\x03\x04"), Contains("not a Lepton model file"));
+  CHECK_THAT(parse_message(""), Contains("shorter than the 64-byte prefix"));
+}
+
+TEST_CASE("artifact future and invalid versions", "[artifact][corruption]") {
+  const lepton::detail::ArtifactSections sections =
+      lepton::detail::split_artifact(lepton::serialize_artifact(small_artifact()));
+
+  const std::string future = lepton::detail::assemble_artifact(sections.header_json, sections.payload, 2);
+  CHECK_THAT(parse_message(future),
+             Contains("written by a newer Lepton (format 2); this build reads format 1"));
+
+  const std::string zero = lepton::detail::assemble_artifact(sections.header_json, sections.payload, 0);
+  CHECK_THAT(parse_message(zero), Contains("format version 0 does not exist"));
+
+  const std::string flagged = lepton::detail::assemble_artifact(sections.header_json, sections.payload, 1, 4);
+  CHECK_THAT(parse_message(flagged), Contains("flags are 0x4"));
+}
+
+TEST_CASE("artifact size fields that lie", "[artifact][corruption]") {
+  const std::string bytes = lepton::serialize_artifact(small_artifact());
+
+  std::string huge_header = bytes;
+  for (std::size_t i = 16; i < 24; ++i) {
+    huge_header[i] = '\xFF';  // header_bytes = 2^64 - 1: rounding up to 64 overflows.
+  }
+  reseal(huge_header);
+  CHECK_THAT(parse_message(huge_header), Contains("header_bytes is 18446744073709551615"));
+
+  std::string extra = bytes + std::string(64, '\0');
+  reseal(extra);
+  CHECK_THAT(parse_message(extra), Contains("followed by extra bytes"));
+
+  std::string zero_header = bytes;
+  std::memset(zero_header.data() + 16, 0, 8);
+  reseal(zero_header);
+  CHECK_THAT(parse_message(zero_header), Contains("header_bytes is 0"));
+}
+
+TEST_CASE("artifact nonzero header padding", "[artifact][corruption]") {
+  std::string bytes = lepton::serialize_artifact(small_artifact());
+  const lepton::detail::ArtifactPrefix prefix = lepton::detail::read_prefix(bytes);
+  REQUIRE(prefix.header_bytes % 64 != 0);  // The padding exists only when the header is not a multiple of 64.
+
+  bytes[64 + prefix.header_bytes] = ' ';
+  reseal(bytes);
+  CHECK_THAT(parse_message(bytes), Contains("header padding must be zero bytes"));
+}
+
+TEST_CASE("artifact invalid JSON header", "[artifact][corruption]") {
+  const lepton::detail::ArtifactSections sections =
+      lepton::detail::split_artifact(lepton::serialize_artifact(small_artifact()));
+  const std::string broken = lepton::detail::assemble_artifact("{\"task\": ", sections.payload);
+  const std::string message = parse_message(broken);
+  CHECK_THAT(message, Contains("the JSON header is invalid"));
+  CHECK_THAT(message, Contains("(byte offset 7"));
+
+  const std::string not_object = lepton::detail::assemble_artifact("[1, 2]", sections.payload);
+  CHECK_THAT(parse_message(not_object), Contains("expected a JSON object, got array ($)"));
+}
+
+TEST_CASE("artifact hostile tensor table", "[artifact][corruption]") {
+  const std::string bytes = lepton::serialize_artifact(small_artifact());
+
+  SECTION("huge shape") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
+      tensor_named(header, "layers.0.weight")["shape"] = {4294967296ull, 4294967296ull};
+    });
+    CHECK_THAT(parse_message(hostile), Contains("over the tensor size limit ($.tensors[0].shape)"));
+  }
+  SECTION("shape product overflows 64 bits") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
+      tensor_named(header, "layers.0.weight")["shape"] = {18446744073709551615ull, 2, 0};
+    });
+    CHECK_THAT(parse_message(hostile), Contains("over the tensor size limit"));
+  }
+  SECTION("nbytes over 1 GiB") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
+      nlohmann::json& tensor = tensor_named(header, "layers.0.weight");
+      tensor["shape"] = {1073741824ull};
+      tensor["nbytes"] = 4294967296ull;
+    });
+    CHECK_THAT(parse_message(hostile), Contains("over the limit of 1073741824 bytes per tensor"));
+  }
+  SECTION("shape disagrees with nbytes") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
+      tensor_named(header, "layers.0.weight")["shape"] = {3, 4};
+    });
+    CHECK_THAT(parse_message(hostile), Contains("shape [3,4] of f32 needs 48 bytes but nbytes is 60"));
+  }
+  SECTION("overlapping tensors") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
+      tensor_named(header, "layers.0.bias")["offset"] = 0;
+    });
+    CHECK_THAT(parse_message(hostile), Contains("overlaps tensor"));
+  }
+  SECTION("offset out of range") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
+      tensor_named(header, "layers.1.bias")["offset"] = 1u << 20;
+    });
+    CHECK_THAT(parse_message(hostile), Contains("lie outside the payload"));
+  }
+  SECTION("offset near 2^64") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
+      tensor_named(header, "layers.1.bias")["offset"] = 18446744073709551552ull;  // 2^64 - 64, aligned.
+    });
+    CHECK_THAT(parse_message(hostile), Contains("lie outside the payload"));
+  }
+  SECTION("unaligned offset") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
+      tensor_named(header, "layers.1.bias")["offset"] = 4;
+    });
+    CHECK_THAT(parse_message(hostile), Contains("is not a multiple of 64"));
+  }
+  SECTION("unknown dtype") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
+      tensor_named(header, "layers.0.weight")["dtype"] = "f16";
+    });
+    CHECK_THAT(parse_message(hostile), Contains("unknown dtype \"f16\""));
+  }
+  SECTION("reserved dtype in a layer") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
+      nlohmann::json& tensor = tensor_named(header, "layers.0.weight");
+      tensor["dtype"] = "i32";
+    });
+    CHECK_THAT(parse_message(hostile), Contains("dense layers need \"f32\""));
+  }
+  SECTION("duplicate tensor name") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
+      tensor_named(header, "layers.1.bias")["name"] = "layers.0.bias";
+    });
+    CHECK_THAT(parse_message(hostile), Contains("appears twice"));
+  }
+  SECTION("negative offset") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
+      tensor_named(header, "layers.1.bias")["offset"] = -64;
+    });
+    CHECK_THAT(parse_message(hostile), Contains("expected a non-negative integer, got -64"));
+  }
+}
+
+TEST_CASE("artifact hostile network", "[artifact][corruption]") {
+  const std::string bytes = lepton::serialize_artifact(small_artifact());
+
+  SECTION("weight shape differs from the layer") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
+      header["network"]["layers"][0]["outputs"] = 2;
+    });
+    CHECK_THAT(parse_message(hostile), Contains("has shape [3,5], expected [2,5] ($.network.layers[0].weight)"));
+  }
+  SECTION("layers do not chain") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
+      // Swap the tensors so that each shape matches its own layer but layer 1 expects 5 inputs.
+      header["network"]["layers"][1]["inputs"] = 5;
+      tensor_named(header, "layers.1.weight")["shape"] = {1, 5};
+      tensor_named(header, "layers.1.weight")["nbytes"] = 20;
+    });
+    CHECK_THAT(parse_message(hostile), Contains("layer 1 has 5 inputs but layer 0 has 3 outputs"));
+  }
+  SECTION("first layer differs from the preprocessor") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
+      header["network"]["layers"][0]["inputs"] = 4;
+      tensor_named(header, "layers.0.weight")["shape"] = {3, 4};
+      tensor_named(header, "layers.0.weight")["nbytes"] = 48;
+    });
+    CHECK_THAT(parse_message(hostile), Contains("the first layer has 4 inputs but the preprocessor encodes 5"));
+  }
+  SECTION("output count differs from the task") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
+      header["task"] = "multiclass_classification";
+      header["target"]["task"] = "multiclass_classification";
+      header["target"]["classes"] = {"a", "b", "c"};
+    });
+    CHECK_THAT(parse_message(hostile), Contains("the last layer has 1 outputs but task multiclass_classification"));
+  }
+  SECTION("unknown activation") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
+      header["network"]["layers"][0]["activation"] = "swish";
+    });
+    CHECK_THAT(parse_message(hostile), Contains("unknown activation \"swish\""));
+  }
+  SECTION("last layer not identity") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
+      header["network"]["layers"][1]["activation"] = "relu";
+    });
+    CHECK_THAT(parse_message(hostile), Contains("expected \"identity\""));
+  }
+  SECTION("tensor missing from the table") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
+      header["network"]["layers"][0]["bias"] = "nowhere";
+    });
+    CHECK_THAT(parse_message(hostile), Contains("tensor \"nowhere\" is not listed in $.tensors"));
+  }
+  SECTION("empty layer list") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
+      header["network"]["layers"] = nlohmann::json::array();
+    });
+    CHECK_THAT(parse_message(hostile), Contains("expected a non-empty array of layers"));
+  }
+  SECTION("task and target disagree") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) { header["task"] = "regression"; });
+    CHECK_THAT(parse_message(hostile), Contains("($.target)"));
+  }
+  SECTION("threshold outside [0, 1]") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) { header["threshold"] = 1.5; });
+    CHECK_THAT(parse_message(hostile), Contains("threshold is 1.5"));
+  }
+}
+
+TEST_CASE("artifact missing JSON fields", "[artifact][corruption]") {
+  const std::string bytes = lepton::serialize_artifact(small_artifact());
+  for (const char* key : {"task", "target", "preprocessor", "network", "threshold", "configuration", "metrics",
+                          "provenance", "extensions", "tensors"}) {
+    const std::string hostile = rewrite_header(bytes, [&](nlohmann::json& header) { header.erase(key); });
+    INFO("without $." << key);
+    CHECK_THAT(parse_message(hostile), Contains(std::string("missing required field \"") + key + "\""));
+  }
+
+  const std::string no_seed = rewrite_header(bytes, [](nlohmann::json& header) { header["provenance"].erase("seed"); });
+  CHECK_THAT(parse_message(no_seed), Contains("($.provenance.seed)"));
+
+  const std::string no_nbytes =
+      rewrite_header(bytes, [](nlohmann::json& header) { header["tensors"][2].erase("nbytes"); });
+  CHECK_THAT(parse_message(no_nbytes), Contains("($.tensors[2].nbytes)"));
+
+  const std::string unknown = rewrite_header(bytes, [](nlohmann::json& header) { header["colour"] = 1; });
+  CHECK_THAT(parse_message(unknown), Contains("unknown field \"colour\""));
+
+  const std::string bad_preprocessor =
+      rewrite_header(bytes, [](nlohmann::json& header) { header["preprocessor"]["encoded_width"] = "five"; });
+  CHECK_THAT(parse_message(bad_preprocessor), StartsWith("model.lepton: "));
+}
+
+TEST_CASE("serialize_artifact rejects inconsistent models", "[artifact]") {
+  lepton::ModelArtifact wrong_width = small_artifact();
+  wrong_width.network.layers[0] = make_layer(4, 3, lepton::Activation::Relu, 0);
+  CHECK_THROWS_WITH(lepton::serialize_artifact(wrong_width),
+                    Contains("the network has 4 inputs but the preprocessor encodes 5 columns"));
+
+  lepton::ModelArtifact wrong_outputs = small_artifact();
+  wrong_outputs.network.layers[1] = make_layer(3, 2, lepton::Activation::Identity, 0);
+  CHECK_THROWS_WITH(lepton::serialize_artifact(wrong_outputs), Contains("has 2 outputs but task"));
+
+  lepton::ModelArtifact short_weight = small_artifact();
+  short_weight.network.layers[1].weight.pop_back();
+  CHECK_THROWS_AS(lepton::serialize_artifact(short_weight), lepton::InvalidArgument);
+
+  lepton::ModelArtifact bad_text = small_artifact();
+  bad_text.provenance.data_file = "\xff\xfe";
+  CHECK_THROWS_WITH(lepton::serialize_artifact(bad_text), Contains("valid UTF-8"));
+}
+
+TEST_CASE("provenance JSON round trip", "[artifact]") {
+  const lepton::Provenance original = small_artifact().provenance;
+  const lepton::Provenance loaded = lepton::Provenance::from_json(original.to_json());
+  CHECK(loaded.to_json() == original.to_json());
+  CHECK_THROWS_WITH(lepton::Provenance::from_json({{"seed", "1"}}, "$.provenance"), Contains("$.provenance"));
+}
+
+TEST_CASE("golden v1 artifact still loads", "[artifact][golden]") {
+  const std::string bytes = lepton::read_file(kGoldenArtifact);
+  CHECK(lepton::detail::read_prefix(bytes).format_version == 1);
+
+  const lepton::Predictor predictor(lepton::load_artifact(kGoldenArtifact));
+  const nlohmann::json expected = nlohmann::json::parse(lepton::read_file(kGoldenExpected));
+  CHECK(predictor.artifact().threshold == expected.at("threshold").get<double>());
+  CHECK(predictor.artifact().preprocessor.encoded_width() == 5);
+
+  const lepton::Predictions predictions = predictor.predict(small_table());
+  const auto probability = expected.at("probability").get<std::vector<double>>();
+  REQUIRE(predictions.probability.size() == probability.size());
+  for (std::size_t i = 0; i < probability.size(); ++i) {
+    // Another CPU may pick other Eigen kernels, whose float32 sums differ in the last bits.
+    INFO("row " << i);
+    CHECK(predictions.probability[i] == Approx(probability[i]).epsilon(1e-5));
+  }
+}
+
+// Rewrites the golden files. Run only when the format changes on purpose, and then keep the old file
+// under a new name so that its test still runs.
+TEST_CASE("write golden v1 artifact", "[.write-golden]") {
+  if (std::getenv("LEPTON_WRITE_GOLDEN") == nullptr) {
+    WARN("set LEPTON_WRITE_GOLDEN=1 to rewrite the golden files");
+    return;
+  }
+
+  lepton::ModelArtifact artifact = small_artifact();
+  artifact.extensions = {{"golden", {{"command", kGoldenCommand}}}};
+  lepton::save_artifact(artifact, kGoldenArtifact);
+
+  const lepton::Predictions predictions = lepton::Predictor(artifact).predict(small_table());
+  const nlohmann::json expected = {{"command", kGoldenCommand},
+                                   {"threshold", artifact.threshold},
+                                   {"probability", predictions.probability}};
+  lepton::write_file_atomically(kGoldenExpected, expected.dump(1) + "\n");
+}
