@@ -20,6 +20,7 @@ struct Predictions {
   std::vector<double> probability;         ///< Binary: P(positive) per row. Multiclass: rows x classes.
   std::vector<std::int64_t> label_index;   ///< Classification: predicted class id per row.
   std::vector<double> value;               ///< Regression: prediction per row, in target units.
+  double threshold = 0.5;                  ///< Binary: the decision threshold that produced label_index.
 };
 
 /// Runs a loaded model. All methods are const and safe to call concurrently on one instance.
