@@ -1,0 +1,464 @@
+// Tests of Preprocessor and TargetEncoding: fitting on training rows, replay, JSON state and errors.
+
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "lepton/dataset.hpp"
+#include "lepton/error.hpp"
+#include "lepton/log.hpp"
+#include "lepton/preprocess.hpp"
+#include "lepton/table.hpp"
+
+using lepton::FeatureSpec;
+using lepton::FeatureType;
+using lepton::Matrix;
+using lepton::Preprocessor;
+using lepton::Table;
+using lepton::TargetEncoding;
+using lepton::Task;
+
+namespace {
+
+const std::string kAi4iPath = LEPTON_SHARED_DIR "/data/ai4i2020.csv";
+
+const Table& ai4i() {
+  static const Table table = lepton::read_csv(kAi4iPath);
+  return table;
+}
+
+const std::vector<FeatureSpec> kAi4iFeatures{
+    {"Type", FeatureType::Categorical},
+    {"Air temperature [K]", FeatureType::Numeric},
+    {"Process temperature [K]", FeatureType::Numeric},
+    {"Rotational speed [rpm]", FeatureType::Numeric},
+    {"Torque [Nm]", FeatureType::Numeric},
+    {"Tool wear [min]", FeatureType::Numeric},
+};
+
+std::vector<std::size_t> all_rows(std::size_t count) {
+  std::vector<std::size_t> rows(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    rows[i] = i;
+  }
+  return rows;
+}
+
+Table small_table() {
+  return lepton::parse_csv(
+      "id,size,color,note\n"
+      "1,1,red,a\n"
+      "2,3,blue,b\n"
+      "3,NA,red,c\n"
+      "4,10,NA,d\n"
+      "5,1000000,green,e\n",
+      "t.csv");
+}
+
+const std::vector<FeatureSpec> kSmallFeatures{{"size", FeatureType::Numeric}, {"color", FeatureType::Categorical}};
+
+/// Restores the process-wide log state when a test ends.
+struct LogReset {
+  ~LogReset() {
+    lepton::set_log_sink({});
+    lepton::set_log_level(lepton::LogLevel::Off);
+  }
+};
+
+std::string from_json_error(const nlohmann::json& state) {
+  try {
+    Preprocessor::from_json(state);
+  } catch (const lepton::ParseError& error) {
+    return error.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("preprocess fit on train rows only") {
+  // Row 4 holds 1000000 and is left out of training, so it must not move the statistics.
+  const Preprocessor fitted = Preprocessor::fit(small_table(), kSmallFeatures, {0, 1, 2, 3});
+  const lepton::FeatureTransform& size = fitted.features()[0];
+
+  // Training values 1, 3, 10 have median 3; the missing row counts as 3, so the mean is (1+3+3+10)/4.
+  CHECK(size.fill == 3.0);
+  CHECK(size.mean == 4.25);
+  CHECK(size.scale == Approx(std::sqrt((3.25 * 3.25 + 1.25 * 1.25 + 1.25 * 1.25 + 5.75 * 5.75) / 4.0)).epsilon(1e-15));
+}
+
+TEST_CASE("preprocess numeric median of an even count") {
+  const Table table = lepton::parse_csv("x\n4\n1\n3\n2\n", "t.csv");
+  const Preprocessor fitted = Preprocessor::fit(table, {{"x", FeatureType::Numeric}}, all_rows(4));
+
+  CHECK(fitted.features()[0].fill == 2.5);
+  CHECK(fitted.features()[0].mean == 2.5);
+}
+
+TEST_CASE("preprocess constant numeric has scale 1") {
+  const Table table = lepton::parse_csv("x\n5\n5\n5\n", "t.csv");
+  const Preprocessor fitted = Preprocessor::fit(table, {{"x", FeatureType::Numeric}}, all_rows(3));
+  const Matrix encoded = fitted.transform(table);
+
+  CHECK(fitted.features()[0].scale == 1.0);
+  CHECK(encoded(0, 0) == 0.0f);
+}
+
+TEST_CASE("preprocess categorical categories and fill") {
+  const Preprocessor fitted = Preprocessor::fit(small_table(), kSmallFeatures, {0, 1, 2, 3});
+  const lepton::FeatureTransform& color = fitted.features()[1];
+
+  // "green" only appears in row 4, outside training.
+  CHECK(color.categories == std::vector<std::string>{"blue", "red"});
+  CHECK(color.fill_category == "red");
+  CHECK(color.offset == 1);
+  CHECK(color.width == 2);
+  CHECK(fitted.encoded_width() == 3);
+  CHECK(fitted.encoded_names() == std::vector<std::string>{"size", "color=blue", "color=red"});
+}
+
+TEST_CASE("preprocess fill category tie takes smallest text") {
+  const Table table = lepton::parse_csv("c\nz\nb\nz\nb\nq\n", "t.csv");
+  const Preprocessor fitted = Preprocessor::fit(table, {{"c", FeatureType::Categorical}}, all_rows(5));
+
+  CHECK(fitted.features()[0].fill_category == "b");
+}
+
+TEST_CASE("preprocess transform values") {
+  const Table table = small_table();
+  const Preprocessor fitted = Preprocessor::fit(table, kSmallFeatures, {0, 1, 2, 3});
+  const Matrix encoded = fitted.transform(table);
+  const double mean = fitted.features()[0].mean;
+  const double scale = fitted.features()[0].scale;
+
+  REQUIRE(encoded.rows == 5);
+  REQUIRE(encoded.cols == 3);
+  CHECK(encoded(0, 0) == static_cast<float>((1 - mean) / scale));
+  // Missing size is the training median 3.
+  CHECK(encoded(2, 0) == static_cast<float>((3 - mean) / scale));
+  CHECK(encoded(0, 1) == 0.0f);
+  CHECK(encoded(0, 2) == 1.0f);
+  CHECK(encoded(1, 1) == 1.0f);
+  CHECK(encoded(1, 2) == 0.0f);
+  // Missing color is the training mode "red".
+  CHECK(encoded(3, 1) == 0.0f);
+  CHECK(encoded(3, 2) == 1.0f);
+}
+
+TEST_CASE("preprocess unseen category encodes as zeros") {
+  LogReset reset;
+  std::vector<std::string> warnings;
+  lepton::set_log_level(lepton::LogLevel::Warning);
+  lepton::set_log_sink([&warnings](lepton::LogLevel, std::string_view message) { warnings.emplace_back(message); });
+
+  const Table table = small_table();
+  const Preprocessor fitted = Preprocessor::fit(table, kSmallFeatures, {0, 1, 2, 3});
+  const Matrix encoded = fitted.transform(table, {4, 4});
+
+  CHECK(encoded(0, 1) == 0.0f);
+  CHECK(encoded(0, 2) == 0.0f);
+  CHECK(encoded(1, 1) == 0.0f);
+  // One warning per transform call, counting both rows.
+  REQUIRE(warnings.size() == 1);
+  CHECK_THAT(warnings[0], Catch::Contains("'color': 2 value(s), first 'green' at t.csv:6:11"));
+}
+
+TEST_CASE("preprocess transform matches columns by name") {
+  const Table table = small_table();
+  const Preprocessor fitted = Preprocessor::fit(table, kSmallFeatures, {0, 1, 2, 3});
+
+  // Same data, columns in another order and an extra column.
+  const Table reordered = lepton::parse_csv(
+      "color,extra,size\n"
+      "red,x,1\n"
+      "blue,y,3\n"
+      "red,z,NA\n"
+      "NA,w,10\n"
+      "green,v,1000000\n",
+      "r.csv");
+  const Matrix expected = fitted.transform(table);
+  const Matrix actual = fitted.transform(reordered);
+
+  CHECK(actual.rows == expected.rows);
+  CHECK(actual.cols == expected.cols);
+  CHECK(actual.data == expected.data);
+}
+
+TEST_CASE("preprocess single row equals batch row") {
+  const Preprocessor fitted = Preprocessor::fit(ai4i(), kAi4iFeatures, all_rows(1000));
+  const Matrix batch = fitted.transform(ai4i(), {10, 500, 9999});
+  const Matrix single = fitted.transform(ai4i(), {500});
+
+  REQUIRE(single.rows == 1);
+  for (std::size_t c = 0; c < batch.cols; ++c) {
+    CHECK(single(0, c) == batch(1, c));
+  }
+}
+
+TEST_CASE("preprocess missing column") {
+  const Preprocessor fitted = Preprocessor::fit(small_table(), kSmallFeatures, {0, 1, 2, 3});
+  const Table other = lepton::parse_csv("sizes,color\n1,red\n", "o.csv");
+
+  CHECK_THROWS_AS(fitted.transform(other), lepton::InvalidArgument);
+  CHECK_THROWS_WITH(fitted.transform(other),
+                    "column 'size' not found in o.csv (did you mean 'sizes'?); the preprocessor expects the columns "
+                    "'size', 'color'");
+}
+
+TEST_CASE("preprocess fit with unknown column") {
+  CHECK_THROWS_WITH(Preprocessor::fit(small_table(), {{"colour", FeatureType::Categorical}}, {0}),
+                    "column 'colour' not found in t.csv; did you mean 'color'?");
+}
+
+TEST_CASE("preprocess non-numeric value in transform") {
+  const Preprocessor fitted = Preprocessor::fit(small_table(), kSmallFeatures, {0, 1, 2, 3});
+  const Table bad = lepton::parse_csv("size,color\n2,red\n12abc,blue\n", "bad.csv");
+
+  CHECK_THROWS_AS(fitted.transform(bad), lepton::ParseError);
+  CHECK_THROWS_WITH(fitted.transform(bad), Catch::StartsWith("bad.csv:3:1: value '12abc' in numeric feature 'size'"));
+}
+
+TEST_CASE("preprocess non-numeric value in fit") {
+  const Table bad = lepton::parse_csv("size\n2\n1.2.3\n", "bad.csv");
+
+  CHECK_THROWS_AS(Preprocessor::fit(bad, {{"size", FeatureType::Numeric}}, all_rows(2)), lepton::ParseError);
+  CHECK_THROWS_WITH(Preprocessor::fit(bad, {{"size", FeatureType::Numeric}}, all_rows(2)),
+                    Catch::StartsWith("bad.csv:3:1: value '1.2.3'"));
+}
+
+TEST_CASE("preprocess skips ignore and text features") {
+  const Preprocessor fitted = Preprocessor::fit(
+      small_table(), {{"id", FeatureType::Ignore}, {"size", FeatureType::Numeric}, {"note", FeatureType::Text}},
+      {0, 1, 2, 3});
+
+  REQUIRE(fitted.features().size() == 1);
+  CHECK(fitted.features()[0].column == "size");
+  CHECK(fitted.encoded_width() == 1);
+}
+
+TEST_CASE("preprocess rejects bad fit arguments") {
+  const Table table = small_table();
+
+  CHECK_THROWS_AS(Preprocessor::fit(table, kSmallFeatures, {}), lepton::InvalidArgument);
+  CHECK_THROWS_AS(Preprocessor::fit(table, kSmallFeatures, {0, 5}), lepton::InvalidArgument);
+  CHECK_THROWS_AS(Preprocessor::fit(table, {{"size", FeatureType::Numeric}, {"size", FeatureType::Numeric}}, {0}),
+                  lepton::InvalidArgument);
+  // Row 2 has no size, so a fit on it alone has nothing to learn from.
+  CHECK_THROWS_AS(Preprocessor::fit(table, {{"size", FeatureType::Numeric}}, {2}), lepton::InvalidArgument);
+}
+
+TEST_CASE("preprocess AI4I statistics match numpy") {
+  const Preprocessor fitted = Preprocessor::fit(ai4i(), kAi4iFeatures, all_rows(10000));
+
+  // Means and ddof-0 stds over all 10000 rows from fixtures/shap/ai4i_shap_reference.json (numpy 1.24).
+  // 1e-12 relative allows for a different summation order.
+  const std::vector<double> means{300.00492999999875, 310.00555999999995, 1538.7761, 39.986909999999995, 107.951};
+  const std::vector<double> stds{2.000158667481163, 1.483660030600023, 179.2751314845143, 9.968435265973355,
+                                 63.6509638497329};
+  for (std::size_t i = 0; i < means.size(); ++i) {
+    const lepton::FeatureTransform& feature = fitted.features()[i + 1];
+    INFO("feature " << feature.column);
+    CHECK(feature.mean == Approx(means[i]).epsilon(1e-12));
+    CHECK(feature.scale == Approx(stds[i]).epsilon(1e-12));
+  }
+  CHECK(fitted.features()[0].categories == std::vector<std::string>{"H", "L", "M"});
+  CHECK(fitted.features()[0].fill_category == "L");
+  CHECK(fitted.encoded_names()[0] == "Type=H");
+  CHECK(fitted.encoded_width() == 8);
+}
+
+TEST_CASE("preprocess AI4I split fit ignores test rows") {
+  const Table& table = ai4i();
+  const std::size_t column = table.column_index("Machine failure");
+  std::vector<std::int64_t> labels;
+  for (std::size_t row = 0; row < table.rows(); ++row) {
+    labels.push_back(table.cell(row, column) == "1" ? 1 : 0);
+  }
+  const lepton::Split split = lepton::stratified_split(labels, lepton::SplitFractions{}, 11);
+
+  const Preprocessor on_train = Preprocessor::fit(table, kAi4iFeatures, split.train);
+  const Preprocessor on_all = Preprocessor::fit(table, kAi4iFeatures, all_rows(10000));
+  const Table train_only = table.select_rows(split.train);
+  const Preprocessor on_selected = Preprocessor::fit(train_only, kAi4iFeatures, all_rows(train_only.rows()));
+
+  CHECK(on_train.to_json() == on_selected.to_json());
+  CHECK(on_train.features()[4].mean != on_all.features()[4].mean);
+}
+
+TEST_CASE("preprocess transform of AI4I is fast") {
+  const Preprocessor fitted = Preprocessor::fit(ai4i(), kAi4iFeatures, all_rows(6000));
+  fitted.transform(ai4i());
+
+  const auto start = std::chrono::steady_clock::now();
+  const Matrix encoded = fitted.transform(ai4i());
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+
+  // About 1 ms in a Release build; 25 ms still catches per-cell name lookups on a loaded machine.
+  CHECK(encoded.rows == 10000);
+  CHECK(ms < 25.0);
+}
+
+TEST_CASE("preprocess JSON round trip is exact") {
+  const Preprocessor fitted = Preprocessor::fit(ai4i(), kAi4iFeatures, all_rows(7000));
+  const std::string text = fitted.to_json().dump();
+  const Preprocessor restored = Preprocessor::from_json(nlohmann::json::parse(text));
+
+  REQUIRE(restored.features().size() == fitted.features().size());
+  for (std::size_t i = 0; i < fitted.features().size(); ++i) {
+    const lepton::FeatureTransform& a = fitted.features()[i];
+    const lepton::FeatureTransform& b = restored.features()[i];
+    INFO("feature " << a.column);
+    CHECK(std::memcmp(&a.mean, &b.mean, sizeof(double)) == 0);
+    CHECK(std::memcmp(&a.scale, &b.scale, sizeof(double)) == 0);
+    CHECK(std::memcmp(&a.fill, &b.fill, sizeof(double)) == 0);
+    CHECK(a.categories == b.categories);
+    CHECK(a.offset == b.offset);
+  }
+  CHECK(restored.transform(ai4i()).data == fitted.transform(ai4i()).data);
+  CHECK(restored.to_json().dump() == text);
+}
+
+TEST_CASE("preprocess from_json reports the path") {
+  nlohmann::json state = Preprocessor::fit(ai4i(), kAi4iFeatures, all_rows(100)).to_json();
+  state["features"][2]["scale"] = -1;
+
+  CHECK(from_json_error(state) == "$.features[2].scale: expected a positive finite number, got -1");
+}
+
+TEST_CASE("preprocess from_json rejects bad fields") {
+  const nlohmann::json good = Preprocessor::fit(small_table(), kSmallFeatures, {0, 1, 2, 3}).to_json();
+
+  nlohmann::json state = good;
+  state["features"][0].erase("mean");
+  CHECK_THAT(from_json_error(state), Catch::StartsWith("$.features[0].mean: missing key"));
+
+  state = good;
+  state["features"][0]["bias"] = 1;
+  CHECK_THAT(from_json_error(state), Catch::StartsWith("$.features[0].bias: unknown key"));
+
+  state = good;
+  state["features"][1]["categories"] = {"red", "blue"};
+  CHECK_THAT(from_json_error(state), Catch::StartsWith("$.features[1].categories[1]: expected a string after 'red'"));
+
+  state = good;
+  state["features"][1]["fill_category"] = "green";
+  CHECK(from_json_error(state) == "$.features[1].fill_category: expected one of the categories, got \"green\"");
+
+  state = good;
+  state["features"][1]["offset"] = 0;
+  CHECK_THAT(from_json_error(state), Catch::StartsWith("$.features[1].offset: expected 1"));
+
+  state = good;
+  state["features"][0]["type"] = "text";
+  CHECK_THAT(from_json_error(state), Catch::StartsWith("$.features[0].type: expected \"numeric\" or \"categorical\""));
+
+  state = good;
+  state["encoded_width"] = 4;
+  CHECK_THAT(from_json_error(state), Catch::StartsWith("$.encoded_width: expected 3"));
+
+  state = good;
+  state["features"][0]["fill"] = "3";
+  CHECK_THAT(from_json_error(state), Catch::StartsWith("$.features[0].fill: expected a finite number"));
+
+  CHECK(from_json_error(nlohmann::json::array()) == "$: expected an object, got []");
+}
+
+TEST_CASE("preprocess from_json uses the given path") {
+  nlohmann::json state = Preprocessor::fit(small_table(), kSmallFeatures, {0, 1}).to_json();
+  state["features"][0]["scale"] = 0;
+
+  CHECK_THROWS_WITH(Preprocessor::from_json(state, "$.preprocessing"),
+                    "$.preprocessing.features[0].scale: expected a positive finite number, got 0");
+}
+
+TEST_CASE("target binary AI4I classes") {
+  const TargetEncoding target =
+      TargetEncoding::fit(ai4i(), "Machine failure", Task::BinaryClassification, all_rows(10000));
+  const std::vector<std::int64_t> labels = target.encode_labels(ai4i(), {0, 1, 50});
+
+  CHECK(target.classes == std::vector<std::string>{"0", "1"});
+  // Row 50 (UDI 51) is the first failure of the file.
+  CHECK(labels == std::vector<std::int64_t>{0, 0, 1});
+}
+
+TEST_CASE("target with one class") {
+  CHECK_THROWS_AS(TargetEncoding::fit(ai4i(), "Machine failure", Task::BinaryClassification, {0, 1, 2}),
+                  lepton::InvalidArgument);
+  CHECK_THROWS_WITH(TargetEncoding::fit(ai4i(), "Machine failure", Task::BinaryClassification, {0, 1, 2}),
+                    "target 'Machine failure' has only one class ('0') in 3 training rows of " + kAi4iPath +
+                        "; a classifier needs at least two");
+}
+
+TEST_CASE("target class count must fit the task") {
+  const Table table = lepton::parse_csv("y\n10\n2\n1\n2\n", "t.csv");
+
+  CHECK_THROWS_WITH(TargetEncoding::fit(table, "y", Task::BinaryClassification, all_rows(4)),
+                    Catch::Contains("binary classification needs exactly two"));
+  const Table two = lepton::parse_csv("y\na\nb\n", "t.csv");
+  CHECK_THROWS_WITH(TargetEncoding::fit(two, "y", Task::MulticlassClassification, all_rows(2)),
+                    Catch::Contains("use binary_classification"));
+}
+
+TEST_CASE("target multiclass sorts numeric labels") {
+  const Table table = lepton::parse_csv("y\n10\n2\n1\n2\n", "t.csv");
+  const TargetEncoding target = TargetEncoding::fit(table, "y", Task::MulticlassClassification, all_rows(4));
+
+  CHECK(target.classes == std::vector<std::string>{"1", "2", "10"});
+  CHECK(target.encode_labels(table, all_rows(4)) == std::vector<std::int64_t>{2, 1, 0, 1});
+}
+
+TEST_CASE("target unknown and missing labels") {
+  const Table table = lepton::parse_csv("y\na\nb\na\nc\nNA\n", "t.csv");
+  const TargetEncoding target = TargetEncoding::fit(table, "y", Task::BinaryClassification, {0, 1, 2});
+
+  CHECK_THROWS_AS(target.encode_labels(table, {3}), lepton::ParseError);
+  CHECK_THROWS_WITH(target.encode_labels(table, {3}), Catch::StartsWith("t.csv:5:1: label 'c' of target 'y'"));
+  CHECK_THROWS_WITH(target.encode_labels(table, {4}), Catch::StartsWith("t.csv:6:1: target 'y' is missing"));
+  CHECK_THROWS_AS(TargetEncoding::fit(table, "y", Task::BinaryClassification, {0, 1, 4}), lepton::ParseError);
+}
+
+TEST_CASE("target regression") {
+  const Table table = lepton::parse_csv("y\n1\n2\n3\n4\nabc\n", "t.csv");
+  const TargetEncoding target = TargetEncoding::fit(table, "y", Task::Regression, all_rows(4));
+
+  CHECK(target.mean == 2.5);
+  CHECK(target.scale == Approx(std::sqrt(1.25)).epsilon(1e-15));
+  CHECK(target.classes.empty());
+  CHECK(target.encode_values(table, {0, 3}) == std::vector<double>{1.0, 4.0});
+  CHECK_THROWS_WITH(target.encode_values(table, {4}), Catch::StartsWith("t.csv:6:1: value 'abc' in regression target"));
+  CHECK_THROWS_AS(target.encode_labels(table, {0}), lepton::InvalidArgument);
+}
+
+TEST_CASE("target JSON round trip") {
+  const TargetEncoding binary =
+      TargetEncoding::fit(ai4i(), "Machine failure", Task::BinaryClassification, all_rows(10000));
+  const TargetEncoding restored = TargetEncoding::from_json(nlohmann::json::parse(binary.to_json().dump()));
+  CHECK(restored.task == Task::BinaryClassification);
+  CHECK(restored.column == "Machine failure");
+  CHECK(restored.classes == binary.classes);
+
+  const TargetEncoding regression = TargetEncoding::fit(ai4i(), "Torque [Nm]", Task::Regression, all_rows(10000));
+  const TargetEncoding back = TargetEncoding::from_json(nlohmann::json::parse(regression.to_json().dump()));
+  CHECK(back.task == Task::Regression);
+  CHECK(std::memcmp(&back.mean, &regression.mean, sizeof(double)) == 0);
+  CHECK(std::memcmp(&back.scale, &regression.scale, sizeof(double)) == 0);
+}
+
+TEST_CASE("target from_json rejects bad fields") {
+  nlohmann::json state = {{"task", "binary_classification"}, {"column", "y"}, {"classes", {"0", "1", "2"}}};
+  CHECK_THROWS_WITH(TargetEncoding::from_json(state, "$.target"),
+                    Catch::StartsWith("$.target.classes: expected exactly 2 classes"));
+
+  state = {{"task", "ranking"}, {"column", "y"}, {"classes", {"0", "1"}}};
+  CHECK_THROWS_WITH(TargetEncoding::from_json(state), Catch::StartsWith("$.task: expected \"binary_classification\""));
+
+  state = {{"task", "regression"}, {"column", "y"}, {"mean", 0}, {"scale", -2}};
+  CHECK_THROWS_AS(TargetEncoding::from_json(state), lepton::ParseError);
+
+  state = {{"task", "multiclass_classification"}, {"column", "y"}, {"classes", {"a", "b", "a"}}};
+  CHECK_THROWS_WITH(TargetEncoding::from_json(state), Catch::StartsWith("$.classes[2]: expected a label that is not repeated"));
+}
