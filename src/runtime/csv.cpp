@@ -67,7 +67,7 @@ class CsvScanner {
   std::uint32_t line() const { return line_; }
   std::uint32_t column() const { return static_cast<std::uint32_t>(pos_ - line_start_ + 1); }
 
-  /// True when the rest of the current line holds only spaces or tabs.
+  /// True when the rest of the current line contains only spaces or tabs.
   bool at_blank_line() const {
     for (std::size_t i = pos_; i < text_.size(); ++i) {
       const char ch = text_[i];
@@ -329,7 +329,7 @@ Table parse_csv(const std::string& text, const std::string& source, const CsvOpt
   table.set_column_names(std::move(names));
   table.reserve_rows(static_cast<std::size_t>(std::count(body.begin(), body.end(), '\n')));
 
-  // NOTE: blank lines are skipped anywhere, as pandas does, so a one-column file cannot express
+  // NOTE: blank lines are skipped anywhere, like pandas.read_csv's default skip_blank_lines=True, so a one-column file cannot express
   // a missing value as an empty line. Write a marker such as NA instead.
   const MissingMatcher matcher(options.missing_markers);
   std::size_t data_row = 0;

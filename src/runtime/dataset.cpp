@@ -55,10 +55,10 @@ constexpr std::size_t kMinCategoryLimit = 20;
 constexpr double kCategoryFraction = 0.05;
 constexpr std::size_t kTopCategories = 20;
 
-// With fewer values, "all distinct" says nothing about a column being an identifier.
+// With fewer values, "all distinct" is no evidence that a column is an identifier.
 constexpr std::size_t kMinIdLikeValues = 3;
 
-/// Everything one pass over a column learns, before the kind is chosen.
+/// Counts and parsed numbers from one pass over a column, from which the kind is chosen.
 struct ColumnScan {
   std::size_t present = 0;  // non-missing values
   std::unordered_map<std::string_view, std::size_t> counts;
@@ -337,8 +337,8 @@ nlohmann::json DataProfile::to_json() const {
 
 namespace {
 
-/// splitmix64 (Steele, Lea and Flood 2014): a fixed sequence for a seed on every platform,
-/// unlike the engines and distributions of the standard library, whose outputs differ between implementations.
+/// splitmix64: a fixed sequence for a seed on every platform. std::shuffle and the standard distributions
+/// are not specified to the bit, so their results differ between standard libraries.
 class SplitMix64 {
  public:
   explicit SplitMix64(std::uint64_t seed) : state_(seed) {}

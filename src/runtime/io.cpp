@@ -52,7 +52,7 @@ void write_all(int fd, const std::string& bytes, const std::string& temp_path) {
       continue;
     }
     if (result < 0) {
-      throw IoError(fmt::format("cannot write temporary file '{}': {}", temp_path, errno_text(errno)));
+      throw IoError(fmt::format("failed to write temporary file '{}': {}", temp_path, errno_text(errno)));
     }
     written += static_cast<std::size_t>(result);
   }
@@ -62,7 +62,7 @@ void write_all(int fd, const std::string& bytes, const std::string& temp_path) {
 void write_and_rename(const std::string& path, const std::string& temp_path, const std::string& bytes) {
   FileDescriptor file(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (file.get() < 0) {
-    throw IoError(fmt::format("cannot create temporary file '{}' for '{}': {}; check that the folder exists "
+    throw IoError(fmt::format("failed to create temporary file '{}' for '{}': {}; check that the folder exists "
                               "and is writable",
                               temp_path, path, errno_text(errno)));
   }
@@ -70,14 +70,14 @@ void write_and_rename(const std::string& path, const std::string& temp_path, con
   write_all(file.get(), bytes, temp_path);
 
   if (::fsync(file.get()) != 0) {
-    throw IoError(fmt::format("cannot flush temporary file '{}' to disk: {}", temp_path, errno_text(errno)));
+    throw IoError(fmt::format("failed to flush temporary file '{}' to disk: {}", temp_path, errno_text(errno)));
   }
   if (const int error_number = file.close(); error_number != 0) {
-    throw IoError(fmt::format("cannot close temporary file '{}': {}", temp_path, errno_text(error_number)));
+    throw IoError(fmt::format("failed to close temporary file '{}': {}", temp_path, errno_text(error_number)));
   }
 
   if (::rename(temp_path.c_str(), path.c_str()) != 0) {
-    throw IoError(fmt::format("cannot rename '{}' to '{}': {}", temp_path, path, errno_text(errno)));
+    throw IoError(fmt::format("failed to rename '{}' to '{}': {}", temp_path, path, errno_text(errno)));
   }
 }
 
@@ -90,12 +90,12 @@ std::string read_file(const std::string& path) {
     if (error_number == ENOENT) {
       throw FileNotFound(fmt::format("file '{}' not found; check the path", path));
     }
-    throw IoError(fmt::format("cannot open '{}': {}", path, errno_text(error_number)));
+    throw IoError(fmt::format("failed to open '{}': {}", path, errno_text(error_number)));
   }
 
   struct stat info {};
   if (::fstat(file.get(), &info) == 0 && S_ISDIR(info.st_mode)) {
-    throw IoError(fmt::format("cannot read '{}': it is a folder, expected a file", path));
+    throw IoError(fmt::format("failed to read '{}': it is a folder; pass the path of a file", path));
   }
 
   // st_size is only a hint for the first buffer: the loop reads until end of file, so a file that
@@ -113,7 +113,7 @@ std::string read_file(const std::string& path) {
       continue;
     }
     if (result < 0) {
-      throw IoError(fmt::format("cannot read '{}': {}", path, errno_text(errno)));
+      throw IoError(fmt::format("failed to read '{}': {}", path, errno_text(errno)));
     }
     if (result == 0) {
       break;

@@ -12,8 +12,8 @@ namespace {
 
 std::atomic<LogLevel> g_level{LogLevel::Off};
 
-// The sink sits behind a shared_ptr, so log() can call it outside the lock: a sink that logs
-// or replaces the sink itself does not deadlock, and a slow sink does not block set_log_sink().
+// The sink sits behind a shared_ptr, so log() calls it outside the lock. A sink that logs or replaces
+// the sink therefore does not deadlock, and a slow sink does not block set_log_sink().
 std::mutex g_sink_mutex;
 std::shared_ptr<const LogSink> g_sink;
 

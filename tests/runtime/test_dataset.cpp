@@ -44,7 +44,7 @@ std::size_t count_label(const std::vector<std::int64_t>& labels, const std::vect
       std::count_if(rows.begin(), rows.end(), [&](std::size_t row) { return labels[row] == label; }));
 }
 
-/// A one-column table from texts; "NA" cells are missing.
+/// Builds a one-column table from texts, where "NA" marks a missing cell.
 Table column_table(const std::string& name, const std::vector<std::string>& values) {
   std::string text = name + "\n";
   for (const std::string& value : values) {
@@ -90,7 +90,7 @@ TEST_CASE("profile AI4I Type categories") {
   const DataProfile profile = lepton::profile_table(ai4i());
   const lepton::ColumnProfile& type = profile.column("Type");
 
-  // Counts from the data README.
+  // Counts from `cut -d, -f3 ai4i2020.csv | sort | uniq -c`.
   CHECK(type.distinct == 3);
   CHECK(type.missing == 0);
   CHECK(type.top_categories.size() == 3);
@@ -103,8 +103,8 @@ TEST_CASE("profile AI4I numeric moments") {
   const DataProfile profile = lepton::profile_table(ai4i());
   const lepton::ColumnProfile& air = profile.column("Air temperature [K]");
 
-  // Ranges from the data README; mean and ddof-0 std from fixtures/shap/ai4i_shap_reference.json
-  // (numpy over all 10000 rows). 1e-9 relative allows for a different summation order.
+  // Ranges from `cut -d, -f4 ai4i2020.csv | sort -n`. Mean and std (ddof=0) from numpy 1.24.2 over all
+  // 10000 rows, as stored in the SHAP reference fixture. 1e-9 relative allows for a different summation order.
   CHECK(air.min == 295.3);
   CHECK(air.max == 304.5);
   CHECK(air.mean == Approx(300.00492999999875).epsilon(1e-9));
@@ -305,11 +305,12 @@ TEST_CASE("split is deterministic for a seed") {
   CHECK(first.test != other.test);
 }
 
-// Golden splits from an independent Python reimplementation of the same algorithm, so that a
-// change of generator or cut rule shows up here on every platform:
-//   splitmix64 (first output for seed 0 is 0xe220a8397b1dcdaf), bounded draws by rejecting values
-//   below 2**64 % bound, Fisher-Yates from the last index, classes in ascending label order,
-//   validation and test sizes floor(n * f + 0.5) but at least 1, train takes the rest.
+// Golden splits come from an independent Python reimplementation of the same algorithm. A change of
+// generator or cut rule therefore fails here on every platform. The reimplementation uses:
+//   - splitmix64, whose first output for seed 0 is 0xe220a8397b1dcdaf;
+//   - bounded draws that reject values below 2**64 % bound;
+//   - Fisher-Yates from the last index, with classes visited in ascending label order;
+//   - validation and test sizes of floor(n * f + 0.5), at least 1, and train takes the rest.
 // For AI4I with seed 2024 it gives sizes 6000/2000/2000, failures 203/68/68, test starting 1, 2, 10, 11, 15.
 TEST_CASE("split golden values") {
   const std::vector<std::int64_t> labels{0, 1, 0, 2, 1, 0, 2, 1, 0, 1, 2, 0, 1, 0, 2};

@@ -90,7 +90,7 @@ TEST_CASE("read_file returns binary bytes unchanged") {
 TEST_CASE("read_file reads the AI4I file whole") {
   const std::string bytes = lepton::read_file(kAi4iPath);
 
-  // Size from the data README (522045 bytes, BOM removed).
+  // Size from `stat -c %s ai4i2020.csv`.
   CHECK(bytes.size() == 522045);
   CHECK(bytes.substr(0, 4) == "UDI,");
 }
@@ -135,13 +135,13 @@ TEST_CASE("write_file_atomically removes temp when rename fails") {
 }
 
 TEST_CASE("sha256_hex known vectors") {
-  // FIPS 180-2 test vectors; also `printf abc | sha256sum`.
+  // From `printf '' | sha256sum` and `printf abc | sha256sum`.
   CHECK(lepton::sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   CHECK(lepton::sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 TEST_CASE("sha256_hex of the AI4I file") {
-  // From `sha256sum ai4i2020.csv`, also recorded as data.sha256_raw_bytes in fixtures/shap.
+  // From `sha256sum ai4i2020.csv`.
   CHECK(lepton::sha256_hex(lepton::read_file(kAi4iPath)) ==
         "86a781eb21879efff711de9011a8d37973ceb083b61871fed9f8b6bef2c058ea");
 }

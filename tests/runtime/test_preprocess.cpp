@@ -10,6 +10,7 @@
 
 #include "lepton/dataset.hpp"
 #include "lepton/error.hpp"
+#include "lepton/io.hpp"
 #include "lepton/log.hpp"
 #include "lepton/preprocess.hpp"
 #include "lepton/table.hpp"
@@ -25,6 +26,7 @@ using lepton::Task;
 namespace {
 
 const std::string kAi4iPath = LEPTON_SHARED_DIR "/data/ai4i2020.csv";
+const std::string kShapFixturePath = LEPTON_SHARED_DIR "/fixtures/shap/ai4i_shap_reference.json";
 
 const Table& ai4i() {
   static const Table table = lepton::read_csv(kAi4iPath);
@@ -81,7 +83,7 @@ std::string from_json_error(const nlohmann::json& state) {
 }  // namespace
 
 TEST_CASE("preprocess fit on train rows only") {
-  // Row 4 holds 1000000 and is left out of training, so it must not move the statistics.
+  // Row 4 contains 1000000 and is left out of training, so it must not move the statistics.
   const Preprocessor fitted = Preprocessor::fit(small_table(), kSmallFeatures, {0, 1, 2, 3});
   const lepton::FeatureTransform& size = fitted.features()[0];
 
@@ -254,16 +256,18 @@ TEST_CASE("preprocess rejects bad fit arguments") {
 TEST_CASE("preprocess AI4I statistics match numpy") {
   const Preprocessor fitted = Preprocessor::fit(ai4i(), kAi4iFeatures, all_rows(10000));
 
-  // Means and ddof-0 stds over all 10000 rows from fixtures/shap/ai4i_shap_reference.json (numpy 1.24).
+  // The SHAP reference fixture stores numpy 1.24.2's mean and std (ddof=0) over all 10000 rows, with
+  // Type first and the five numeric features after it in kAi4iFeatures' order.
   // 1e-12 relative allows for a different summation order.
-  const std::vector<double> means{300.00492999999875, 310.00555999999995, 1538.7761, 39.986909999999995, 107.951};
-  const std::vector<double> stds{2.000158667481163, 1.483660030600023, 179.2751314845143, 9.968435265973355,
-                                 63.6509638497329};
-  for (std::size_t i = 0; i < means.size(); ++i) {
-    const lepton::FeatureTransform& feature = fitted.features()[i + 1];
+  const nlohmann::json reference = nlohmann::json::parse(lepton::read_file(kShapFixturePath));
+  const nlohmann::json& standardization = reference.at("data").at("standardization");
+  REQUIRE(reference.at("data").at("features").size() == 6);
+  for (std::size_t i = 1; i < 6; ++i) {
+    const lepton::FeatureTransform& feature = fitted.features()[i];
     INFO("feature " << feature.column);
-    CHECK(feature.mean == Approx(means[i]).epsilon(1e-12));
-    CHECK(feature.scale == Approx(stds[i]).epsilon(1e-12));
+    CHECK(reference.at("data").at("features")[i] == feature.column);
+    CHECK(feature.mean == Approx(standardization.at("mean")[i].get<double>()).epsilon(1e-12));
+    CHECK(feature.scale == Approx(standardization.at("std")[i].get<double>()).epsilon(1e-12));
   }
   CHECK(fitted.features()[0].categories == std::vector<std::string>{"H", "L", "M"});
   CHECK(fitted.features()[0].fill_category == "L");
