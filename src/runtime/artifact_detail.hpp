@@ -13,7 +13,7 @@ inline constexpr char kArtifactMagic[8] = {'L', 'E', 'P', 'T', 'O', 'N', 'M', 'D
 inline constexpr std::size_t kArtifactPrefixBytes = 64;
 /// Alignment, in bytes, of the payload start and of every tensor inside it.
 inline constexpr std::size_t kArtifactAlignment = 64;
-/// Prefix bytes [0, 32) are the fields that the checksum covers; [32, 64) is the checksum itself.
+/// Prefix bytes [0, 32) are the fields that the checksum covers. Bytes [32, 64) are the checksum itself.
 inline constexpr std::size_t kChecksumOffset = 32;
 inline constexpr std::size_t kChecksumBytes = 32;
 /// Largest tensor that a file may declare (1 GiB), so that a hostile header cannot request a huge allocation.
@@ -28,7 +28,7 @@ struct ArtifactPrefix {
   std::array<unsigned char, kChecksumBytes> checksum{};
 };
 
-/// Decodes the 64-byte prefix. Requires bytes.size() >= kArtifactPrefixBytes; checks nothing else.
+/// Decodes the 64-byte prefix. Requires bytes.size() >= kArtifactPrefixBytes and checks nothing else.
 ArtifactPrefix read_prefix(const std::string& bytes);
 
 /// BLAKE2b-256 (libsodium crypto_generichash) over prefix bytes [0, 32) and every byte from offset 64 on.

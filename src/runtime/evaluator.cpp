@@ -32,7 +32,8 @@ detail::BinaryCounts counts_of(const ConfusionMatrix& confusion) {
   return counts;
 }
 
-// Threshold-dependent metrics from the stored labels, which may come from another threshold than 0.5.
+// Recomputes the threshold-dependent metrics from the stored labels, so that they match the labels
+// that the caller already acted on.
 void score_stored_labels(const std::vector<std::int64_t>& truth, const std::vector<std::int64_t>& labels,
                          BinaryMetrics& metrics) {
   metrics.confusion = confusion_matrix(truth, labels, 2);

@@ -21,11 +21,11 @@ bool parse_task_name(const std::string& name, Task& task);
 /// Parses a to_string(Activation) spelling. Returns false for anything else.
 bool parse_activation(const std::string& name, Activation& activation);
 
-/// Network outputs that `task` needs: 1 for binary and regression, one per class for multiclass.
+/// Returns the network outputs that `task` needs: 1 for binary and regression, one per class for multiclass.
 std::size_t expected_outputs(Task task, const TargetEncoding& target);
 
 /// Returns member `key` of the object `parent`, which sits at `path`. Throws ParseError
-/// "<path>.<key>: missing ..." when it is absent.
+/// "missing required field ... (<path>.<key>)" when it is absent.
 const nlohmann::json& require_member(const nlohmann::json& parent, const std::string& path, const std::string& key);
 
 /// Throws ParseError when `value` (at `path`) is not a JSON object.

@@ -39,7 +39,7 @@ void apply_activation(Activation activation, RowMajorMatrix& values) {
                                   static_cast<int>(activation)));
 }
 
-// Sigmoid without overflow: exp() only ever sees a non-positive argument.
+// Sigmoid without overflow, because the argument of exp() is never positive.
 double stable_sigmoid(double logit) {
   if (logit >= 0) {
     return 1.0 / (1.0 + std::exp(-logit));

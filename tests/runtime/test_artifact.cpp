@@ -399,7 +399,7 @@ TEST_CASE("artifact hostile network", "[artifact][corruption]") {
   }
   SECTION("layers do not chain") {
     const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
-      // Swap the tensors so that each shape matches its own layer but layer 1 expects 5 inputs.
+      // Layer 1 and its weight tensor both claim 5 inputs, so each tensor fits its layer but the chain breaks.
       header["network"]["layers"][1]["inputs"] = 5;
       tensor_named(header, "layers.1.weight")["shape"] = {1, 5};
       tensor_named(header, "layers.1.weight")["nbytes"] = 20;
