@@ -21,6 +21,8 @@ struct Evaluation {
 
   /// Returns the value of `metric`. Throws InvalidArgument when it does not apply to the task.
   double value(Metric metric) const;
+  /// Writes "task", "rows" and the task's metrics object. Binary adds "macro_f1" and "weighted_f1"
+  /// next to the threshold and confusion matrix. NaN metrics become null.
   nlohmann::json to_json() const;
 };
 

@@ -37,10 +37,14 @@ struct BinaryMetrics {
 /// Computes BinaryMetrics from labels in {0, 1} and probabilities of label 1.
 /// Precision or recall with a zero denominator is 0, as sklearn's zero_division=0.
 /// Throws InvalidArgument for mismatched lengths, empty input, or a label outside {0, 1}.
+/// Also throws for a probability outside [0, 1] or a non-finite threshold. Where sklearn raises
+/// because the truth has one class only, roc_auc (and pr_auc when no row is positive) are NaN.
 BinaryMetrics binary_metrics(const std::vector<std::int64_t>& truth, const std::vector<double>& probability,
                              double threshold = 0.5);
 
+/// Scores may be any finite numbers. Throws InvalidArgument when the truth has one class only.
 double roc_auc(const std::vector<std::int64_t>& truth, const std::vector<double>& score);
+/// Throws InvalidArgument when no row of the truth is positive.
 double average_precision(const std::vector<std::int64_t>& truth, const std::vector<double>& score);
 double binary_log_loss(const std::vector<std::int64_t>& truth, const std::vector<double>& probability);
 
@@ -55,11 +59,13 @@ bool higher_is_better(Metric metric);
 
 /// Chooses the threshold on validation data that maximizes `objective` (F1 by default; threshold-free
 /// metrics keep 0.5). Candidates are the midpoints between distinct sorted probabilities; ties keep the
-/// highest threshold, so that the result does not depend on row order.
+/// highest threshold, so that the result does not depend on row order. Returns 0.5 when all
+/// probabilities are equal. Throws InvalidArgument for a regression objective.
 double choose_threshold(const std::vector<std::int64_t>& truth, const std::vector<double>& probability,
                         Metric objective = Metric::F1);
 
 /// Metrics of a multiclass classifier; probabilities are row-major rows x classes.
+/// roc_auc_ovr is NaN when a class does not occur in the truth (sklearn raises).
 struct MulticlassMetrics {
   double accuracy = 0;
   double macro_precision = 0, macro_recall = 0, macro_f1 = 0;

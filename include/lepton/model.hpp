@@ -34,7 +34,8 @@ struct Mlp {
   std::size_t inputs() const { return layers.empty() ? 0 : layers.front().inputs; }
   std::size_t outputs() const { return layers.empty() ? 0 : layers.back().outputs; }
   std::size_t parameter_count() const;
-  /// Throws InvalidArgument when consecutive shapes do not chain or a buffer has the wrong size.
+  /// Throws InvalidArgument when consecutive shapes do not chain, a buffer has the wrong size,
+  /// there are no layers, or the last layer's activation is not Identity.
   void validate() const;
 };
 
