@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,7 @@ struct ModelConfig {
   bool quantize = false;                ///< Export an int8 model as well.
   Metric objective = Metric::F1;
   std::uint64_t seed = 42;
+  std::optional<PrivacyBudget> privacy;  ///< DP-SGD budget; std::nullopt trains without differential privacy.
   std::map<std::string, Reason> reasons;
 
   nlohmann::json to_json() const;

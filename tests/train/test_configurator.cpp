@@ -1,0 +1,504 @@
+// Configurator: feature selection, the rules that map requirements and data to a ModelConfig, the
+// reasons, constraint shrinking and conflicts, and the JSON form of ModelConfig.
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lepton/configurator.hpp"
+#include "lepton/error.hpp"
+#include "lepton/table.hpp"
+#include "train/configurator_detail.hpp"
+
+using nlohmann::json;
+using Catch::Matchers::Contains;
+
+namespace {
+
+const std::string kExample = LEPTON_SOURCE_DIR "/examples/predictive_maintenance/requirements.json";
+
+lepton::ColumnProfile column(const std::string& name, lepton::ColumnKind kind, std::size_t distinct = 100) {
+  lepton::ColumnProfile profile;
+  profile.name = name;
+  profile.kind = kind;
+  profile.distinct = distinct;
+  profile.reason = "synthetic";
+  return profile;
+}
+
+// A profile shaped like AI4I: an ID, five numeric columns, a 3-category column, a binary target,
+// plus one constant, one empty and one free-text column that inference must drop.
+lepton::DataProfile binary_profile(std::size_t rows, std::size_t positives) {
+  using lepton::ColumnKind;
+  lepton::DataProfile profile;
+  profile.rows = rows;
+  profile.columns = {column("id", ColumnKind::IdLike, rows),   column("x1", ColumnKind::Numeric),
+                     column("x2", ColumnKind::Numeric),        column("x3", ColumnKind::Numeric),
+                     column("x4", ColumnKind::Numeric),        column("x5", ColumnKind::Numeric),
+                     column("grade", ColumnKind::Categorical, 3), column("plant", ColumnKind::Constant, 1),
+                     column("blank", ColumnKind::Empty, 0),    column("notes", ColumnKind::Text, 5000),
+                     column("label", ColumnKind::Categorical, 2)};
+  profile.target = "label";
+  profile.classes = {"0", "1"};
+  profile.class_counts = {rows - positives, positives};
+  profile.minority_fraction = static_cast<double>(positives) / static_cast<double>(rows);
+  return profile;
+}
+
+lepton::DataProfile multiclass_profile(std::vector<std::size_t> counts) {
+  lepton::DataProfile profile = binary_profile(0, 0);
+  profile.classes.clear();
+  for (std::size_t i = 0; i < counts.size(); ++i) profile.classes.push_back("class" + std::to_string(i));
+  profile.class_counts = counts;
+  profile.rows = 0;
+  for (std::size_t count : counts) profile.rows += count;
+  profile.minority_fraction = static_cast<double>(*std::min_element(counts.begin(), counts.end())) /
+                              static_cast<double>(profile.rows);
+  return profile;
+}
+
+lepton::Requirements binary_requirements() {
+  lepton::Requirements r;
+  r.task = lepton::Task::BinaryClassification;
+  r.target = "label";
+  r.objective = lepton::Metric::F1;
+  return r;
+}
+
+std::string join_lines(const std::vector<std::string>& lines) {
+  std::string text;
+  for (const std::string& line : lines) text += line + "\n";
+  return text;
+}
+
+std::vector<std::string> feature_names(const std::vector<lepton::FeatureSpec>& features) {
+  std::vector<std::string> names;
+  for (const auto& feature : features) names.push_back(feature.column);
+  return names;
+}
+
+// Every key of to_json (except "reasons") must have a reason with text and a known driven_by.
+void check_every_field_has_a_reason(const lepton::ModelConfig& config) {
+  static const std::set<std::string> known_drivers{
+      "default", "data.rows", "data.columns", "data.class_balance", "requirements.task", "requirements.objective",
+      "requirements.seed", "requirements.features", "requirements.constraints.max_model_bytes",
+      "requirements.constraints.max_latency_us", "requirements.constraints.interpretability",
+      "requirements.constraints.privacy", "requirements.constraints.max_training_seconds",
+      "requirements.constraints.min_metric"};
+
+  const json j = config.to_json();
+  for (const auto& [key, value] : j.items()) {
+    if (key == "reasons") continue;
+    INFO("field " << key);
+    REQUIRE(config.reasons.count(key) == 1);
+    CHECK_FALSE(config.reasons.at(key).text.empty());
+    CHECK(known_drivers.count(config.reasons.at(key).driven_by) == 1);
+  }
+}
+
+}  // namespace
+
+// ---- Feature selection
+
+TEST_CASE("inferred features drop unusable columns", "[configurator][features]") {
+  lepton::Requirements r = binary_requirements();
+  r.exclude = {"x5"};
+  std::vector<std::string> reasons;
+  const auto features = lepton::select_features(r, binary_profile(1000, 100), &reasons);
+
+  CHECK(feature_names(features) == std::vector<std::string>{"x1", "x2", "x3", "x4", "grade"});
+  CHECK(features[0].type == lepton::FeatureType::Numeric);
+  CHECK(features[4].type == lepton::FeatureType::Categorical);
+
+  const std::string all = join_lines(reasons);
+  CHECK_THAT(all, Contains("'id': ID-like"));
+  CHECK_THAT(all, Contains("'x5': listed in exclude"));
+  CHECK_THAT(all, Contains("'plant': constant"));
+  CHECK_THAT(all, Contains("'blank': empty"));
+  CHECK_THAT(all, Contains("'notes': free text"));
+  CHECK_THAT(all, Contains("'label': it is the target"));
+  CHECK(reasons.size() == 6);
+}
+
+TEST_CASE("explicit features are used as listed", "[configurator][features]") {
+  lepton::Requirements r = binary_requirements();
+  r.features = {{"x2", lepton::FeatureType::Categorical}, {"notes", lepton::FeatureType::Text},
+                {"x1", lepton::FeatureType::Ignore}, {"id", lepton::FeatureType::Numeric}};
+  std::vector<std::string> reasons;
+  const auto features = lepton::select_features(r, binary_profile(1000, 100), &reasons);
+
+  REQUIRE(feature_names(features) == std::vector<std::string>{"x2", "id"});
+  CHECK(features[0].type == lepton::FeatureType::Categorical);
+  const std::string all = join_lines(reasons);
+  CHECK_THAT(all, Contains("'notes': type text, which Lepton does not encode yet"));
+  CHECK_THAT(all, Contains("'x1': type ignore"));
+  CHECK_THAT(all, Contains("'x3': not listed in features"));
+}
+
+TEST_CASE("unknown feature column is InvalidArgument", "[configurator][features]") {
+  lepton::Requirements r = binary_requirements();
+  r.features = {{"x9", lepton::FeatureType::Numeric}};
+  CHECK_THROWS_AS(lepton::select_features(r, binary_profile(1000, 100)), lepton::InvalidArgument);
+  CHECK_THROWS_WITH(lepton::select_features(r, binary_profile(1000, 100)), Contains("'x9'"));
+}
+
+TEST_CASE("stale exclude entry is reported", "[configurator][features]") {
+  lepton::Requirements r = binary_requirements();
+  r.exclude = {"Product Id"};
+  std::vector<std::string> reasons;
+  lepton::select_features(r, binary_profile(1000, 100), &reasons);
+  CHECK_THAT(join_lines(reasons),
+             Contains("exclude lists 'Product Id', which is not a column of the data"));
+}
+
+// ---- Rules on a synthetic profile
+
+TEST_CASE("mid-sized binary data gets the documented rules", "[configurator]") {
+  // 10,000 rows, 3.39 % positive, like AI4I: 6,000 training rows, 5 numeric + 3 one-hot = 8 inputs.
+  const lepton::ModelConfig config = lepton::configure(binary_requirements(), binary_profile(10000, 339));
+
+  CHECK(config.hidden_units == std::vector<std::size_t>{64, 32});
+  CHECK(config.activation == lepton::Activation::Relu);
+  CHECK(config.batch_size == 64);
+  CHECK(config.learning_rate == 2e-3);
+  CHECK(config.lr_schedule == "cosine");
+  CHECK(config.warmup_epochs == 3);
+  CHECK(config.weight_decay == 1e-4);
+  CHECK(config.max_epochs == 200);
+  CHECK(config.patience == 25);
+  // 6,000 rows / 2,689 parameters = 2.2 rows per parameter, below 5.
+  CHECK(config.dropout == 0.1);
+  CHECK(config.positive_class_weight == Approx(std::sqrt(9661.0 / 339.0)));
+  CHECK(config.class_weights.empty());
+  CHECK(config.threshold_strategy == "optimize_objective_on_validation");
+  CHECK_FALSE(config.quantize);
+  CHECK_FALSE(config.privacy);
+  CHECK(config.seed == 42);
+  CHECK(config.reasons.at("hidden_units").driven_by == "data.rows");
+  CHECK_THAT(config.reasons.at("positive_class_weight").text, Contains("3.39 %") && Contains("28.5:1"));
+  CHECK(config.reasons.at("positive_class_weight").driven_by == "data.class_balance");
+  check_every_field_has_a_reason(config);
+}
+
+TEST_CASE("row count sizes network, batch and epochs", "[configurator]") {
+  SECTION("small data") {
+    const auto config = lepton::configure(binary_requirements(), binary_profile(500, 100));
+    CHECK(config.hidden_units == std::vector<std::size_t>{32});
+    CHECK(config.batch_size == 32);
+    CHECK(config.max_epochs == 200);
+  }
+  SECTION("large data") {
+    const auto config = lepton::configure(binary_requirements(), binary_profile(50000, 5000));
+    CHECK(config.hidden_units == std::vector<std::size_t>{128, 64});
+    CHECK(config.batch_size == 128);
+    CHECK(config.max_epochs == 100);
+    CHECK(config.patience == 15);
+    // 30,000 training rows for 9,473 parameters is 3.2 rows per parameter, below 5.
+    CHECK(config.dropout == 0.1);
+  }
+  SECTION("very large data") {
+    const auto config = lepton::configure(binary_requirements(), binary_profile(400000, 40000));
+    CHECK(config.hidden_units == std::vector<std::size_t>{256, 128, 64});
+    CHECK(config.batch_size == 256);
+    CHECK(config.max_epochs == 50);
+    CHECK(config.patience == 10);
+    // 240,000 training rows for 43,521 parameters is 5.5 rows per parameter.
+    CHECK(config.dropout == 0.0);
+  }
+}
+
+TEST_CASE("wide input widens the first layer", "[configurator]") {
+  lepton::DataProfile profile = binary_profile(10000, 339);
+  profile.columns[6].distinct = 200;  // 'grade': 200 one-hot columns plus 5 numeric
+  const auto config = lepton::configure(binary_requirements(), profile);
+  CHECK(config.hidden_units == std::vector<std::size_t>{256, 32});
+}
+
+TEST_CASE("transparent means one small layer", "[configurator]") {
+  lepton::Requirements r = binary_requirements();
+  r.constraints.interpretability = lepton::Interpretability::Transparent;
+  const auto config = lepton::configure(r, binary_profile(10000, 339));
+
+  CHECK(config.hidden_units == std::vector<std::size_t>{16});
+  CHECK(config.reasons.at("hidden_units").driven_by == "requirements.constraints.interpretability");
+}
+
+TEST_CASE("multiclass weights average to one", "[configurator]") {
+  lepton::Requirements r = binary_requirements();
+  r.task = lepton::Task::MulticlassClassification;
+  r.objective = lepton::Metric::MacroF1;
+  const auto config = lepton::configure(r, multiclass_profile({100, 300, 600}));
+
+  // Inverse frequencies 1/100, 1/300, 1/600 divided by their mean 1/200.
+  REQUIRE(config.class_weights.size() == 3);
+  CHECK(config.class_weights[0] == Approx(2.0));
+  CHECK(config.class_weights[1] == Approx(2.0 / 3.0));
+  CHECK(config.class_weights[2] == Approx(1.0 / 3.0));
+  CHECK(config.positive_class_weight == 1.0);
+  CHECK(config.threshold_strategy == "fixed_0.5");
+  CHECK_THAT(config.reasons.at("class_weights").text, Contains("'class0'"));
+  check_every_field_has_a_reason(config);
+}
+
+TEST_CASE("regression has no class weights", "[configurator]") {
+  lepton::Requirements r = binary_requirements();
+  r.task = lepton::Task::Regression;
+  r.objective = lepton::Metric::Rmse;
+  lepton::DataProfile profile = binary_profile(10000, 339);
+  profile.classes.clear();
+  profile.class_counts.clear();
+  profile.columns.back().kind = lepton::ColumnKind::Numeric;
+  const auto config = lepton::configure(r, profile);
+
+  CHECK(config.class_weights.empty());
+  CHECK(config.positive_class_weight == 1.0);
+  CHECK(config.threshold_strategy == "fixed_0.5");
+  check_every_field_has_a_reason(config);
+}
+
+TEST_CASE("threshold-free objective keeps 0.5", "[configurator]") {
+  lepton::Requirements r = binary_requirements();
+  r.objective = lepton::Metric::RocAuc;
+  const auto config = lepton::configure(r, binary_profile(10000, 339));
+  CHECK(config.threshold_strategy == "fixed_0.5");
+}
+
+TEST_CASE("privacy raises the batch size", "[configurator]") {
+  lepton::Requirements r = binary_requirements();
+  r.constraints.privacy = lepton::PrivacyBudget{2.0, 1e-6, 0.5};
+  const auto config = lepton::configure(r, binary_profile(10000, 339));
+
+  CHECK(config.batch_size == 256);
+  CHECK(config.reasons.at("batch_size").driven_by == "requirements.constraints.privacy");
+  REQUIRE(config.privacy);
+  CHECK(config.privacy->epsilon == 2.0);
+  CHECK(config.to_json().at("privacy").at("max_grad_norm") == 0.5);
+  CHECK_THAT(config.reasons.at("privacy").text, Contains("epsilon 2") && Contains("delta 1e-06"));
+  check_every_field_has_a_reason(config);
+}
+
+TEST_CASE("min_metric is recorded for later", "[configurator]") {
+  lepton::Requirements r = binary_requirements();
+  r.constraints.min_metric = 0.6;
+  const auto config = lepton::configure(r, binary_profile(10000, 339));
+  CHECK_THAT(config.reasons.at("min_metric").text, Contains("f1 >= 0.6") && Contains("after evaluation"));
+}
+
+// ---- Constraints
+
+TEST_CASE("size limit quantizes, then shrinks", "[configurator][constraints]") {
+  // Base 64-32 on 8 inputs: 2,689 parameters, 10,756 bytes in fp32, 2,689 + 4 * 97 channels = 3,077 in int8.
+  // 32-16: 833 parameters, 3,332 bytes in fp32, 833 + 4 * 49 channels = 1,029 in int8.
+  lepton::Requirements r = binary_requirements();
+
+  r.constraints.max_model_bytes = 4000;
+  auto config = lepton::configure(r, binary_profile(10000, 339));
+  CHECK(config.hidden_units == std::vector<std::size_t>{64, 32});
+  CHECK(config.quantize);
+  CHECK(config.reasons.at("hidden_units").driven_by == "data.rows");
+  CHECK(config.reasons.at("quantize").driven_by == "requirements.constraints.max_model_bytes");
+  CHECK_THAT(config.reasons.at("quantize").text, Contains("10756 bytes") && Contains("3077 bytes"));
+
+  r.constraints.max_model_bytes = 2000;
+  config = lepton::configure(r, binary_profile(10000, 339));
+  CHECK(config.hidden_units == std::vector<std::size_t>{32, 16});
+  CHECK(config.quantize);
+  CHECK(config.reasons.at("hidden_units").driven_by == "requirements.constraints.max_model_bytes");
+  CHECK_THAT(config.reasons.at("hidden_units").text, Contains("shrunk to 32-16") && Contains("1029 bytes"));
+
+  r.constraints.max_model_bytes = 10756;
+  config = lepton::configure(r, binary_profile(10000, 339));
+  CHECK(config.hidden_units == std::vector<std::size_t>{64, 32});
+  CHECK_FALSE(config.quantize);
+  CHECK(config.reasons.at("quantize").driven_by == "default");
+}
+
+TEST_CASE("latency limit shrinks the network", "[configurator][constraints]") {
+  // Estimates: 64-32 is 2.889 us (fp32) and 1.545 us (int8); 32-16 is 1.033 us and 0.6165 us.
+  lepton::Requirements r = binary_requirements();
+  r.constraints.max_latency_us = 1.0;
+  const auto config = lepton::configure(r, binary_profile(10000, 339));
+
+  CHECK(config.hidden_units == std::vector<std::size_t>{32, 16});
+  CHECK(config.quantize);
+  CHECK(config.reasons.at("hidden_units").driven_by == "requirements.constraints.max_latency_us");
+  CHECK(lepton::detail::estimated_latency_us(833, true) == Approx(0.6165));
+}
+
+TEST_CASE("unreachable size limit names the constraint", "[configurator][constraints]") {
+  // Smallest model: one layer of 4 units on 8 inputs = 41 parameters, 61 bytes as int8, 164 as fp32.
+  lepton::Requirements r = binary_requirements();
+  r.constraints.max_model_bytes = 50;
+  CHECK_THROWS_AS(lepton::configure(r, binary_profile(10000, 339)), lepton::ConstraintError);
+  CHECK_THROWS_WITH(lepton::configure(r, binary_profile(10000, 339)),
+                    Contains("constraints.max_model_bytes = 50") && Contains("raise max_model_bytes to at least 61"));
+}
+
+TEST_CASE("unreachable latency names the constraint", "[configurator][constraints]") {
+  lepton::Requirements r = binary_requirements();
+  r.constraints.max_latency_us = 0.1;
+  CHECK_THROWS_AS(lepton::configure(r, binary_profile(10000, 339)), lepton::ConstraintError);
+  CHECK_THROWS_WITH(lepton::configure(r, binary_profile(10000, 339)),
+                    Contains("constraints.max_latency_us = 0.1") && Contains("0.2 us is fixed call overhead"));
+}
+
+TEST_CASE("all conflicts are listed at once", "[configurator][constraints]") {
+  lepton::Requirements r = binary_requirements();
+  r.constraints.max_model_bytes = 10;
+  r.constraints.max_latency_us = 0.1;
+  r.constraints.max_training_seconds = 1e-9;
+  r.constraints.min_metric = 2.0;  // only a Requirements built in code can hold this
+  try {
+    lepton::configure(r, binary_profile(10000, 339));
+    FAIL("conflicting constraints were accepted");
+  } catch (const lepton::ConstraintError& error) {
+    const std::string message = error.what();
+    CHECK_THAT(message, Contains("4 conflicts"));
+    CHECK_THAT(message, Contains("constraints.max_model_bytes"));
+    CHECK_THAT(message, Contains("constraints.max_latency_us"));
+    CHECK_THAT(message, Contains("constraints.max_training_seconds"));
+    CHECK_THAT(message, Contains("constraints.min_metric 2 cannot be met"));
+  }
+}
+
+TEST_CASE("objective must fit the task", "[configurator][constraints]") {
+  lepton::Requirements r = binary_requirements();
+  r.objective = lepton::Metric::Rmse;
+  CHECK_THROWS_WITH(lepton::configure(r, binary_profile(10000, 339)),
+                    Contains("objective rmse does not fit task binary_classification"));
+}
+
+TEST_CASE("training budget caps the epochs", "[configurator][constraints]") {
+  // 6,000 training rows and 2,689 parameters: 1.5e-6 * 6000 * 0.2689 = 0.00242 s per epoch (estimate).
+  const double epoch_seconds = lepton::detail::estimated_epoch_seconds(6000, 2689);
+  CHECK(epoch_seconds == Approx(0.0024201));
+
+  lepton::Requirements r = binary_requirements();
+  r.constraints.max_training_seconds = 0.1;
+  auto config = lepton::configure(r, binary_profile(10000, 339));
+  CHECK(config.max_epochs == static_cast<std::size_t>(std::floor(0.1 / epoch_seconds)));
+  CHECK(config.max_epochs == 41);
+  CHECK(config.reasons.at("max_epochs").driven_by == "requirements.constraints.max_training_seconds");
+  CHECK(config.patience == 25);
+  CHECK(config.warmup_epochs == 3);
+
+  r.constraints.max_training_seconds = 0.01;
+  config = lepton::configure(r, binary_profile(10000, 339));
+  CHECK(config.max_epochs == 4);
+  CHECK(config.patience == 4);
+  CHECK(config.warmup_epochs == 0);
+}
+
+// ---- Bad inputs
+
+TEST_CASE("target problems are InvalidArgument", "[configurator]") {
+  lepton::Requirements r = binary_requirements();
+
+  lepton::DataProfile three_classes = multiclass_profile({10, 20, 30});
+  CHECK_THROWS_AS(lepton::configure(r, three_classes), lepton::InvalidArgument);
+  CHECK_THROWS_WITH(lepton::configure(r, three_classes), Contains("set task to multiclass_classification"));
+
+  lepton::DataProfile other_target = binary_profile(1000, 100);
+  other_target.target = "x1";
+  CHECK_THROWS_WITH(lepton::configure(r, other_target), Contains("computed for target 'x1'"));
+
+  r.target = "lable";
+  lepton::DataProfile misspelled = binary_profile(1000, 100);
+  misspelled.target = "lable";
+  CHECK_THROWS_AS(lepton::configure(r, misspelled), lepton::InvalidArgument);
+  CHECK_THROWS_WITH(lepton::configure(r, misspelled), Contains("did you mean 'label'?"));
+}
+
+TEST_CASE("no usable feature is InvalidArgument", "[configurator]") {
+  lepton::Requirements r = binary_requirements();
+  r.exclude = {"x1", "x2", "x3", "x4", "x5", "grade"};
+  CHECK_THROWS_AS(lepton::configure(r, binary_profile(1000, 100)), lepton::InvalidArgument);
+  CHECK_THROWS_WITH(lepton::configure(r, binary_profile(1000, 100)), Contains("no feature columns remain"));
+}
+
+// ---- JSON form
+
+TEST_CASE("config JSON round-trips", "[configurator][json]") {
+  lepton::Requirements r = binary_requirements();
+  r.constraints.privacy = lepton::PrivacyBudget{1.5, 1e-5, 1.0};
+  const lepton::ModelConfig config = lepton::configure(r, binary_profile(10000, 339));
+
+  const json first = config.to_json();
+  const lepton::ModelConfig restored = lepton::ModelConfig::from_json(first);
+  CHECK(restored.to_json() == first);
+  CHECK(restored.reasons.at("batch_size").driven_by == "requirements.constraints.privacy");
+  CHECK(first.at("reasons").at("hidden_units").contains("reason"));
+
+  const lepton::ModelConfig multiclass = lepton::configure(
+      [] { auto m = binary_requirements(); m.task = lepton::Task::MulticlassClassification;
+           m.objective = lepton::Metric::Accuracy; return m; }(),
+      multiclass_profile({50, 60, 70}));
+  CHECK(lepton::ModelConfig::from_json(multiclass.to_json()).to_json() == multiclass.to_json());
+}
+
+TEST_CASE("config without privacy omits it", "[configurator][json]") {
+  const json j = lepton::configure(binary_requirements(), binary_profile(10000, 339)).to_json();
+  CHECK_FALSE(j.contains("privacy"));
+  CHECK_FALSE(lepton::ModelConfig::from_json(j).privacy);
+}
+
+TEST_CASE("config from_json names bad paths", "[configurator][json]") {
+  json j = lepton::configure(binary_requirements(), binary_profile(10000, 339)).to_json();
+  j["hidden_units"] = {64, -3};
+  j["lr_schedule"] = "linear";
+  j.erase("batch_size");
+  j["learning_rat"] = 0.1;
+  j["features"][0]["type"] = "number";
+
+  try {
+    lepton::ModelConfig::from_json(j, "$.configuration");
+    FAIL("a broken configuration was accepted");
+  } catch (const lepton::ParseError& error) {
+    const std::string message = error.what();
+    CHECK_THAT(message, Contains("$.configuration.hidden_units[1]: expected a positive integer, got -3"));
+    CHECK_THAT(message, Contains("$.configuration.lr_schedule: unknown value 'linear'"));
+    CHECK_THAT(message, Contains("$.configuration.batch_size: missing required key"));
+    CHECK_THAT(message, Contains("$.configuration.learning_rat: unknown key 'learning_rat'; did you mean 'learning_rate'?"));
+    CHECK_THAT(message, Contains("$.configuration.features[0].type: unknown value 'number'"));
+    CHECK_THAT(message, Contains("5 problems"));
+  }
+}
+
+TEST_CASE("config from_json rejects a non-object", "[configurator][json]") {
+  CHECK_THROWS_AS(lepton::ModelConfig::from_json(json::array()), lepton::ParseError);
+  CHECK_THROWS_WITH(lepton::ModelConfig::from_json(json::array()), Contains("$: expected an object, got array"));
+}
+
+// ---- The real AI4I file
+
+TEST_CASE("AI4I example configures", "[configurator][ai4i]") {
+  const lepton::Table table = lepton::read_csv(LEPTON_SHARED_DIR "/data/ai4i2020.csv");
+  const lepton::Requirements r = lepton::load_requirements(kExample);
+  const lepton::DataProfile profile = lepton::profile_table(table, r.target, r.task);
+  const lepton::ModelConfig config = lepton::configure(r, profile);
+
+  CHECK(feature_names(config.features) ==
+        std::vector<std::string>{"Type", "Air temperature [K]", "Process temperature [K]", "Rotational speed [rpm]",
+                                 "Torque [Nm]", "Tool wear [min]"});
+  REQUIRE(config.features.size() == 6);
+  CHECK(config.features[0].type == lepton::FeatureType::Categorical);
+  for (std::size_t i = 1; i < 6; ++i) CHECK(config.features[i].type == lepton::FeatureType::Numeric);
+
+  // 339 failures in 10,000 rows (data/README.md): weight sqrt(9661 / 339).
+  CHECK(config.positive_class_weight == Approx(std::sqrt(9661.0 / 339.0)));
+  CHECK(config.hidden_units == std::vector<std::size_t>{64, 32});
+  CHECK(config.batch_size == 64);
+  CHECK_FALSE(config.quantize);
+  CHECK(config.max_epochs == 200);
+  CHECK(config.objective == lepton::Metric::F1);
+  CHECK(config.threshold_strategy == "optimize_objective_on_validation");
+  CHECK_THAT(config.reasons.at("features").text, Contains("8 encoded inputs"));
+  CHECK_THAT(config.reasons.at("max_epochs").text, Contains("max_training_seconds 120"));
+  check_every_field_has_a_reason(config);
+}
