@@ -1,0 +1,78 @@
+// Predictive maintenance on the AI4I 2020 data through the public API alone: the same stages that
+// `lepton run` composes, written out step by step so that a host application can adapt each one.
+//
+//   predictive_maintenance REQUIREMENTS.json ai4i2020.csv MODEL_OUT.lepton
+#include <iostream>
+#include <numeric>
+
+#include <lepton/configurator.hpp>
+#include <lepton/evaluator.hpp>
+#include <lepton/predictor.hpp>
+#include <lepton/requirements.hpp>
+#include <lepton/trainer.hpp>
+
+int main(int argc, char** argv) {
+  if (argc != 4) {
+    std::cerr << "usage: predictive_maintenance REQUIREMENTS.json DATA.csv MODEL_OUT.lepton\n";
+    return 2;
+  }
+  try {
+    // 1. Requirements and data.
+    const lepton::Requirements requirements = lepton::load_requirements(argv[1]);
+    const lepton::Table table = lepton::read_csv(argv[2]);
+    const lepton::DataProfile profile = lepton::profile_table(table, requirements.target, requirements.task);
+
+    // 2. Configuration, with a reason for every choice.
+    const lepton::ModelConfig config = lepton::configure(requirements, profile);
+    for (const auto& [field, reason] : config.reasons) std::cout << field << ": " << reason.text << "\n";
+
+    // 3. Stratified split; preprocessing fitted on the training rows only.
+    std::vector<std::size_t> all_rows(table.rows());
+    std::iota(all_rows.begin(), all_rows.end(), 0);
+    const lepton::TargetEncoding target =
+        lepton::TargetEncoding::fit(table, requirements.target, requirements.task, all_rows);
+    const std::vector<std::int64_t> labels = target.encode_labels(table, all_rows);
+    const lepton::Split split = lepton::stratified_split(labels, requirements.split, requirements.seed);
+    const lepton::Preprocessor preprocessor = lepton::Preprocessor::fit(table, config.features, split.train);
+
+    auto make_data = [&](const std::vector<std::size_t>& rows) {
+      lepton::TrainingData data;
+      data.features = preprocessor.transform(table, rows);
+      for (std::size_t row : rows) data.labels.push_back(labels[row]);
+      return data;
+    };
+    const lepton::TrainingData train = make_data(split.train);
+    const lepton::TrainingData validation = make_data(split.validation);
+    const lepton::TrainingData test = make_data(split.test);
+
+    // 4. Train with LibTorch; progress goes to stderr.
+    lepton::TrainerOptions options;
+    options.with_config(config).with_progress([](const lepton::EpochRecord& r) {
+      if (r.epoch % 10 == 0) std::cerr << "epoch " << r.epoch << " val " << r.validation_metric << "\n";
+    });
+    const lepton::TrainingResult trained = lepton::Trainer(options).fit(train, validation);
+
+    // 5. Assemble the artifact and pick the decision threshold on validation rows.
+    lepton::ModelArtifact artifact;
+    artifact.task = requirements.task;
+    artifact.preprocessor = preprocessor;
+    artifact.target = target;
+    artifact.network = trained.network;
+    artifact.configuration = config.to_json();
+    const lepton::Predictions on_validation = lepton::Predictor(artifact).predict(validation.features);
+    artifact.threshold = lepton::choose_threshold(validation.labels, on_validation.probability, config.objective);
+
+    // 6. Evaluate on the held-out test rows, then export one file that the runtime alone can load.
+    const lepton::Predictor predictor(artifact);
+    const lepton::Evaluation evaluation = lepton::evaluate(predictor.predict(test.features), test.labels);
+    artifact.metrics = {{"test", evaluation.to_json()}};
+    lepton::save_artifact(artifact, argv[3]);
+
+    std::cout << "test F1 " << evaluation.binary.f1 << ", ROC-AUC " << evaluation.binary.roc_auc << ", threshold "
+              << artifact.threshold << "\nwrote " << argv[3] << "\n";
+    return 0;
+  } catch (const lepton::Error& error) {
+    std::cerr << "error: " << error.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds Lepton with its tests, and runs every test (ctest, then pytest).
+# Usage: bash scripts/test.sh [BUILD_DIR]   (default: build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build_dir=${1:-build}
+bash scripts/install-deps.sh
+
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DLEPTON_SHARED_DIR="${LEPTON_SHARED_DIR:-$PWD/../shared}"
+cmake --build "$build_dir" -j"$(nproc)"
+ctest --test-dir "$build_dir" --output-on-failure -j"$(nproc)"

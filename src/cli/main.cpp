@@ -1,0 +1,236 @@
+// The `lepton` command: a thin shell over the public API of lepton::runtime and lepton::train.
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <string>
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "lepton/configurator.hpp"
+#include "lepton/error.hpp"
+#include "lepton/io.hpp"
+#include "lepton/log.hpp"
+#include "lepton/pipeline.hpp"
+#include "lepton/predictor.hpp"
+#include "lepton/requirements.hpp"
+#include "lepton/version.hpp"
+
+namespace {
+
+// Exit codes: 0 success, 1 bad input or failed run, 2 usage error (CLI11), 3 a constraint was not met,
+// 4 internal error, 130 interrupted.
+constexpr int kExitInput = 1;
+constexpr int kExitConstraintNotMet = 3;
+constexpr int kExitInternal = 4;
+constexpr int kExitInterrupted = 130;
+
+std::atomic<bool> g_stop_requested{false};
+
+extern "C" void request_stop(int) { g_stop_requested.store(true); }
+
+std::string format_duration(double seconds) {
+  if (seconds < 60) return fmt::format("{:.1f}s", seconds);
+  return fmt::format("{}m{:02d}s", static_cast<int>(seconds) / 60, static_cast<int>(seconds) % 60);
+}
+
+// Prints one progress line per epoch. On a terminal the line is rewritten in place.
+void print_progress(const lepton::EpochRecord& record, const std::string& metric_name) {
+  static const bool is_terminal = isatty(fileno(stderr)) != 0;
+  const std::string line = fmt::format(
+      "epoch {:>3}/{:<3}  loss {:.4f}  val_loss {:.4f}  val_{} {:.4f}{}  lr {:.2e}  {}  ETA {}",
+      record.epoch, record.max_epochs, record.train_loss, record.validation_loss, metric_name,
+      record.validation_metric, record.improved ? "*" : " ", record.learning_rate,
+      format_duration(record.elapsed_seconds), format_duration(record.eta_seconds));
+  if (is_terminal) {
+    std::fprintf(stderr, "\r%s\033[K", line.c_str());
+  } else {
+    std::fprintf(stderr, "%s\n", line.c_str());
+  }
+  std::fflush(stderr);
+}
+
+void print_summary(const lepton::PipelineResult& result, const std::string& out_dir) {
+  const lepton::Evaluation& test = result.test;
+  std::cout << fmt::format("\nTrained {} epochs (best {}, stopped by {}) in {}.\n", result.training.history.size(),
+                           result.training.best_epoch, result.training.stop_reason,
+                           format_duration(result.training.seconds));
+  if (test.task == lepton::Task::BinaryClassification) {
+    const lepton::BinaryMetrics& m = test.binary;
+    std::cout << fmt::format(
+        "Test split ({} rows): F1 {:.4f}  precision {:.4f}  recall {:.4f}  ROC-AUC {:.4f}  PR-AUC {:.4f}  "
+        "threshold {:.4f}\n",
+        test.rows, m.f1, m.precision, m.recall, m.roc_auc, m.pr_auc, m.threshold);
+  } else if (test.task == lepton::Task::MulticlassClassification) {
+    const lepton::MulticlassMetrics& m = test.multiclass;
+    std::cout << fmt::format("Test split ({} rows): accuracy {:.4f}  macro F1 {:.4f}  weighted F1 {:.4f}\n", test.rows,
+                             m.accuracy, m.macro_f1, m.weighted_f1);
+  } else {
+    const lepton::RegressionMetrics& m = test.regression;
+    std::cout << fmt::format("Test split ({} rows): MAE {:.4f}  RMSE {:.4f}  R² {:.4f}\n", test.rows, m.mae, m.rmse, m.r2);
+  }
+  std::cout << fmt::format("Wrote {}/: config.json, model.lepton, metrics.json, report.json, report.md\n", out_dir);
+}
+
+int run_command(const std::string& requirements_path, const std::string& data_path, const std::string& out_dir,
+                bool quiet, bool resume, int threads) {
+  const lepton::Requirements requirements = lepton::load_requirements(requirements_path);
+
+  lepton::PipelineOptions options;
+  options.data_path = data_path;
+  options.output_dir = out_dir;
+  options.resume = resume;
+  options.threads = threads;
+  options.stop_requested = &g_stop_requested;
+  const std::string metric_name = lepton::to_string(requirements.objective);
+  if (!quiet) {
+    options.on_epoch = [metric_name](const lepton::EpochRecord& record) { print_progress(record, metric_name); };
+  }
+
+  std::signal(SIGINT, request_stop);
+  std::signal(SIGTERM, request_stop);
+  const lepton::PipelineResult result = lepton::run_pipeline(requirements, options);
+  if (!quiet) std::fprintf(stderr, "\n");
+  print_summary(result, out_dir);
+
+  // A run that finished but missed a measured constraint still writes its outputs, and says which one failed.
+  const nlohmann::json report = nlohmann::json::parse(lepton::read_file(result.report_json_path));
+  int exit_code = 0;
+  for (const auto& row : report["constraints"]) {
+    if (!row["met"].get<bool>()) {
+      std::cerr << fmt::format("error: constraint {} not met: required {}, measured {}\n",
+                               row["constraint"].get<std::string>(), row["required"].dump(), row["measured"].dump());
+      exit_code = kExitConstraintNotMet;
+    }
+  }
+  return exit_code;
+}
+
+int validate_command(const std::string& requirements_path) {
+  const lepton::Requirements requirements = lepton::load_requirements(requirements_path);
+  std::cout << fmt::format("{}: valid (task {}, target '{}')\n", requirements_path,
+                           lepton::to_string(requirements.task), requirements.target);
+  return 0;
+}
+
+int profile_command(const std::string& data_path, const std::string& target) {
+  const lepton::Table table = lepton::read_csv(data_path);
+  const lepton::DataProfile profile = lepton::profile_table(table, target);
+  std::cout << profile.to_json().dump(2) << "\n";
+  return 0;
+}
+
+int configure_command(const std::string& requirements_path, const std::string& data_path) {
+  const lepton::Requirements requirements = lepton::load_requirements(requirements_path);
+  const lepton::Table table = lepton::read_csv(data_path);
+  table.column_index(requirements.target);
+  const lepton::ModelConfig config =
+      lepton::configure(requirements, lepton::profile_table(table, requirements.target, requirements.task));
+  std::cout << config.to_json().dump(2) << "\n";
+  return 0;
+}
+
+int predict_command(const std::string& model_path, const std::string& data_path, const std::string& out_path) {
+  const lepton::Predictor predictor = lepton::Predictor::load(model_path);
+  const lepton::Table records = lepton::read_csv(data_path);
+  const lepton::Predictions predictions = predictor.predict(records);
+  const lepton::ModelArtifact& artifact = predictor.artifact();
+
+  std::string csv;
+  if (predictions.task == lepton::Task::Regression) {
+    csv = "row,prediction\n";
+    for (std::size_t i = 0; i < predictions.rows; ++i) csv += fmt::format("{},{:.9g}\n", i, predictions.value[i]);
+  } else if (predictions.task == lepton::Task::BinaryClassification) {
+    csv = "row,label,probability\n";
+    for (std::size_t i = 0; i < predictions.rows; ++i) {
+      csv += fmt::format("{},{},{:.9g}\n", i, artifact.target.classes[predictions.label_index[i]],
+                         predictions.probability[i]);
+    }
+  } else {
+    csv = "row,label";
+    for (const std::string& name : artifact.target.classes) csv += ",probability_" + name;
+    csv += "\n";
+    for (std::size_t i = 0; i < predictions.rows; ++i) {
+      csv += fmt::format("{},{}", i, artifact.target.classes[predictions.label_index[i]]);
+      for (std::size_t k = 0; k < predictions.classes; ++k) {
+        csv += fmt::format(",{:.9g}", predictions.probability[i * predictions.classes + k]);
+      }
+      csv += "\n";
+    }
+  }
+  lepton::write_file_atomically(out_path, csv);
+  std::cout << fmt::format("Wrote {} predictions to {}\n", predictions.rows, out_path);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Lepton: from a requirements file and a CSV to a trained, evaluated, deployable model."};
+  app.set_version_flag("--version", std::string("lepton ") + LEPTON_VERSION_STRING);
+  app.require_subcommand(1);
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "Log configuration decisions and details to stderr");
+
+  std::string requirements_path, data_path, out_dir, model_path, out_path, target;
+  bool quiet = false, resume = false;
+  int threads = 1;
+
+  CLI::App* run = app.add_subcommand("run", "Configure, train, evaluate and export a model");
+  run->add_option("-r,--requirements", requirements_path, "Requirements JSON file")->required();
+  run->add_option("-d,--data", data_path, "Training data CSV file")->required();
+  run->add_option("-o,--out", out_dir, "Output folder for config, model and report")->required();
+  run->add_flag("-q,--quiet", quiet, "Do not print per-epoch progress");
+  run->add_flag("--resume", resume, "Continue from the checkpoint in the output folder");
+  run->add_option("-j,--threads", threads, "Threads for training")->check(CLI::Range(1, 256));
+
+  CLI::App* validate = app.add_subcommand("validate", "Check a requirements file and report every problem");
+  validate->add_option("-r,--requirements", requirements_path, "Requirements JSON file")->required();
+
+  CLI::App* profile = app.add_subcommand("profile", "Infer the schema of a CSV file and print its profile as JSON");
+  profile->add_option("-d,--data", data_path, "CSV file")->required();
+  profile->add_option("-t,--target", target, "Target column, to count its classes");
+
+  CLI::App* configure = app.add_subcommand("configure", "Print the model configuration and its reasons as JSON");
+  configure->add_option("-r,--requirements", requirements_path, "Requirements JSON file")->required();
+  configure->add_option("-d,--data", data_path, "Training data CSV file")->required();
+
+  CLI::App* predict = app.add_subcommand("predict", "Predict the rows of a CSV file with a model artifact");
+  predict->add_option("-m,--model", model_path, "Model artifact (.lepton)")->required();
+  predict->add_option("-d,--data", data_path, "CSV file with the model's input columns")->required();
+  predict->add_option("-o,--out", out_path, "Predictions CSV to write")->required();
+
+  CLI::App* schema = app.add_subcommand("schema", "Print the JSON Schema of requirements files");
+
+  CLI11_PARSE(app, argc, argv);
+  if (verbose) {
+    lepton::set_log_sink(lepton::stderr_log_sink());
+    lepton::set_log_level(lepton::LogLevel::Info);
+  }
+
+  try {
+    if (*run) return run_command(requirements_path, data_path, out_dir, quiet, resume, threads);
+    if (*validate) return validate_command(requirements_path);
+    if (*profile) return profile_command(data_path, target);
+    if (*configure) return configure_command(requirements_path, data_path);
+    if (*predict) return predict_command(model_path, data_path, out_path);
+    if (*schema) {
+      std::cout << lepton::requirements_json_schema().dump(2) << "\n";
+      return 0;
+    }
+  } catch (const lepton::InternalError& e) {
+    std::cerr << "internal error: " << e.what() << "\nPlease report this as a bug.\n";
+    return kExitInternal;
+  } catch (const lepton::Error& e) {
+    std::cerr << "\nerror: " << e.what() << "\n";
+    return g_stop_requested.load() ? kExitInterrupted : kExitInput;
+  } catch (const std::exception& e) {
+    std::cerr << "internal error: " << e.what() << "\nPlease report this as a bug.\n";
+    return kExitInternal;
+  }
+  return kExitInput;
+}

@@ -1,0 +1,185 @@
+// The end-to-end job behind `lepton run`: each step calls one public stage, so a host application can
+// compose the same stages itself.
+#include "lepton/pipeline.hpp"
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "lepton/error.hpp"
+#include "lepton/io.hpp"
+#include "lepton/log.hpp"
+#include "lepton/predictor.hpp"
+#include "lepton/version.hpp"
+#include "train/report.hpp"
+
+namespace lepton {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string utc_timestamp() {
+  const std::time_t now = std::time(nullptr);
+  std::tm parts{};
+  gmtime_r(&now, &parts);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return text;
+}
+
+bool is_classification(Task task) { return task != Task::Regression; }
+
+// Classes are read from every row before the split, because stratification needs each row's class id.
+// Only the label set is taken from the test rows this way; no statistic that the model learns is.
+struct SplitTarget {
+  TargetEncoding encoding;
+  Split split;
+  std::vector<std::int64_t> labels;  // classification: class id of every row
+};
+
+SplitTarget split_rows(const Table& table, const Requirements& requirements) {
+  SplitTarget result;
+  std::vector<std::size_t> all_rows(table.rows());
+  for (std::size_t i = 0; i < all_rows.size(); ++i) all_rows[i] = i;
+
+  if (is_classification(requirements.task)) {
+    result.encoding = TargetEncoding::fit(table, requirements.target, requirements.task, all_rows);
+    result.labels = result.encoding.encode_labels(table, all_rows);
+    result.split = stratified_split(result.labels, requirements.split, requirements.seed);
+  } else {
+    result.split = random_split(table.rows(), requirements.split, requirements.seed);
+    result.encoding = TargetEncoding::fit(table, requirements.target, requirements.task, result.split.train);
+  }
+  return result;
+}
+
+TrainingData training_data(const Table& table, const Preprocessor& preprocessor, const SplitTarget& target,
+                           const std::vector<std::size_t>& rows) {
+  TrainingData data;
+  data.features = preprocessor.transform(table, rows);
+  if (is_classification(target.encoding.task)) {
+    data.labels.reserve(rows.size());
+    for (std::size_t row : rows) data.labels.push_back(target.labels[row]);
+  } else {
+    for (double value : target.encoding.encode_values(table, rows)) {
+      data.values.push_back((value - target.encoding.mean) / target.encoding.scale);
+    }
+  }
+  return data;
+}
+
+// Binary models keep the threshold that maximizes the objective on validation rows, never on test rows.
+double select_threshold(const ModelConfig& config, const Predictions& validation,
+                        const std::vector<std::int64_t>& truth) {
+  if (config.task != Task::BinaryClassification || config.threshold_strategy != "optimize_objective_on_validation") {
+    return 0.5;
+  }
+  return choose_threshold(truth, validation.probability, config.objective);
+}
+
+Evaluation evaluate_rows(const Predictor& predictor, const Table& table, const SplitTarget& target,
+                         const std::vector<std::size_t>& rows) {
+  const Predictions predictions = predictor.predict(predictor.artifact().preprocessor.transform(table, rows));
+  if (is_classification(target.encoding.task)) {
+    std::vector<std::int64_t> truth;
+    truth.reserve(rows.size());
+    for (std::size_t row : rows) truth.push_back(target.labels[row]);
+    return evaluate(predictions, truth);
+  }
+  return evaluate(predictions, target.encoding.encode_values(table, rows));
+}
+
+}  // namespace
+
+PipelineResult run_pipeline(const Requirements& requirements, const PipelineOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  if (options.output_dir.empty()) throw InvalidArgument("run_pipeline: output_dir is empty; name a folder to write into");
+  if (options.data_path.empty()) throw InvalidArgument("run_pipeline: data_path is empty; name a CSV file");
+
+  PipelineResult result;
+
+  // Data: read, check the target, profile.
+  const std::string data_bytes = read_file(options.data_path);
+  const Table table = parse_csv(data_bytes, options.data_path);
+  if (table.rows() == 0) {
+    throw ParseError(fmt::format("{}: the file has a header but no data rows; a model needs rows to learn from",
+                                 options.data_path));
+  }
+  table.column_index(requirements.target);  // throws "column not found; did you mean" for a wrong target
+  result.profile = profile_table(table, requirements.target, requirements.task);
+
+  // Configuration with a reason for each choice.
+  result.config = configure(requirements, result.profile);
+  log(LogLevel::Info, fmt::format("configured an MLP with hidden units [{}]", fmt::join(result.config.hidden_units, ", ")));
+
+  // Split, then fit preprocessing on the training rows only.
+  const SplitTarget target = split_rows(table, requirements);
+  const Preprocessor preprocessor = Preprocessor::fit(table, result.config.features, target.split.train);
+  const TrainingData train = training_data(table, preprocessor, target, target.split.train);
+  const TrainingData validation = training_data(table, preprocessor, target, target.split.validation);
+
+  // Train.
+  std::error_code io_error;
+  fs::create_directories(options.output_dir, io_error);
+  if (io_error) {
+    throw IoError(fmt::format("cannot create output folder '{}': {}", options.output_dir, io_error.message()));
+  }
+  TrainerOptions trainer_options;
+  trainer_options.with_config(result.config)
+      .with_progress(options.on_epoch)
+      .with_checkpoint((fs::path(options.output_dir) / "checkpoint.pt").string(), options.resume)
+      .with_threads(options.threads);
+  if (requirements.constraints.max_training_seconds) {
+    trainer_options.with_time_budget(*requirements.constraints.max_training_seconds);
+  }
+  trainer_options.stop_requested = options.stop_requested;
+  result.training = Trainer(trainer_options).fit(train, validation);
+  if (result.training.stop_reason == "stop_requested") {
+    throw Error(fmt::format("training was interrupted after epoch {}; the checkpoint in {} is kept, "
+                            "so run again with --resume to continue",
+                            result.training.history.size(), options.output_dir));
+  }
+
+  // Assemble the artifact, choose the threshold on validation, evaluate on the held-out test rows.
+  ModelArtifact artifact;
+  artifact.task = requirements.task;
+  artifact.preprocessor = preprocessor;
+  artifact.target = target.encoding;
+  artifact.network = result.training.network;
+  artifact.configuration = result.config.to_json();
+  artifact.provenance.lepton_version = LEPTON_VERSION_STRING;
+  artifact.provenance.created_utc = utc_timestamp();
+  artifact.provenance.data_file = options.data_path;
+  artifact.provenance.data_sha256 = sha256_hex(data_bytes);
+  artifact.provenance.requirements_sha256 = sha256_hex(requirements.to_json().dump());
+  artifact.provenance.seed = requirements.seed;
+
+  {
+    const Predictor draft(artifact);
+    const Predictions validation_predictions = draft.predict(validation.features);
+    artifact.threshold = select_threshold(result.config, validation_predictions, validation.labels);
+  }
+  const Predictor predictor(artifact);
+  result.validation = evaluate_rows(predictor, table, target, target.split.validation);
+  result.test = evaluate_rows(predictor, table, target, target.split.test);
+  artifact.metrics = {{"validation", result.validation.to_json()}, {"test", result.test.to_json()}};
+
+  // Export: every file goes to a temporary name first, so the folder never holds a partial file.
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const fs::path out(options.output_dir);
+  result.model_path = (out / "model.lepton").string();
+  result.report_json_path = (out / "report.json").string();
+  result.report_md_path = (out / "report.md").string();
+
+  const nlohmann::json report = detail::build_report(requirements, result, artifact);
+  write_file_atomically((out / "config.json").string(), result.config.to_json().dump(2) + "\n");
+  write_file_atomically((out / "metrics.json").string(), report.at("metrics").dump(2) + "\n");
+  save_artifact(artifact, result.model_path);
+  write_file_atomically(result.report_json_path, report.dump(2) + "\n");
+  write_file_atomically(result.report_md_path, detail::render_report_markdown(report));
+  return result;
+}
+
+}  // namespace lepton

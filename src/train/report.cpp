@@ -1,0 +1,216 @@
+// Run report: one JSON document, and a Markdown view rendered from it so the two never disagree.
+#include "train/report.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "lepton/error.hpp"
+#include "lepton/predictor.hpp"
+#include "lepton/version.hpp"
+
+namespace lepton::detail {
+namespace {
+
+using nlohmann::json;
+
+json constraint_row(const std::string& name, const json& required, const json& measured, bool met,
+                    const std::string& note) {
+  return {{"constraint", name}, {"required", required}, {"measured", measured}, {"met", met}, {"note", note}};
+}
+
+// Checks each constraint that can be measured after training against what the run produced.
+json check_constraints(const Requirements& requirements, const PipelineResult& result, const ModelArtifact& artifact,
+                       double latency_us) {
+  const Constraints& c = requirements.constraints;
+  json rows = json::array();
+
+  if (c.min_metric) {
+    const double measured = result.test.value(requirements.objective);
+    const bool met = higher_is_better(requirements.objective) ? measured >= *c.min_metric : measured <= *c.min_metric;
+    rows.push_back(constraint_row("min_metric", *c.min_metric, measured, met,
+                                  fmt::format("{} on the test split", to_string(requirements.objective))));
+  }
+  if (c.max_model_bytes) {
+    const std::uint64_t weight_bytes = artifact.network.parameter_count() * sizeof(float);
+    rows.push_back(constraint_row("max_model_bytes", *c.max_model_bytes, weight_bytes, weight_bytes <= *c.max_model_bytes,
+                                  "fp32 weights and biases"));
+  }
+  if (c.max_latency_us) {
+    rows.push_back(constraint_row("max_latency_us", *c.max_latency_us, latency_us, latency_us <= *c.max_latency_us,
+                                  "median single-row predict() from an encoded row, measured on this machine"));
+  }
+  if (c.max_training_seconds) {
+    rows.push_back(constraint_row("max_training_seconds", *c.max_training_seconds, result.training.seconds,
+                                  result.training.seconds <= *c.max_training_seconds * 1.05,
+                                  "training stops after the epoch that passes the budget"));
+  }
+  return rows;
+}
+
+}  // namespace
+
+double measure_single_row_latency_us(const ModelArtifact& artifact, const Matrix& row, int repetitions) {
+  const Predictor predictor(artifact);
+  std::vector<double> samples;
+  samples.reserve(static_cast<std::size_t>(repetitions));
+  for (int i = 0; i < repetitions; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    const Predictions predictions = predictor.predict(row);
+    const auto stop = std::chrono::steady_clock::now();
+    if (predictions.rows != 1) throw InternalError("latency probe: predictor returned no row");
+    samples.push_back(std::chrono::duration<double, std::micro>(stop - start).count());
+  }
+  std::nth_element(samples.begin(), samples.begin() + samples.size() / 2, samples.end());
+  return samples[samples.size() / 2];
+}
+
+json build_report(const Requirements& requirements, const PipelineResult& result, const ModelArtifact& artifact) {
+  Matrix one_row(1, artifact.preprocessor.encoded_width(), 0.0f);
+  const double latency_us = measure_single_row_latency_us(artifact, one_row);
+
+  json report;
+  report["lepton_version"] = LEPTON_VERSION_STRING;
+  report["name"] = requirements.name;
+  report["task"] = to_string(requirements.task);
+  report["target"] = requirements.target;
+  report["objective"] = to_string(requirements.objective);
+  report["data"] = result.profile.to_json();
+  report["requirements"] = requirements.to_json();
+  report["configuration"] = result.config.to_json();
+  report["features"] = artifact.preprocessor.encoded_names();
+  report["training"] = result.training.to_json();
+  report["metrics"] = {{"threshold", artifact.threshold},
+                       {"validation", result.validation.to_json()},
+                       {"test", result.test.to_json()}};
+  report["constraints"] = check_constraints(requirements, result, artifact, latency_us);
+  report["model"] = {{"path", result.model_path},
+                     {"parameters", artifact.network.parameter_count()},
+                     {"single_row_latency_us", latency_us}};
+  report["provenance"] = artifact.provenance.to_json();
+  report["seconds"] = result.seconds;
+  return report;
+}
+
+namespace {
+
+std::string number(const json& value, int digits = 4) {
+  if (value.is_number_integer() || value.is_number_unsigned()) return value.dump();
+  if (value.is_number()) return fmt::format("{:.{}f}", value.get<double>(), digits);
+  if (value.is_string()) return value.get<std::string>();
+  return value.dump();
+}
+
+// Markdown table cells cannot hold '|' or newlines.
+std::string cell(std::string text) {
+  std::string out;
+  for (char ch : text) {
+    if (ch == '|') out += "\\|";
+    else if (ch == '\n') out += ' ';
+    else out += ch;
+  }
+  return out;
+}
+
+void render_confusion_matrix(std::string& md, const json& counts) {
+  md += "\nConfusion matrix (rows: true class, columns: predicted class):\n\n| |";
+  for (std::size_t j = 0; j < counts.size(); ++j) md += fmt::format(" predicted {} |", j);
+  md += "\n|---|";
+  for (std::size_t j = 0; j < counts.size(); ++j) md += "---:|";
+  md += "\n";
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    md += fmt::format("| true {} |", i);
+    for (const json& count : counts[i]) md += fmt::format(" {} |", count.dump());
+    md += "\n";
+  }
+}
+
+void render_metrics(std::string& md, const json& test) {
+  static const std::vector<std::pair<std::string, std::string>> kMetricOrder = {
+      {"f1", "F1 (failure class)"}, {"precision", "Precision"}, {"recall", "Recall"},
+      {"roc_auc", "ROC-AUC"}, {"pr_auc", "PR-AUC (average precision)"}, {"accuracy", "Accuracy"},
+      {"log_loss", "Log-loss"}, {"macro_f1", "Macro F1"}, {"weighted_f1", "Weighted F1"},
+      {"roc_auc_ovr", "ROC-AUC (one-vs-rest, macro)"}, {"mae", "MAE"}, {"rmse", "RMSE"}, {"r2", "R²"}};
+  const json& metrics = test.contains("binary") ? test["binary"] : test;
+  md += "| Metric | Test |\n|---|---|\n";
+  for (const auto& [key, label] : kMetricOrder) {
+    if (metrics.contains(key) && metrics[key].is_number()) md += fmt::format("| {} | {} |\n", label, number(metrics[key]));
+  }
+  if (metrics.contains("confusion_matrix")) render_confusion_matrix(md, metrics["confusion_matrix"]);
+}
+
+}  // namespace
+
+std::string render_report_markdown(const json& report) {
+  std::string md;
+  const std::string name = report.value("name", std::string());
+  md += fmt::format("# Lepton report{}\n\n", name.empty() ? "" : ": " + name);
+  md += fmt::format("Task: {} of `{}`, objective {}. Lepton {}.\n\n", report["task"].get<std::string>(),
+                    report["target"].get<std::string>(), report["objective"].get<std::string>(),
+                    report["lepton_version"].get<std::string>());
+
+  // Headline numbers first: what a plant engineer or risk officer reads.
+  md += "## Results on the held-out test split\n\n";
+  md += fmt::format("Decision threshold: {} (chosen on the validation split).\n\n", number(report["metrics"]["threshold"]));
+  render_metrics(md, report["metrics"]["test"]);
+
+  md += "\n## Constraints\n\n";
+  if (report["constraints"].empty()) {
+    md += "The requirements set no constraint that can be measured after training.\n";
+  } else {
+    md += "| Constraint | Required | Measured | Met | How it was measured |\n|---|---|---|---|---|\n";
+    for (const json& row : report["constraints"]) {
+      md += fmt::format("| {} | {} | {} | {} | {} |\n", row["constraint"].get<std::string>(), number(row["required"]),
+                        number(row["measured"]), row["met"].get<bool>() ? "yes" : "**no**",
+                        cell(row["note"].get<std::string>()));
+    }
+  }
+
+  md += "\n## Data\n\n";
+  const json& data = report["data"];
+  md += fmt::format("{} rows. ", number(data.value("rows", json(0))));
+  if (data.contains("classes") && data.contains("class_counts")) {
+    md += "Classes: ";
+    for (std::size_t i = 0; i < data["classes"].size(); ++i) {
+      md += fmt::format("{}`{}` {}", i ? ", " : "", data["classes"][i].get<std::string>(),
+                        number(data["class_counts"][i]));
+    }
+    md += ".";
+  }
+  md += "\n\nFeatures used (after encoding): ";
+  for (std::size_t i = 0; i < report["features"].size(); ++i) {
+    md += fmt::format("{}`{}`", i ? ", " : "", report["features"][i].get<std::string>());
+  }
+  md += ".\n";
+
+  md += "\n## Model configuration\n\nEach setting with the reason it was chosen and what drove it.\n\n";
+  md += "| Setting | Value | Reason | Driven by |\n|---|---|---|---|\n";
+  const json& config = report["configuration"];
+  if (config.contains("reasons")) {
+    for (const auto& [field, reason] : config["reasons"].items()) {
+      const std::string value = config.contains(field) ? config[field].dump() : "";
+      md += fmt::format("| {} | {} | {} | {} |\n", field, cell(value), cell(reason.value("reason", "")),
+                        cell(reason.value("driven_by", "")));
+    }
+  }
+
+  md += "\n## Training\n\n";
+  const json& training = report["training"];
+  md += fmt::format("Stopped by {} after {} epochs; best epoch {}; {} s of training.\n",
+                    training.value("stop_reason", std::string("?")),
+                    training.contains("history") ? training["history"].size() : 0,
+                    number(training.value("best_epoch", json(0))), number(training.value("seconds", json(0.0)), 2));
+
+  md += "\n## Provenance\n\n";
+  for (const auto& [key, value] : report["provenance"].items()) {
+    md += fmt::format("- {}: `{}`\n", key, value.is_string() ? value.get<std::string>() : value.dump());
+  }
+  md += fmt::format("- model file: `{}` ({} parameters, median single-row latency {} µs)\n",
+                    report["model"]["path"].get<std::string>(), number(report["model"]["parameters"]),
+                    number(report["model"]["single_row_latency_us"], 2));
+  return md;
+}
+
+}  // namespace lepton::detail

@@ -1,0 +1,24 @@
+#pragma once
+// Builds the run report: report.json for programs, and report.md rendered from that same JSON for people.
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "lepton/model.hpp"
+#include "lepton/pipeline.hpp"
+
+namespace lepton::detail {
+
+/// Collects data profile, configuration with reasons, training history, metrics, constraint checks and
+/// provenance into one JSON document.
+nlohmann::json build_report(const Requirements& requirements, const PipelineResult& result,
+                            const ModelArtifact& artifact);
+
+/// Renders the report JSON as Markdown for plant engineers and risk officers.
+std::string render_report_markdown(const nlohmann::json& report);
+
+/// Median single-row latency of the runtime predictor in microseconds, over `repetitions` calls on `row`.
+double measure_single_row_latency_us(const ModelArtifact& artifact, const Matrix& row, int repetitions = 2000);
+
+}  // namespace lepton::detail

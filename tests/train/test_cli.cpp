@@ -1,0 +1,184 @@
+// Runs the `lepton` binary on malformed inputs: each must exit non-zero with one clear message that names
+// the place, and leave no file in the output folder.
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kLepton = LEPTON_BINARY_DIR "/lepton";
+const std::string kData = LEPTON_SHARED_DIR "/data/ai4i2020.csv";
+const std::string kRequirements = LEPTON_SOURCE_DIR "/examples/predictive_maintenance/requirements.json";
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+CommandResult run(const std::string& arguments) {
+  CommandResult result;
+  FILE* pipe = popen((kLepton + " " + arguments + " 2>&1").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::array<char, 4096> buffer{};
+  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) result.output += buffer.data();
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+// A scratch folder per test case, removed at the end.
+struct Scratch {
+  fs::path dir;
+  explicit Scratch(const std::string& name) : dir(fs::temp_directory_path() / ("lepton_cli_" + name)) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  ~Scratch() { fs::remove_all(dir); }
+  std::string write(const std::string& name, const std::string& text) const {
+    std::ofstream(dir / name, std::ios::binary) << text;
+    return (dir / name).string();
+  }
+  std::string out() const { return (dir / "out").string(); }
+  bool out_is_empty() const { return !fs::exists(dir / "out") || fs::is_empty(dir / "out"); }
+};
+
+// The first `rows` data lines of the real AI4I file, header included, with CRLF kept.
+std::string ai4i_head(std::size_t rows) {
+  std::ifstream in(kData, std::ios::binary);
+  std::string line, text;
+  for (std::size_t i = 0; i <= rows && std::getline(in, line); ++i) text += line + "\n";
+  return text;
+}
+
+std::string replace_once(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
+std::string run_arguments(const std::string& requirements, const std::string& data, const Scratch& scratch) {
+  return "run --quiet --requirements '" + requirements + "' --data '" + data + "' --out '" + scratch.out() + "'";
+}
+
+}  // namespace
+
+TEST_CASE("cli: missing data file names the path", "[cli]") {
+  Scratch scratch("missing_data");
+  const CommandResult r = run(run_arguments(kRequirements, (scratch.dir / "absent.csv").string(), scratch));
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Catch::Contains("absent.csv"));
+  CHECK(scratch.out_is_empty());
+}
+
+TEST_CASE("cli: empty data file is rejected", "[cli]") {
+  Scratch scratch("empty_data");
+  const CommandResult r = run(run_arguments(kRequirements, scratch.write("empty.csv", ""), scratch));
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Catch::Contains("empty.csv"));
+  CHECK_THAT(r.output, Catch::Contains("empty"));
+  CHECK(scratch.out_is_empty());
+}
+
+TEST_CASE("cli: missing target column suggests the closest name", "[cli]") {
+  Scratch scratch("missing_target");
+  const std::string data = scratch.write("data.csv", replace_once(ai4i_head(50), "Machine failure", "Machine_failed"));
+  const CommandResult r = run(run_arguments(kRequirements, data, scratch));
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Catch::Contains("Machine failure"));
+  CHECK_THAT(r.output, Catch::Contains("did you mean 'Machine_failed'"));
+  CHECK(scratch.out_is_empty());
+}
+
+TEST_CASE("cli: non-numeric value names file, line and column", "[cli]") {
+  Scratch scratch("non_numeric");
+  // Line 4 of the file is data row 3: "3,L47182,L,298.1,308.5,1498,49.4,5,0,0,0,0,0,0".
+  const std::string data = scratch.write("data.csv", replace_once(ai4i_head(300), ",1498,49.4,", ",1498,forty,"));
+  const CommandResult r = run(run_arguments(kRequirements, data, scratch));
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Catch::Contains("data.csv:4:"));
+  CHECK_THAT(r.output, Catch::Contains("forty"));
+  CHECK(scratch.out_is_empty());
+}
+
+TEST_CASE("cli: ragged row names its line", "[cli]") {
+  Scratch scratch("ragged");
+  const std::string data = scratch.write("data.csv", replace_once(ai4i_head(50), "1498,49.4,5,", "1498,49.4,"));
+  const CommandResult r = run(run_arguments(kRequirements, data, scratch));
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Catch::Contains("data.csv:4:"));
+  CHECK(scratch.out_is_empty());
+}
+
+TEST_CASE("cli: target with one class is rejected", "[cli]") {
+  Scratch scratch("one_class");
+  // The first 50 AI4I rows hold no failure, so 'Machine failure' is all zeros there.
+  const std::string data = scratch.write("data.csv", ai4i_head(50));
+  const CommandResult r = run(run_arguments(kRequirements, data, scratch));
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Catch::Contains("one class"));
+  CHECK(scratch.out_is_empty());
+}
+
+TEST_CASE("cli: unknown requirements key gets did-you-mean", "[cli]") {
+  Scratch scratch("unknown_key");
+  const std::string requirements = scratch.write(
+      "req.json", R"({"version": 1, "task": "binary_classification", "target": "Machine failure", "objectve": "f1"})");
+  const CommandResult r = run(run_arguments(requirements, kData, scratch));
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Catch::Contains("$.objectve"));
+  CHECK_THAT(r.output, Catch::Contains("did you mean 'objective'"));
+  CHECK(scratch.out_is_empty());
+}
+
+TEST_CASE("cli: wrong type in requirements names the JSON path", "[cli]") {
+  Scratch scratch("wrong_type");
+  const std::string requirements = scratch.write(
+      "req.json", R"({"version": 1, "task": "binary_classification", "target": "Machine failure", "seed": "seven"})");
+  const CommandResult r = run(run_arguments(requirements, kData, scratch));
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Catch::Contains("$.seed"));
+  CHECK_THAT(r.output, Catch::Contains("\"seven\""));
+  CHECK(scratch.out_is_empty());
+}
+
+TEST_CASE("cli: JSON syntax error names line and column", "[cli]") {
+  Scratch scratch("json_syntax");
+  const std::string requirements = scratch.write("req.json", "{\n  \"version\": 1,\n  \"task\": }\n");
+  const CommandResult r = run(run_arguments(requirements, kData, scratch));
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Catch::Contains("req.json:3:"));
+  CHECK(scratch.out_is_empty());
+}
+
+TEST_CASE("cli: missing requirements file names the path", "[cli]") {
+  Scratch scratch("missing_requirements");
+  const CommandResult r = run(run_arguments((scratch.dir / "nope.json").string(), kData, scratch));
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Catch::Contains("nope.json"));
+  CHECK(scratch.out_is_empty());
+}
+
+TEST_CASE("cli: usage error exits with code 2", "[cli]") {
+  const CommandResult r = run("run --data x.csv");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Contains("--requirements"));
+}
+
+TEST_CASE("cli: predict rejects a file that is not a model", "[cli]") {
+  Scratch scratch("bad_model");
+  const std::string model = scratch.write("model.lepton", "this is not a model");
+  const CommandResult r =
+      run("predict --model '" + model + "' --data '" + kData + "' --out '" + scratch.out() + "/p.csv'");
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Catch::Contains("model.lepton"));
+  CHECK(scratch.out_is_empty());
+}
