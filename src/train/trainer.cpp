@@ -1,0 +1,994 @@
+// The LibTorch trainer. This is the only translation unit that includes <torch/torch.h>.
+//
+// Forward and backward passes are written out by hand over one flat parameter buffer instead of going
+// through autograd and torch::optim. An MLP this small is dominated by per-operator dispatch overhead, and
+// the flat buffer lets AdamW update every parameter with 7 tensor operations per step. The arithmetic is
+// that of torch.nn.Linear, BCEWithLogitsLoss / CrossEntropyLoss / MSELoss and torch.optim.AdamW.
+#include "lepton/trainer.hpp"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <utility>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "lepton/error.hpp"
+#include "lepton/metrics.hpp"
+
+namespace lepton {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr double kMinImprovement = 1e-4;  // Early stopping and "plateau": smaller gains count as none.
+constexpr double kAdamBeta1 = 0.9;        // torch.optim.AdamW defaults.
+constexpr double kAdamBeta2 = 0.999;
+constexpr double kAdamEpsilon = 1e-8;
+constexpr int kCheckpointVersion = 1;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Input checks
+
+std::size_t output_count(const ModelConfig& config, const TrainingData& train, const TrainingData& validation) {
+  if (config.task == Task::Regression || config.task == Task::BinaryClassification) {
+    return 1;
+  }
+
+  if (!config.class_weights.empty()) {
+    return config.class_weights.size();
+  }
+
+  std::int64_t max_label = 0;
+  for (const auto* data : {&train, &validation}) {
+    for (const std::int64_t label : data->labels) {
+      max_label = std::max(max_label, label);
+    }
+  }
+  return static_cast<std::size_t>(max_label) + 1;
+}
+
+void check_config(const ModelConfig& config, int threads) {
+  auto reject = [](const std::string& field, const std::string& value, const std::string& expected) {
+    throw InvalidArgument(fmt::format("Trainer: config.{} is {}, expected {}", field, value, expected));
+  };
+
+  if (config.hidden_units.empty()) {
+    reject("hidden_units", "[]", "at least one hidden layer width");
+  }
+  for (std::size_t i = 0; i < config.hidden_units.size(); ++i) {
+    if (config.hidden_units[i] == 0) {
+      reject(fmt::format("hidden_units[{}]", i), "0", "a width of at least 1");
+    }
+  }
+  if (!(config.dropout >= 0.0 && config.dropout < 1.0)) {
+    reject("dropout", fmt::format("{}", config.dropout), "a value in [0, 1)");
+  }
+  if (!(config.weight_decay >= 0.0) || !std::isfinite(config.weight_decay)) {
+    reject("weight_decay", fmt::format("{}", config.weight_decay), "a finite value >= 0");
+  }
+  if (!(config.learning_rate > 0.0) || !std::isfinite(config.learning_rate)) {
+    reject("learning_rate", fmt::format("{}", config.learning_rate), "a finite value > 0");
+  }
+  if (config.optimizer != "adamw") {
+    reject("optimizer", fmt::format("\"{}\"", config.optimizer), "\"adamw\", the only optimizer the trainer has");
+  }
+  if (config.lr_schedule != "constant" && config.lr_schedule != "cosine" && config.lr_schedule != "plateau") {
+    reject("lr_schedule", fmt::format("\"{}\"", config.lr_schedule), "\"constant\", \"cosine\" or \"plateau\"");
+  }
+  if (config.batch_size == 0) {
+    reject("batch_size", "0", "at least 1");
+  }
+  if (config.max_epochs == 0) {
+    reject("max_epochs", "0", "at least 1");
+  }
+  if (!(config.positive_class_weight > 0.0) || !std::isfinite(config.positive_class_weight)) {
+    reject("positive_class_weight", fmt::format("{}", config.positive_class_weight), "a finite value > 0");
+  }
+  for (std::size_t i = 0; i < config.class_weights.size(); ++i) {
+    if (!(config.class_weights[i] > 0.0) || !std::isfinite(config.class_weights[i])) {
+      reject(fmt::format("class_weights[{}]", i), fmt::format("{}", config.class_weights[i]), "a finite value > 0");
+    }
+  }
+  if (threads < 1) {
+    throw InvalidArgument(fmt::format("Trainer: options.threads is {}, expected at least 1", threads));
+  }
+}
+
+void check_objective(const ModelConfig& config) {
+  const Metric m = config.objective;
+  bool allowed = false;
+  switch (config.task) {
+    case Task::BinaryClassification:
+      allowed = m == Metric::F1 || m == Metric::RocAuc || m == Metric::PrAuc || m == Metric::Accuracy ||
+                m == Metric::LogLoss;
+      break;
+    case Task::MulticlassClassification:
+      allowed = m == Metric::F1 || m == Metric::MacroF1 || m == Metric::WeightedF1 || m == Metric::Accuracy ||
+                m == Metric::RocAuc || m == Metric::LogLoss;
+      break;
+    case Task::Regression:
+      allowed = m == Metric::Mae || m == Metric::Rmse || m == Metric::R2;
+      break;
+  }
+  if (!allowed) {
+    throw InvalidArgument(fmt::format("Trainer: config.objective \"{}\" does not apply to task \"{}\"; choose an "
+                                      "objective of that task",
+                                      to_string(m), to_string(config.task)));
+  }
+}
+
+void check_split(const char* name, const TrainingData& data, const ModelConfig& config, std::size_t width,
+                 std::size_t outputs) {
+  if (data.features.rows == 0) {
+    throw InvalidArgument(fmt::format("Trainer: the {} data has no rows; pass at least one row", name));
+  }
+  if (data.features.cols != width) {
+    throw InvalidArgument(fmt::format("Trainer: the {} features have {} columns but the training features have {}; "
+                                      "encode both with the same preprocessor",
+                                      name, data.features.cols, width));
+  }
+  if (data.features.data.size() != data.features.rows * data.features.cols) {
+    throw InvalidArgument(fmt::format("Trainer: the {} feature matrix contains {} values, expected rows x cols = {}",
+                                      name, data.features.data.size(), data.features.rows * data.features.cols));
+  }
+
+  if (config.task == Task::Regression) {
+    if (data.values.size() != data.features.rows) {
+      throw InvalidArgument(fmt::format("Trainer: the {} data has {} regression values for {} feature rows; "
+                                        "pass one value per row",
+                                        name, data.values.size(), data.features.rows));
+    }
+    for (std::size_t r = 0; r < data.values.size(); ++r) {
+      if (!std::isfinite(data.values[r])) {
+        throw InvalidArgument(fmt::format("Trainer: {} target value at row {} is {}; remove or impute the row",
+                                          name, r, data.values[r]));
+      }
+    }
+  } else {
+    if (data.labels.size() != data.features.rows) {
+      throw InvalidArgument(fmt::format("Trainer: the {} data has {} labels for {} feature rows; pass one label "
+                                        "per row",
+                                        name, data.labels.size(), data.features.rows));
+    }
+    for (std::size_t r = 0; r < data.labels.size(); ++r) {
+      const std::int64_t label = data.labels[r];
+      if (label < 0 || static_cast<std::size_t>(label) >= std::max<std::size_t>(outputs, 2)) {
+        throw InvalidArgument(fmt::format("Trainer: {} label at row {} is {}, expected a class id in [0, {}]",
+                                          name, r, label, std::max<std::size_t>(outputs, 2) - 1));
+      }
+    }
+  }
+
+  for (std::size_t r = 0; r < data.features.rows; ++r) {
+    for (std::size_t c = 0; c < data.features.cols; ++c) {
+      const float value = data.features(r, c);
+      if (std::isnan(value)) {
+        throw InvalidArgument(fmt::format("Trainer: {} features contain NaN at row {} column {}; impute missing "
+                                          "values before training",
+                                          name, r, c));
+      }
+      if (std::isinf(value)) {
+        throw InvalidArgument(fmt::format("Trainer: {} features contain {} at row {} column {}; remove or clip the "
+                                          "value before training",
+                                          name, value, r, c));
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Process-wide thread settings, restored when training ends
+
+using OpenBlasSetThreads = void (*)(int);
+using OpenBlasGetThreads = int (*)();
+
+// Sets LibTorch's intra-op threads and, when the loaded BLAS is OpenBLAS, its thread count, and restores
+// both afterwards. Both settings are process-wide, so concurrent fits in one process share them.
+class ThreadScope {
+ public:
+  explicit ThreadScope(int threads) : previous_torch_(torch::get_num_threads()) {
+    torch::set_num_threads(threads);
+
+    // Looked up at run time because Debian's libtorch reaches BLAS through the libblas.so.3 alternative,
+    // which may or may not be OpenBLAS.
+    set_blas_ = reinterpret_cast<OpenBlasSetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+    auto get_blas = reinterpret_cast<OpenBlasGetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+    if (set_blas_ != nullptr && get_blas != nullptr) {
+      previous_blas_ = get_blas();
+      set_blas_(threads);
+    }
+  }
+
+  ~ThreadScope() {
+    torch::set_num_threads(previous_torch_);
+    if (set_blas_ != nullptr && previous_blas_ > 0) {
+      set_blas_(previous_blas_);
+    }
+  }
+
+  ThreadScope(const ThreadScope&) = delete;
+  ThreadScope& operator=(const ThreadScope&) = delete;
+
+ private:
+  int previous_torch_;
+  OpenBlasSetThreads set_blas_ = nullptr;
+  int previous_blas_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Network over one flat parameter buffer
+
+struct Network {
+  Activation activation = Activation::Relu;  // Hidden layers; the output layer is linear.
+  double dropout = 0;
+  torch::Tensor parameters;  // Flat float32: W1, b1, W2, b2, ...
+  torch::Tensor gradients;   // Same layout as `parameters`.
+  std::vector<torch::Tensor> weights, biases;            // Views into `parameters`; weight is [out, in].
+  std::vector<torch::Tensor> weight_grads, bias_grads;  // Views into `gradients`.
+};
+
+// Activations that the backward pass needs, per layer.
+struct ForwardCache {
+  std::vector<torch::Tensor> inputs;       // Input of each layer (after the previous activation and dropout).
+  std::vector<torch::Tensor> pre;          // Pre-activation of each hidden layer.
+  std::vector<torch::Tensor> post;         // Activation of each hidden layer, before dropout.
+  std::vector<torch::Tensor> masks;        // Scaled dropout masks; undefined without dropout.
+};
+
+// Builds the layers with torch::nn::Linear so that initialization is PyTorch's (Kaiming-uniform weights,
+// uniform biases), drawn from the global generator after torch::manual_seed(seed).
+Network build_network(std::size_t inputs, const ModelConfig& config, std::size_t outputs) {
+  torch::manual_seed(config.seed);
+
+  std::vector<std::size_t> widths{inputs};
+  widths.insert(widths.end(), config.hidden_units.begin(), config.hidden_units.end());
+  widths.push_back(outputs);
+
+  std::vector<torch::Tensor> initial;
+  std::int64_t total = 0;
+  for (std::size_t i = 0; i + 1 < widths.size(); ++i) {
+    torch::nn::Linear linear(static_cast<std::int64_t>(widths[i]), static_cast<std::int64_t>(widths[i + 1]));
+    initial.push_back(linear->weight.detach().clone());
+    initial.push_back(linear->bias.detach().clone());
+    total += initial[initial.size() - 2].numel() + initial.back().numel();
+  }
+
+  Network net;
+  net.activation = config.activation;
+  net.dropout = config.dropout;
+  net.parameters = torch::empty({total}, torch::kFloat32);
+  net.gradients = torch::zeros({total}, torch::kFloat32);
+
+  std::int64_t offset = 0;
+  for (std::size_t i = 0; i < initial.size(); ++i) {
+    const torch::Tensor& source = initial[i];
+    torch::Tensor view = net.parameters.narrow(0, offset, source.numel()).view(source.sizes());
+    torch::Tensor grad = net.gradients.narrow(0, offset, source.numel()).view(source.sizes());
+    view.copy_(source);
+    offset += source.numel();
+    (i % 2 == 0 ? net.weights : net.biases).push_back(view);
+    (i % 2 == 0 ? net.weight_grads : net.bias_grads).push_back(grad);
+  }
+  return net;
+}
+
+torch::Tensor activate(Activation activation, const torch::Tensor& x) {
+  switch (activation) {
+    case Activation::Relu:
+      return torch::relu(x);
+    case Activation::Gelu:
+      return torch::gelu(x);
+    case Activation::Tanh:
+      return torch::tanh(x);
+    case Activation::Identity:
+      return x;
+  }
+  return x;
+}
+
+torch::Tensor activation_backward(Activation activation, const torch::Tensor& grad, const torch::Tensor& pre,
+                                  const torch::Tensor& post) {
+  switch (activation) {
+    case Activation::Relu:
+      return at::threshold_backward(grad, post, 0);
+    case Activation::Gelu:
+      return at::gelu_backward(grad, pre);
+    case Activation::Tanh:
+      return at::tanh_backward(grad, post);
+    case Activation::Identity:
+      return grad;
+  }
+  return grad;
+}
+
+// Forward pass in training mode; fills `cache` for backward. Dropout masks come from `generator`.
+torch::Tensor forward_train(const Network& net, const torch::Tensor& x, at::Generator& generator,
+                            ForwardCache& cache) {
+  const std::size_t layers = net.weights.size();
+  cache.inputs.resize(layers);
+  cache.pre.resize(layers - 1);
+  cache.post.resize(layers - 1);
+  cache.masks.resize(layers - 1);
+
+  torch::Tensor h = x;
+  for (std::size_t i = 0; i + 1 < layers; ++i) {
+    cache.inputs[i] = h;
+    cache.pre[i] = torch::addmm(net.biases[i], h, net.weights[i].t());
+    cache.post[i] = activate(net.activation, cache.pre[i]);
+    h = cache.post[i];
+
+    if (net.dropout > 0) {
+      cache.masks[i] = torch::empty_like(h).bernoulli_(1.0 - net.dropout, generator).div_(1.0 - net.dropout);
+      h = h * cache.masks[i];
+    }
+  }
+  cache.inputs[layers - 1] = h;
+  return torch::addmm(net.biases.back(), h, net.weights.back().t());
+}
+
+// Forward pass without dropout; returns the logits or the standardized regression value.
+torch::Tensor forward_eval(const Network& net, const torch::Tensor& x) {
+  torch::Tensor h = x;
+  for (std::size_t i = 0; i + 1 < net.weights.size(); ++i) {
+    h = activate(net.activation, torch::addmm(net.biases[i], h, net.weights[i].t()));
+  }
+  return torch::addmm(net.biases.back(), h, net.weights.back().t());
+}
+
+// Writes the gradient of the loss into net.gradients, given dLoss/dOutput of the batch.
+void backward(Network& net, const ForwardCache& cache, torch::Tensor grad_output) {
+  for (std::size_t i = net.weights.size(); i-- > 0;) {
+    at::mm_out(net.weight_grads[i], grad_output.t(), cache.inputs[i]);
+    at::sum_out(net.bias_grads[i], grad_output, {0});
+    if (i == 0) {
+      break;
+    }
+
+    torch::Tensor grad_input = torch::mm(grad_output, net.weights[i]);
+    if (cache.masks[i - 1].defined()) {
+      grad_input.mul_(cache.masks[i - 1]);
+    }
+    grad_output = activation_backward(net.activation, grad_input, cache.pre[i - 1], cache.post[i - 1]);
+  }
+}
+
+Mlp to_mlp(const Network& net) {
+  Mlp mlp;
+  for (std::size_t i = 0; i < net.weights.size(); ++i) {
+    const torch::Tensor weight = net.weights[i].contiguous();
+    const torch::Tensor bias = net.biases[i].contiguous();
+
+    DenseLayer layer;
+    layer.outputs = static_cast<std::size_t>(weight.size(0));
+    layer.inputs = static_cast<std::size_t>(weight.size(1));
+    layer.weight.assign(weight.data_ptr<float>(), weight.data_ptr<float>() + weight.numel());
+    layer.bias.assign(bias.data_ptr<float>(), bias.data_ptr<float>() + bias.numel());
+    layer.activation = i + 1 < net.weights.size() ? net.activation : Activation::Identity;
+    mlp.layers.push_back(std::move(layer));
+  }
+  return mlp;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// AdamW on the flat buffer, with the update of torch.optim.AdamW (PyTorch 1.13, amsgrad=False).
+
+struct AdamW {
+  torch::Tensor first_moment;
+  torch::Tensor second_moment;
+  std::int64_t step = 0;
+
+  explicit AdamW(std::int64_t size = 0)
+      : first_moment(torch::zeros({size}, torch::kFloat32)), second_moment(torch::zeros({size}, torch::kFloat32)) {}
+
+  void update(torch::Tensor& parameters, const torch::Tensor& gradients, double lr, double weight_decay) {
+    ++step;
+    const double correction1 = 1.0 - std::pow(kAdamBeta1, static_cast<double>(step));
+    const double correction2 = 1.0 - std::pow(kAdamBeta2, static_cast<double>(step));
+
+    parameters.mul_(1.0 - lr * weight_decay);
+    first_moment.mul_(kAdamBeta1).add_(gradients, 1.0 - kAdamBeta1);
+    second_moment.mul_(kAdamBeta2).addcmul_(gradients, gradients, 1.0 - kAdamBeta2);
+    const torch::Tensor denominator = (second_moment.sqrt() / std::sqrt(correction2)).add_(kAdamEpsilon);
+    parameters.addcdiv_(first_moment, denominator, -lr / correction1);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Loss: per-row targets prepared once, so that a batch is a contiguous slice of each tensor
+
+// Per-row loss inputs, rows in the same order as the features.
+//  binary:     coefficient = pos_weight*y + (1 - y), offset = pos_weight*y (both [N, 1]);
+//              loss(z) = coefficient*softplus(z) - offset*z, which is BCE-with-logits with pos_weight.
+//  multiclass: one_hot [N, K] and coefficient = class weight of the row [N, 1].
+//  regression: target [N, 1].
+struct LossTargets {
+  torch::Tensor coefficient, offset, one_hot, target;
+
+  LossTargets select(const torch::Tensor& index) const {
+    LossTargets out;
+    for (auto [from, to] : {std::pair{&coefficient, &out.coefficient}, std::pair{&offset, &out.offset},
+                            std::pair{&one_hot, &out.one_hot}, std::pair{&target, &out.target}}) {
+      if (from->defined()) {
+        *to = from->index_select(0, index);
+      }
+    }
+    return out;
+  }
+
+  LossTargets slice(std::int64_t start, std::int64_t length) const {
+    LossTargets out;
+    for (auto [from, to] : {std::pair{&coefficient, &out.coefficient}, std::pair{&offset, &out.offset},
+                            std::pair{&one_hot, &out.one_hot}, std::pair{&target, &out.target}}) {
+      if (from->defined()) {
+        *to = from->narrow(0, start, length);
+      }
+    }
+    return out;
+  }
+};
+
+LossTargets make_targets(const ModelConfig& config, const TrainingData& data, std::size_t outputs) {
+  const auto rows = static_cast<std::int64_t>(data.features.rows);
+  LossTargets targets;
+
+  if (config.task == Task::Regression) {
+    targets.target = torch::from_blob(const_cast<double*>(data.values.data()), {rows, 1}, torch::kFloat64)
+                         .to(torch::kFloat32);
+    return targets;
+  }
+
+  const torch::Tensor labels =
+      torch::from_blob(const_cast<std::int64_t*>(data.labels.data()), {rows}, torch::kInt64).clone();
+
+  if (config.task == Task::BinaryClassification) {
+    const torch::Tensor y = labels.to(torch::kFloat32).unsqueeze(1);
+    const double pos_weight = config.positive_class_weight;
+    targets.offset = y * pos_weight;
+    targets.coefficient = targets.offset + (1.0 - y);
+    return targets;
+  }
+
+  std::vector<float> weights(outputs, 1.0f);
+  for (std::size_t k = 0; k < config.class_weights.size(); ++k) {
+    weights[k] = static_cast<float>(config.class_weights[k]);
+  }
+  const torch::Tensor class_weight =
+      torch::from_blob(weights.data(), {static_cast<std::int64_t>(outputs)}, torch::kFloat32).clone();
+  targets.one_hot = torch::one_hot(labels, static_cast<std::int64_t>(outputs)).to(torch::kFloat32);
+  targets.coefficient = class_weight.index_select(0, labels).unsqueeze(1);
+  return targets;
+}
+
+// Loss of a batch in the same normalization as PyTorch's mean reduction, returned as a (sum, normalizer)
+// pair so that epoch means weight every row equally: binary and regression divide by rows, weighted
+// cross-entropy by the sum of row weights.
+struct LossSum {
+  double sum = 0;
+  double normalizer = 0;
+};
+
+// Returns dLoss/dOutput of the batch mean loss and adds the batch's loss to `accumulated`.
+torch::Tensor loss_gradient(Task task, const torch::Tensor& output, const LossTargets& t, LossSum& accumulated) {
+  const auto rows = static_cast<double>(output.size(0));
+
+  if (task == Task::BinaryClassification) {
+    accumulated.sum +=
+        ((t.coefficient * torch::softplus(output)).sum() - (t.offset * output).sum()).item<double>();
+    accumulated.normalizer += rows;
+    return torch::addcmul(-t.offset, torch::sigmoid(output), t.coefficient).div_(rows);
+  }
+
+  if (task == Task::MulticlassClassification) {
+    const torch::Tensor log_probability = torch::log_softmax(output, 1);
+    const double weight_sum = t.coefficient.sum().item<double>();
+    accumulated.sum -= (log_probability * t.one_hot * t.coefficient).sum().item<double>();
+    accumulated.normalizer += weight_sum;
+    return (log_probability.exp_() - t.one_hot).mul_(t.coefficient).div_(weight_sum);
+  }
+
+  const torch::Tensor error = output - t.target;
+  accumulated.sum += error.pow(2).sum().item<double>();
+  accumulated.normalizer += rows;
+  return error.mul(2.0 / rows);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Validation
+
+struct Evaluation {
+  double loss = 0;
+  double metric = 0;
+};
+
+std::vector<double> to_vector(const torch::Tensor& t) {
+  const torch::Tensor d = t.to(torch::kFloat64).contiguous();
+  return std::vector<double>(d.data_ptr<double>(), d.data_ptr<double>() + d.numel());
+}
+
+double binary_objective(const ModelConfig& config, const std::vector<std::int64_t>& truth,
+                        const std::vector<double>& probability) {
+  switch (config.objective) {
+    case Metric::RocAuc:
+      return roc_auc(truth, probability);
+    case Metric::PrAuc:
+      return average_precision(truth, probability);
+    case Metric::LogLoss:
+      return binary_log_loss(truth, probability);
+    default:
+      break;
+  }
+
+  // Threshold-dependent metrics (F1, accuracy) are tracked at the threshold the pipeline will choose, so
+  // that early stopping selects on the number the pipeline reports.
+  const double threshold = config.threshold_strategy == "fixed_0.5"
+                               ? 0.5
+                               : choose_threshold(truth, probability, config.objective);
+  const BinaryMetrics metrics = binary_metrics(truth, probability, threshold);
+  return config.objective == Metric::Accuracy ? metrics.accuracy : metrics.f1;
+}
+
+double multiclass_objective(Metric objective, const std::vector<std::int64_t>& truth,
+                            const std::vector<double>& probability, std::size_t classes) {
+  const MulticlassMetrics metrics = multiclass_metrics(truth, probability, classes);
+  switch (objective) {
+    case Metric::Accuracy:
+      return metrics.accuracy;
+    case Metric::WeightedF1:
+      return metrics.weighted_f1;
+    case Metric::RocAuc:
+      return metrics.roc_auc_ovr;
+    case Metric::LogLoss:
+      return metrics.log_loss;
+    default:
+      return metrics.macro_f1;  // F1 and MacroF1.
+  }
+}
+
+// NOTE: regression metrics are computed on the standardized target, so MAE and RMSE are in units of the
+// training standard deviation. The ranking of epochs, which is all early stopping uses, is unaffected.
+double regression_objective(Metric objective, const std::vector<double>& truth,
+                            const std::vector<double>& prediction) {
+  const RegressionMetrics metrics = regression_metrics(truth, prediction);
+  switch (objective) {
+    case Metric::Mae:
+      return metrics.mae;
+    case Metric::Rmse:
+      return metrics.rmse;
+    default:
+      return metrics.r2;
+  }
+}
+
+Evaluation evaluate(const Network& net, const ModelConfig& config, const torch::Tensor& features,
+                    const LossTargets& targets, const TrainingData& data) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor output = forward_eval(net, features);
+
+  Evaluation result;
+  LossSum loss;
+  loss_gradient(config.task, output, targets, loss);
+  result.loss = loss.sum / loss.normalizer;
+
+  switch (config.task) {
+    case Task::BinaryClassification:
+      result.metric = binary_objective(config, data.labels, to_vector(torch::sigmoid(output).squeeze(1)));
+      break;
+    case Task::MulticlassClassification:
+      result.metric = multiclass_objective(config.objective, data.labels, to_vector(torch::softmax(output, 1)),
+                                           static_cast<std::size_t>(output.size(1)));
+      break;
+    case Task::Regression:
+      result.metric = regression_objective(config.objective, data.values, to_vector(output.squeeze(1)));
+      break;
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Learning-rate schedule
+//
+// Warm-up (config.warmup_epochs, any schedule) raises the rate linearly per step from lr/warmup_steps to lr.
+// "cosine" then decays per step to 0 at the last step of max_epochs. "plateau" halves the rate after
+// max(1, patience / 3) epochs without validation improvement, so it changes per epoch.
+
+struct ScheduleState {
+  double plateau_rate = 0;            // Current rate of "plateau" after halvings.
+  std::size_t plateau_bad_epochs = 0;  // Epochs since the last improvement or halving.
+};
+
+double learning_rate_at(const ModelConfig& config, const ScheduleState& schedule, std::int64_t step,
+                        std::int64_t steps_per_epoch) {
+  const double base = config.lr_schedule == "plateau" ? schedule.plateau_rate : config.learning_rate;
+  const std::int64_t warmup = static_cast<std::int64_t>(config.warmup_epochs) * steps_per_epoch;
+  if (step < warmup) {
+    return base * static_cast<double>(step + 1) / static_cast<double>(warmup);
+  }
+
+  if (config.lr_schedule == "cosine") {
+    const std::int64_t total = static_cast<std::int64_t>(config.max_epochs) * steps_per_epoch;
+    const double progress =
+        static_cast<double>(step - warmup) / static_cast<double>(std::max<std::int64_t>(1, total - warmup));
+    return base * 0.5 * (1.0 + std::cos(M_PI * std::min(1.0, progress)));
+  }
+  return base;
+}
+
+void update_plateau(const ModelConfig& config, ScheduleState& schedule, bool improved) {
+  if (config.lr_schedule != "plateau") {
+    return;
+  }
+  if (improved) {
+    schedule.plateau_bad_epochs = 0;
+    return;
+  }
+
+  // NOTE: with patience 0 (no early stopping) the rate halves after every epoch without improvement.
+  const std::size_t plateau_patience = std::max<std::size_t>(1, config.patience / 3);
+  if (++schedule.plateau_bad_epochs >= plateau_patience) {
+    schedule.plateau_rate *= 0.5;
+    schedule.plateau_bad_epochs = 0;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Training state and its checkpoint
+
+struct TrainingState {
+  std::size_t epochs_done = 0;
+  std::int64_t step = 0;
+  AdamW optimizer;
+  ScheduleState schedule;
+  torch::Tensor best_parameters;
+  double best_metric = 0;
+  std::size_t best_epoch = 0;
+  std::size_t epochs_without_improvement = 0;
+  std::vector<EpochRecord> history;
+  std::string stop_reason;  // Set once training has ended; a resumed run then returns at once.
+};
+
+nlohmann::json record_to_json(const EpochRecord& r) {
+  return {{"epoch", r.epoch},
+          {"max_epochs", r.max_epochs},
+          {"train_loss", r.train_loss},
+          {"validation_loss", r.validation_loss},
+          {"validation_metric", r.validation_metric},
+          {"learning_rate", r.learning_rate},
+          {"elapsed_seconds", r.elapsed_seconds},
+          {"eta_seconds", r.eta_seconds},
+          {"improved", r.improved}};
+}
+
+EpochRecord record_from_json(const nlohmann::json& j) {
+  EpochRecord r;
+  r.epoch = j.at("epoch").get<std::size_t>();
+  r.max_epochs = j.at("max_epochs").get<std::size_t>();
+  r.train_loss = j.at("train_loss").get<double>();
+  r.validation_loss = j.at("validation_loss").get<double>();
+  r.validation_metric = j.at("validation_metric").get<double>();
+  r.learning_rate = j.at("learning_rate").get<double>();
+  r.elapsed_seconds = j.at("elapsed_seconds").get<double>();
+  r.eta_seconds = j.at("eta_seconds").get<double>();
+  r.improved = j.at("improved").get<bool>();
+  return r;
+}
+
+// Everything that decides what the next epoch computes, so that a resumed run continues bit-exactly.
+// Doubles travel as JSON numbers, which nlohmann::json prints with round-trip precision.
+void save_checkpoint(const std::string& path, const std::string& config_json, const Network& net,
+                     const TrainingState& state, const at::Generator& shuffle_generator) {
+  nlohmann::json history = nlohmann::json::array();
+  for (const EpochRecord& record : state.history) {
+    history.push_back(record_to_json(record));
+  }
+  const nlohmann::json meta = {{"version", kCheckpointVersion},
+                               {"config", config_json},
+                               {"epochs_done", state.epochs_done},
+                               {"step", state.step},
+                               {"adam_step", state.optimizer.step},
+                               {"plateau_rate", state.schedule.plateau_rate},
+                               {"plateau_bad_epochs", state.schedule.plateau_bad_epochs},
+                               {"best_metric", state.best_metric},
+                               {"best_epoch", state.best_epoch},
+                               {"epochs_without_improvement", state.epochs_without_improvement},
+                               {"stop_reason", state.stop_reason},
+                               {"history", history}};
+
+  torch::serialize::OutputArchive archive;
+  archive.write("meta", c10::IValue(meta.dump()));
+  archive.write("parameters", net.parameters, /*is_buffer=*/true);
+  archive.write("first_moment", state.optimizer.first_moment, true);
+  archive.write("second_moment", state.optimizer.second_moment, true);
+  archive.write("best_parameters", state.best_parameters, true);
+  archive.write("shuffle_generator", shuffle_generator.get_state(), true);
+
+  const std::string temporary = path + ".tmp";
+  try {
+    archive.save_to(temporary);
+  } catch (const c10::Error& e) {
+    throw IoError(fmt::format("Trainer: cannot write checkpoint \"{}\": {}; check that the folder exists and is "
+                              "writable",
+                              temporary, e.what_without_backtrace()));
+  }
+
+  std::error_code error;
+  std::filesystem::rename(temporary, path, error);
+  if (error) {
+    throw IoError(fmt::format("Trainer: cannot rename checkpoint \"{}\" to \"{}\": {}", temporary, path,
+                              error.message()));
+  }
+}
+
+// Restores `net`, `state` and the shuffle generator from `path`. Throws InvalidArgument when the checkpoint
+// was written for another configuration and ParseError when it cannot be read.
+void load_checkpoint(const std::string& path, const std::string& config_json, Network& net, TrainingState& state,
+                     at::Generator& shuffle_generator) {
+  torch::serialize::InputArchive archive;
+  nlohmann::json meta;
+  torch::Tensor parameters, first_moment, second_moment, best_parameters, generator_state;
+  try {
+    archive.load_from(path);
+    c10::IValue meta_value;
+    archive.read("meta", meta_value);
+    meta = nlohmann::json::parse(meta_value.toStringRef());
+    archive.read("parameters", parameters, true);
+    archive.read("first_moment", first_moment, true);
+    archive.read("second_moment", second_moment, true);
+    archive.read("best_parameters", best_parameters, true);
+    archive.read("shuffle_generator", generator_state, true);
+  } catch (const c10::Error& e) {
+    throw ParseError(fmt::format("Trainer: cannot read checkpoint \"{}\": {}; delete it or set resume = false to "
+                                 "start fresh",
+                                 path, e.what_without_backtrace()));
+  } catch (const nlohmann::json::exception& e) {
+    throw ParseError(fmt::format("Trainer: checkpoint \"{}\" has invalid metadata: {}; delete it or set resume = "
+                                 "false to start fresh",
+                                 path, e.what()));
+  }
+
+  if (meta.value("version", 0) != kCheckpointVersion) {
+    throw InvalidArgument(fmt::format("Trainer: checkpoint \"{}\" has format version {}, expected {}; delete it or "
+                                      "set resume = false to start fresh",
+                                      path, meta.value("version", 0), kCheckpointVersion));
+  }
+  if (meta.value("config", std::string()) != config_json) {
+    throw InvalidArgument(fmt::format("Trainer: checkpoint \"{}\" was written for a different model configuration; "
+                                      "delete it, choose another checkpoint path, or set resume = false to start "
+                                      "fresh",
+                                      path));
+  }
+  if (parameters.numel() != net.parameters.numel() || first_moment.numel() != net.parameters.numel() ||
+      second_moment.numel() != net.parameters.numel() || best_parameters.numel() != net.parameters.numel()) {
+    throw InvalidArgument(fmt::format("Trainer: checkpoint \"{}\" holds {} parameters but the network has {}; the "
+                                      "feature width differs, so delete it or set resume = false to start fresh",
+                                      path, parameters.numel(), net.parameters.numel()));
+  }
+
+  try {
+    net.parameters.copy_(parameters);
+    state.optimizer.first_moment.copy_(first_moment);
+    state.optimizer.second_moment.copy_(second_moment);
+    state.best_parameters = best_parameters.clone();
+    shuffle_generator.set_state(generator_state);
+
+    state.epochs_done = meta.at("epochs_done").get<std::size_t>();
+    state.step = meta.at("step").get<std::int64_t>();
+    state.optimizer.step = meta.at("adam_step").get<std::int64_t>();
+    state.schedule.plateau_rate = meta.at("plateau_rate").get<double>();
+    state.schedule.plateau_bad_epochs = meta.at("plateau_bad_epochs").get<std::size_t>();
+    state.best_metric = meta.at("best_metric").get<double>();
+    state.best_epoch = meta.at("best_epoch").get<std::size_t>();
+    state.epochs_without_improvement = meta.at("epochs_without_improvement").get<std::size_t>();
+    state.stop_reason = meta.at("stop_reason").get<std::string>();
+    state.history.clear();
+    for (const nlohmann::json& record : meta.at("history")) {
+      state.history.push_back(record_from_json(record));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw ParseError(fmt::format("Trainer: checkpoint \"{}\" has invalid metadata: {}; delete it or set resume = "
+                                 "false to start fresh",
+                                 path, e.what()));
+  } catch (const c10::Error& e) {
+    throw ParseError(fmt::format("Trainer: checkpoint \"{}\" has an invalid generator state: {}; delete it or set "
+                                 "resume = false to start fresh",
+                                 path, e.what_without_backtrace()));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Epoch loop
+
+torch::Tensor features_tensor(const Matrix& m) {
+  return torch::from_blob(const_cast<float*>(m.data.data()),
+                          {static_cast<std::int64_t>(m.rows), static_cast<std::int64_t>(m.cols)}, torch::kFloat32)
+      .clone();
+}
+
+bool stop_requested(const TrainerOptions& options) {
+  return options.stop_requested != nullptr && options.stop_requested->load(std::memory_order_relaxed);
+}
+
+bool is_improvement(Metric objective, double value, double best) {
+  return higher_is_better(objective) ? value > best + kMinImprovement : value < best - kMinImprovement;
+}
+
+// Runs one epoch over the training rows in a fresh permutation. Returns the mean training loss, or nothing
+// when a stop was requested part-way (the epoch then does not count).
+std::optional<double> train_epoch(Network& net, const ModelConfig& config, const TrainerOptions& options,
+                                  const torch::Tensor& features, const LossTargets& targets,
+                                  at::Generator& shuffle_generator, TrainingState& state) {
+  const std::int64_t rows = features.size(0);
+  const auto batch = static_cast<std::int64_t>(config.batch_size);
+  const std::int64_t steps_per_epoch = (rows + batch - 1) / batch;
+
+  // One gather per epoch; batches are then contiguous views.
+  const torch::Tensor order = torch::randperm(rows, shuffle_generator, torch::kInt64);
+  const torch::Tensor shuffled = features.index_select(0, order);
+  const LossTargets shuffled_targets = targets.select(order);
+
+  LossSum loss;
+  ForwardCache cache;
+  for (std::int64_t start = 0; start < rows; start += batch) {
+    if (stop_requested(options)) {
+      return std::nullopt;
+    }
+
+    const std::int64_t length = std::min(batch, rows - start);
+    const torch::Tensor output = forward_train(net, shuffled.narrow(0, start, length), shuffle_generator, cache);
+    const torch::Tensor grad = loss_gradient(config.task, output, shuffled_targets.slice(start, length), loss);
+    backward(net, cache, grad);
+
+    const double lr = learning_rate_at(config, state.schedule, state.step, steps_per_epoch);
+    state.optimizer.update(net.parameters, net.gradients, lr, config.weight_decay);
+    ++state.step;
+  }
+  return loss.sum / loss.normalizer;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------
+
+nlohmann::json TrainingResult::to_json() const {
+  nlohmann::json records = nlohmann::json::array();
+  for (const EpochRecord& record : history) {
+    records.push_back(record_to_json(record));
+  }
+  return {{"best_epoch", best_epoch}, {"stop_reason", stop_reason}, {"seconds", seconds},
+          {"resumed", resumed},       {"epochs", history.size()},   {"history", records}};
+}
+
+Trainer::Trainer(TrainerOptions options) : options_(std::move(options)) {
+  check_config(options_.config, options_.threads);
+  check_objective(options_.config);
+}
+
+TrainingResult Trainer::fit(const TrainingData& train, const TrainingData& validation) const {
+  const ModelConfig& config = options_.config;
+  const Clock::time_point start = Clock::now();
+  ThreadScope threads(options_.threads);
+  torch::NoGradGuard no_grad;
+
+  const std::size_t outputs = output_count(config, train, validation);
+  if (config.task == Task::MulticlassClassification && outputs < 2) {
+    throw InvalidArgument(fmt::format("Trainer: multiclass training needs at least 2 classes, found {}; use a "
+                                      "target with more classes",
+                                      outputs));
+  }
+  check_split("training", train, config, train.features.cols, outputs);
+  check_split("validation", validation, config, train.features.cols, outputs);
+
+  Network net = build_network(train.features.cols, config, outputs);
+  at::Generator shuffle_generator = at::make_generator<at::CPUGeneratorImpl>(config.seed);
+
+  TrainingState state;
+  state.optimizer = AdamW(net.parameters.numel());
+  state.schedule.plateau_rate = config.learning_rate;
+  state.best_parameters = net.parameters.clone();
+  state.best_metric = higher_is_better(config.objective) ? -std::numeric_limits<double>::infinity()
+                                                         : std::numeric_limits<double>::infinity();
+
+  const std::string config_json = config.to_json().dump();
+  TrainingResult result;
+  if (!options_.checkpoint_path.empty() && options_.resume && std::filesystem::exists(options_.checkpoint_path)) {
+    load_checkpoint(options_.checkpoint_path, config_json, net, state, shuffle_generator);
+    result.resumed = true;
+  }
+
+  const torch::Tensor train_features = features_tensor(train.features);
+  const torch::Tensor validation_features = features_tensor(validation.features);
+  const LossTargets train_targets = make_targets(config, train, outputs);
+  const LossTargets validation_targets = make_targets(config, validation, outputs);
+
+  const double previous_seconds = state.history.empty() ? 0.0 : state.history.back().elapsed_seconds;
+  std::size_t epochs_this_call = 0;
+  while (state.stop_reason.empty()) {
+    if (state.epochs_done >= config.max_epochs) {
+      state.stop_reason = "max_epochs";
+      break;
+    }
+
+    const std::optional<double> train_loss =
+        train_epoch(net, config, options_, train_features, train_targets, shuffle_generator, state);
+    if (!train_loss) {
+      result.stop_reason = "stop_requested";
+      break;
+    }
+    ++state.epochs_done;
+    ++epochs_this_call;
+
+    const Evaluation evaluation = evaluate(net, config, validation_features, validation_targets, validation);
+    const bool improved = is_improvement(config.objective, evaluation.metric, state.best_metric);
+    if (improved) {
+      state.best_metric = evaluation.metric;
+      state.best_epoch = state.epochs_done;
+      state.best_parameters.copy_(net.parameters);
+      state.epochs_without_improvement = 0;
+    } else {
+      ++state.epochs_without_improvement;
+    }
+    update_plateau(config, state.schedule, improved);
+
+    const double seconds_now = seconds_since(start);
+    EpochRecord record;
+    record.epoch = state.epochs_done;
+    record.max_epochs = config.max_epochs;
+    record.train_loss = *train_loss;
+    record.validation_loss = evaluation.loss;
+    record.validation_metric = evaluation.metric;
+    // The rate of the epoch's last step.
+    record.learning_rate = learning_rate_at(config, state.schedule, state.step - 1,
+                                            (static_cast<std::int64_t>(train.features.rows) +
+                                             static_cast<std::int64_t>(config.batch_size) - 1) /
+                                                static_cast<std::int64_t>(config.batch_size));
+    record.elapsed_seconds = previous_seconds + seconds_now;
+    record.eta_seconds = seconds_now / static_cast<double>(epochs_this_call) *
+                         static_cast<double>(config.max_epochs - state.epochs_done);
+    record.improved = improved;
+    state.history.push_back(record);
+
+    // Patience 0 disables early stopping; the best epoch is still the one returned.
+    if (config.patience > 0 && state.epochs_without_improvement >= config.patience) {
+      state.stop_reason = "early_stopping";
+    } else if (state.epochs_done >= config.max_epochs) {
+      state.stop_reason = "max_epochs";
+    }
+
+    if (!options_.checkpoint_path.empty()) {
+      save_checkpoint(options_.checkpoint_path, config_json, net, state, shuffle_generator);
+    }
+    if (options_.on_epoch) {
+      options_.on_epoch(record);
+    }
+
+    if (state.stop_reason.empty() && options_.max_seconds > 0 && seconds_now >= options_.max_seconds) {
+      result.stop_reason = "time_budget";
+      break;
+    }
+  }
+
+  if (result.stop_reason.empty()) {
+    result.stop_reason = state.stop_reason;
+  }
+  if (!state.history.empty()) {
+    net.parameters.copy_(state.best_parameters);
+  }
+  result.network = to_mlp(net);
+  result.history = std::move(state.history);
+  result.best_epoch = state.best_epoch;
+  result.seconds = seconds_since(start);
+  return result;
+}
+
+}  // namespace lepton
