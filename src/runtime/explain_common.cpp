@@ -42,27 +42,27 @@ void RowRandom::shuffle(std::vector<std::size_t>& values) {
 }
 
 void check_setup(const ExplainModel& model, const Background& background, const FeatureGroups& groups,
-                 const std::string& who) {
+                 const std::string& caller) {
   background.validate();
   if (background.rows.cols != model.inputs()) {
     throw InvalidArgument(fmt::format("{}: background rows have {} columns but the model takes {}; encode them first",
-                                      who, background.rows.cols, model.inputs()));
+                                      caller, background.rows.cols, model.inputs()));
   }
   if (groups.width() != model.inputs()) {
     throw InvalidArgument(fmt::format(
         "{}: the feature groups cover {} columns but the model takes {}; build the groups from the same preprocessor",
-        who, groups.width(), model.inputs()));
+        caller, groups.width(), model.inputs()));
   }
   if (groups.size() > kMaxMaskGroups) {
     throw InvalidArgument(fmt::format("{}: {} feature groups; at most {} are supported, so merge columns into groups",
-                                      who, groups.size(), kMaxMaskGroups));
+                                      caller, groups.size(), kMaxMaskGroups));
   }
 }
 
-void check_rows(const DoubleMatrix& rows, std::size_t width, const std::string& who) {
+void check_rows(const DoubleMatrix& rows, std::size_t width, const std::string& caller) {
   if (rows.cols != width || rows.data.size() != rows.rows * rows.cols) {
     throw InvalidArgument(fmt::format("{}::explain: rows are {} x {} but the model takes {} columns; pass encoded rows",
-                                      who, rows.rows, rows.cols, width));
+                                      caller, rows.rows, rows.cols, width));
   }
 }
 

@@ -61,9 +61,9 @@ class RowRandom {
 
 std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t stream);
 
-/// Checks the shared constructor arguments of every explainer; `who` names it in messages.
+/// Checks the shared constructor arguments of every explainer; `caller` names it in messages.
 void check_setup(const ExplainModel& model, const Background& background, const FeatureGroups& groups,
-                 const std::string& who);
+                 const std::string& caller);
 
 /// Resolves 0 to std::thread::hardware_concurrency() (at least 1).
 std::size_t resolve_threads(std::size_t threads);
@@ -80,8 +80,8 @@ Explanation make_explanation(const std::string& method, std::size_t rows, const 
 /// Fills predictions [R x K] and completeness_gaps [R x K] from values and base_values.
 void finish_explanation(const ExplainModel& model, const DoubleMatrix& rows, Explanation& explanation);
 
-/// Throws InvalidArgument when `rows` does not have the model's width; `who` names the explainer.
-void check_rows(const DoubleMatrix& rows, std::size_t width, const std::string& who);
+/// Throws InvalidArgument when `rows` does not have the model's width; `caller` names the explainer.
+void check_rows(const DoubleMatrix& rows, std::size_t width, const std::string& caller);
 
 /// Coalition values v(S) = sum_b w_b f(x_S, bg_b) / sum_b w_b for one explained row x at a time.
 /// A coalition is a bit mask over groups (bit g set: group g takes x's values). One instance per thread.

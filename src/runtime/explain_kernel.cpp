@@ -15,8 +15,8 @@ namespace lepton {
 namespace {
 
 /// The coalitions of one row and their Shapley kernel weights. Samples [0, fixed) come from enumerating
-/// whole coalition sizes; the rest were drawn at random, and `draws` lists, per random draw, the sample it
-/// hit and its complement's sample (or `npos`), so that the bootstrap can resample draws.
+/// whole coalition sizes, and the rest were drawn at random. For the bootstrap, `draws` lists per random
+/// draw the sample it hit and its complement's sample (or `npos`).
 struct CoalitionSample {
   std::vector<std::uint64_t> masks;
   std::vector<double> weights;
@@ -244,7 +244,7 @@ Explanation KernelExplainer::explain(const DoubleMatrix& rows) const {
     detail::CoalitionValues coalition(model_, background_, groups_, options_.path_);
     coalition.set_row(rows.row(r));
 
-    // v(empty) and v(full) come from the same evaluator as the samples, so that efficiency holds exactly
+    // v(empty) and v(full) come from the same evaluator as the samples, so that efficiency is exact
     // for the values this path computes (the fast path rounds to float).
     std::vector<double> ends(2 * k_count);
     const std::uint64_t end_masks[2] = {0, full};

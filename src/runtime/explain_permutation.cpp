@@ -37,8 +37,8 @@ Explanation PermutationExplainer::explain(const DoubleMatrix& rows) const {
     detail::CoalitionValues coalition(model_, background_, groups_, options_.path_);
     coalition.set_row(rows.row(r));
 
-    // Walk w visits prefixes of its order; prefix 0 (empty) and prefix G (full) are shared by all walks,
-    // so they sit once at the front of the mask list.
+    // Walk w visits the prefixes of its order. Prefix 0 (empty) and prefix G (full) are the same for every
+    // walk, so they sit once at the front of the mask list.
     std::vector<std::vector<std::size_t>> orders(2 * pairs);
     for (std::size_t p = 0; p < pairs; ++p) {
       std::vector<std::size_t>& forward = orders[2 * p];

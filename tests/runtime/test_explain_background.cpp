@@ -179,7 +179,7 @@ TEST_CASE("AI4I file explained with one-hot Type", "[explain][background][ai4i]"
   }
   CHECK(weight_total == Approx(1.0).epsilon(1e-12));
 
-  // Explain the first failure rows with a small MLP: efficiency holds per row to 1e-9.
+  // Explain the first failure rows with a small MLP: efficiency is met per row to 1e-9.
   Mlp mlp;
   mlp.layers.push_back(DenseLayer{8, 4, std::vector<float>(32, 0.25f), std::vector<float>(4, 0.1f), Activation::Relu});
   for (std::size_t i = 0; i < 32; i += 3) mlp.layers[0].weight[i] = -0.5f;

@@ -146,8 +146,8 @@ TEST_CASE("linear closed form matches reference on uniform background", "[explai
 }
 
 TEST_CASE("k-means weights change the reference answer", "[explain][reference]") {
-  // Treating the weighted k-means summary as uniform must give a different answer; the fixture
-  // states an unweighted computation is off by up to 0.34.
+  // Treating the weighted k-means summary as uniform must change the values. The reference generator
+  // reported an unweighted computation off by up to 0.34.
   for (const char* name : {"linear_logit/kmeans10", "mlp_prob/kmeans10", "mlp_logit/kmeans10"}) {
     const nlohmann::json& expected = fixture()["results"][name];
     const Background weighted = reference_background("kmeans10");
