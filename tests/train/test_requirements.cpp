@@ -592,10 +592,10 @@ TEST_CASE("schema file matches the field table", "[requirements][schema]") {
   const std::string committed_path = LEPTON_SOURCE_DIR "/docs/requirements.schema.json";
   std::ofstream(generated_path, std::ios::binary) << generated.dump(2) << '\n';
 
+  INFO("docs/requirements.schema.json is missing or out of date; regenerate it with: cp " << generated_path << " "
+                                                                                            << committed_path);
   json committed;
   REQUIRE_NOTHROW(committed = json::parse(read_text(committed_path)));
-  INFO("docs/requirements.schema.json is out of date; regenerate it with: cp " << generated_path << " "
-                                                                                 << committed_path);
   CHECK(committed == generated);
 }
 
