@@ -22,6 +22,13 @@ namespace {
 
 const std::string kAi4iPath = LEPTON_SHARED_DIR "/data/ai4i2020.csv";
 
+// Timing bounds hold only for an optimized build without sanitizers; other builds still run the code.
+#if defined(NDEBUG) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+constexpr bool kCheckTiming = true;
+#else
+constexpr bool kCheckTiming = false;
+#endif
+
 struct TempFolder {
   fs::path path;
   TempFolder() {
@@ -377,10 +384,12 @@ TEST_CASE("read_csv AI4I is fast") {
   const Table table = parse_csv(bytes, kAi4iPath);
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 
-  // A single scan takes a few ms in a Release build; 100 ms leaves room for a loaded CI machine or a
-  // Debug build and still catches a per-character stream reader.
+  // A single scan took 6 to 10 ms in a Release build on a loaded 2-core machine. 100 ms leaves
+  // room for a slower machine and still catches a per-character stream reader.
   CHECK(table.rows() == 10000);
-  CHECK(ms < 100.0);
+  if (kCheckTiming) {
+    CHECK(ms < 100.0);
+  }
 }
 
 TEST_CASE("parse_number accepts finite numbers") {

@@ -28,6 +28,13 @@ namespace {
 const std::string kAi4iPath = LEPTON_SHARED_DIR "/data/ai4i2020.csv";
 const std::string kShapFixturePath = LEPTON_SHARED_DIR "/fixtures/shap/ai4i_shap_reference.json";
 
+// Timing bounds hold only for an optimized build without sanitizers; other builds still run the code.
+#if defined(NDEBUG) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+constexpr bool kCheckTiming = true;
+#else
+constexpr bool kCheckTiming = false;
+#endif
+
 const Table& ai4i() {
   static const Table table = lepton::read_csv(kAi4iPath);
   return table;
@@ -301,9 +308,11 @@ TEST_CASE("preprocess transform of AI4I is fast") {
   const Matrix encoded = fitted.transform(ai4i());
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 
-  // About 1 ms in a Release build; 25 ms still catches per-cell name lookups on a loaded machine.
+  // About 1 ms in a Release build on a loaded 2-core machine; 25 ms still catches per-cell name lookups.
   CHECK(encoded.rows == 10000);
-  CHECK(ms < 25.0);
+  if (kCheckTiming) {
+    CHECK(ms < 25.0);
+  }
 }
 
 TEST_CASE("preprocess JSON round trip is exact") {
