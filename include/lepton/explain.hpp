@@ -356,4 +356,20 @@ class GradientExplainer {
   GradientOptions options_;
 };
 
+/// Key of the explanation background in ModelArtifact::extensions.
+inline constexpr const char* kExplanationBackgroundKey = "explanation_background";
+
+/// The output that explanations of an artifact attribute by default: the positive-class probability for binary
+/// classification, one probability per class for multiclass, and the standardized value for regression.
+OutputLink default_output_link(const ModelArtifact& artifact);
+
+/// Wraps the artifact's network for explainers with `link`.
+ExplainModel explain_model(const ModelArtifact& artifact, OutputLink link);
+
+/// Stores `background` in the artifact, so that explanations in deployment need no training data.
+void store_background(ModelArtifact& artifact, const Background& background);
+
+/// Returns the background stored in the artifact. Throws InvalidArgument when the artifact has none.
+Background stored_background(const ModelArtifact& artifact);
+
 }  // namespace lepton

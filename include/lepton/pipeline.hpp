@@ -35,11 +35,14 @@ struct PipelineResult {
   std::string model_path;      ///< output_dir/model.lepton
   std::string report_json_path;
   std::string report_md_path;
+  /// SHAP section of the report: global importance over the test rows and the attributions of the test rows
+  /// that the model flags (binary classification), computed exactly over the stored background.
+  nlohmann::json explanations;
   double seconds = 0;
 };
 
 /// Runs the whole job and writes into output_dir: config.json, model.lepton, metrics.json,
-/// report.json and report.md. Every file is written to a temporary name and then renamed.
+/// report.json and report.md. The model stores a weighted k-means background for explanations. Every file is written to a temporary name and then renamed.
 PipelineResult run_pipeline(const Requirements& requirements, const PipelineOptions& options);
 
 }  // namespace lepton

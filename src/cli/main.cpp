@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "cli/commands.hpp"
 #include "lepton/configurator.hpp"
 #include "lepton/error.hpp"
 #include "lepton/io.hpp"
@@ -170,6 +171,7 @@ int predict_command(const std::string& model_path, const std::string& data_path,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // NOTE: the CLI keeps the library's quiet default; --verbose routes its decisions to stderr.
   CLI::App app{"Lepton: from a requirements file and a CSV to a trained, evaluated, deployable model."};
   app.set_version_flag("--version", std::string("lepton ") + LEPTON_VERSION_STRING);
   app.require_subcommand(1);
@@ -204,6 +206,21 @@ int main(int argc, char** argv) {
   predict->add_option("-d,--data", data_path, "CSV file with the model's input columns")->required();
   predict->add_option("-o,--out", out_path, "Predictions CSV to write")->required();
 
+  lepton::cli::ExplainArguments explain_arguments;
+  CLI::App* explain = app.add_subcommand("explain", "Explain predictions with SHAP values from the model's stored background");
+  explain->add_option("-m,--model", explain_arguments.model_path, "Model artifact (.lepton)")->required();
+  explain->add_option("-d,--data", explain_arguments.data_path, "CSV file with the rows to explain")->required();
+  explain->add_option("-o,--out", explain_arguments.output_dir, "Output folder for attributions.json, .csv and top_k.txt")
+      ->required();
+  explain->add_option("--rows", explain_arguments.rows, "0-based data rows to explain, e.g. 0-9,15 (default: all)");
+  explain->add_option("--method", explain_arguments.method, "exact, kernel, permutation or gradient")
+      ->check(CLI::IsMember({"exact", "kernel", "permutation", "gradient"}));
+  explain->add_option("--samples", explain_arguments.samples,
+                      "Kernel SHAP coalitions or permutation pairs (default: the method's own)");
+  explain->add_option("--top-k", explain_arguments.top_k, "Features listed per row in top_k.txt")->check(CLI::PositiveNumber);
+  explain->add_option("-j,--threads", explain_arguments.threads, "Rows explained in parallel")->check(CLI::Range(1, 256));
+  explain->add_option("--seed", explain_arguments.seed, "Seed of the sampling explainers");
+
   CLI::App* schema = app.add_subcommand("schema", "Print the JSON Schema of requirements files");
 
   CLI11_PARSE(app, argc, argv);
@@ -218,6 +235,7 @@ int main(int argc, char** argv) {
     if (*profile) return profile_command(data_path, target);
     if (*configure) return configure_command(requirements_path, data_path);
     if (*predict) return predict_command(model_path, data_path, out_path);
+    if (*explain) return lepton::cli::explain_command(explain_arguments);
     if (*schema) {
       std::cout << lepton::requirements_json_schema().dump(2) << "\n";
       return 0;

@@ -89,6 +89,7 @@ json build_report(const Requirements& requirements, const PipelineResult& result
   report["model"] = {{"path", result.model_path},
                      {"parameters", artifact.network.parameter_count()},
                      {"single_row_latency_us", latency_us}};
+  report["explanations"] = result.explanations;
   report["provenance"] = artifact.provenance.to_json();
   report["seconds"] = result.seconds;
   return report;
@@ -141,6 +142,46 @@ void render_metrics(std::string& md, const json& test) {
   if (metrics.contains("confusion_matrix")) render_confusion_matrix(md, metrics["confusion_matrix"]);
 }
 
+// Rows of flagged test rows shown in Markdown; report.json lists all of them.
+constexpr std::size_t kFlaggedRowsShown = 10;
+constexpr std::size_t kReasonsShown = 3;
+
+void render_explanations(std::string& md, const json& section) {
+  if (section.is_null()) return;
+  md += "\n## Why the model decides as it does\n\n";
+  md += fmt::format("Exact Shapley values of the {} over a weighted background of {} training-row summaries. "
+                    "Base value (expected output): {}.\n\n",
+                    section["output"].get<std::string>() == "logistic" ? "failure probability" : "model output",
+                    number(section["background"]["rows"]), number(section["base_value"][0]));
+  md += fmt::format("Global importance over {} test rows (mean |SHAP| and its standard deviation):\n\n",
+                    number(section["explained_rows"]));
+  md += "| Feature | Mean \\|SHAP\\| | Std |\n|---|---:|---:|\n";
+  for (const json& row : section["global_importance"]) {
+    md += fmt::format("| {} | {} | {} |\n", cell(row["feature"].get<std::string>()), number(row["mean_abs_shap"]),
+                      number(row["std_abs_shap"]));
+  }
+
+  const json& flagged = section["flagged_test_rows"];
+  if (flagged.empty()) return;
+  md += fmt::format("\nThe model flags {} test rows. The {} most probable, with the {} largest contributions "
+                    "(positive values raise the probability):\n\n",
+                    flagged.size(), std::min(flagged.size(), kFlaggedRowsShown), kReasonsShown);
+  md += "| Row | Probability | Main reasons |\n|---|---:|---|\n";
+  for (std::size_t i = 0; i < std::min(flagged.size(), kFlaggedRowsShown); ++i) {
+    const json& row = flagged[i];
+    std::string reasons;
+    for (std::size_t k = 0; k < std::min(row["contributions"].size(), kReasonsShown); ++k) {
+      const json& contribution = row["contributions"][k];
+      const std::string feature = contribution["feature"].get<std::string>();
+      const json& raw = row["values"].contains(feature) ? row["values"][feature] : json(nullptr);
+      reasons += fmt::format("{}{} = {} ({:+.3f})", k ? "; " : "", feature,
+                             raw.is_string() ? raw.get<std::string>() : "missing", contribution["shap"].get<double>());
+    }
+    md += fmt::format("| {} | {} | {} |\n", cell(row["location"].get<std::string>()), number(row["probability"], 3),
+                      cell(reasons));
+  }
+}
+
 }  // namespace
 
 std::string render_report_markdown(const json& report) {
@@ -167,6 +208,8 @@ std::string render_report_markdown(const json& report) {
                         cell(row["note"].get<std::string>()));
     }
   }
+
+  render_explanations(md, report["explanations"]);
 
   md += "\n## Data\n\n";
   const json& data = report["data"];

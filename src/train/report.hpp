@@ -15,6 +15,12 @@ namespace lepton::detail {
 nlohmann::json build_report(const Requirements& requirements, const PipelineResult& result,
                             const ModelArtifact& artifact);
 
+/// Explains the test rows exactly over the artifact's stored background: global importance (mean |SHAP| per
+/// raw feature, with its spread) and, for binary classification, the attributions of every test row that the
+/// model flags as positive, with the row's raw values.
+nlohmann::json explain_test_rows(const ModelArtifact& artifact, const Table& table,
+                                 const std::vector<std::size_t>& test_rows, int threads);
+
 /// Renders the report JSON as Markdown for plant engineers and risk officers.
 std::string render_report_markdown(const nlohmann::json& report);
 
