@@ -17,6 +17,21 @@ enum class Activation { Identity, Relu, Gelu, Tanh };
 
 std::string to_string(Activation activation);
 
+/// Numeric format in which the predictor runs a dense layer.
+enum class LayerPrecision { F32, Int8 };
+
+std::string to_string(LayerPrecision precision);
+
+/// Post-training int8 form of a layer: weights symmetric per output channel, int32 accumulation.
+struct QuantizedWeights {
+  std::vector<std::int8_t> values;  ///< outputs x inputs, each in [-127, 127].
+  std::vector<float> scales;        ///< outputs, finite and > 0: W[o][k] ~ values[o * inputs + k] * scales[o].
+  /// Activation scale of the layer's input, from calibration data (static quantization), so that
+  /// q = round(x / input_scale) clamped to [-127, 127]. 0 selects one scale per row at run time,
+  /// max|x| / 127 (dynamic quantization).
+  float input_scale = 0;
+};
+
 /// A fully connected layer y = act(W x + b), with W row-major [out][in] like torch.nn.Linear.weight.
 struct DenseLayer {
   std::size_t inputs = 0;
@@ -24,6 +39,11 @@ struct DenseLayer {
   std::vector<float> weight;  ///< outputs x inputs.
   std::vector<float> bias;    ///< outputs.
   Activation activation = Activation::Relu;
+  LayerPrecision precision = LayerPrecision::F32;
+  /// Used when precision is Int8. `weight` then holds the dequantized values, so that code which reads
+  /// f32 weights (explainers, exporters) sees the function that the int8 layer computes, up to activation
+  /// rounding.
+  QuantizedWeights quantized;
 };
 
 /// A multilayer perceptron. The last layer has Identity activation and emits logits

@@ -106,6 +106,37 @@ std::uint64_t dtype_size(const std::string& dtype) {
 
 // ---- Serialization.
 
+// Checks an int8 layer with the rules that the parser applies, so that a written file always loads.
+void check_quantized_weights(const DenseLayer& layer, std::size_t index) {
+  if (layer.precision != LayerPrecision::Int8) {
+    return;
+  }
+  const QuantizedWeights& quantized = layer.quantized;
+  if (quantized.values.size() != layer.outputs * layer.inputs || quantized.scales.size() != layer.outputs) {
+    throw InvalidArgument(fmt::format("serialize_artifact: int8 layer {} has {} weights and {} scales, expected "
+                                      "{} x {} and {}",
+                                      index, quantized.values.size(), quantized.scales.size(), layer.outputs,
+                                      layer.inputs, layer.outputs));
+  }
+  if (std::find(quantized.values.begin(), quantized.values.end(), std::int8_t{-128}) != quantized.values.end()) {
+    throw InvalidArgument(fmt::format("serialize_artifact: int8 layer {} has a weight of -128; clamp weights to "
+                                      "[-127, 127]",
+                                      index));
+  }
+  for (const float scale : quantized.scales) {
+    if (!std::isfinite(scale) || scale <= 0.0f) {
+      throw InvalidArgument(fmt::format("serialize_artifact: int8 layer {} has weight scale {}, expected a finite "
+                                        "number > 0",
+                                        index, scale));
+    }
+  }
+  if (!std::isfinite(quantized.input_scale) || quantized.input_scale < 0.0f) {
+    throw InvalidArgument(fmt::format("serialize_artifact: int8 layer {} has input scale {}, expected 0 or a "
+                                      "finite number > 0",
+                                      index, quantized.input_scale));
+  }
+}
+
 void check_artifact_consistency(const ModelArtifact& artifact) {
   try {
     artifact.network.validate();
@@ -136,37 +167,92 @@ void check_artifact_consistency(const ModelArtifact& artifact) {
     throw InvalidArgument(fmt::format("serialize_artifact: threshold is {}, expected a finite number",
                                       artifact.threshold));
   }
+
+  for (std::size_t i = 0; i < artifact.network.layers.size(); ++i) {
+    check_quantized_weights(artifact.network.layers[i], i);
+  }
 }
 
 struct TensorPlacement {
   std::string name;
+  std::string dtype;  // "f32" or "i8"
   std::vector<std::uint64_t> shape;
-  const std::vector<float>* values = nullptr;
+  const float* f32 = nullptr;         // set when dtype is "f32"
+  const std::int8_t* i8 = nullptr;    // set when dtype is "i8"
+  std::size_t count = 0;              // elements
   std::uint64_t offset = 0;
+
+  std::uint64_t nbytes() const { return count * dtype_size(dtype); }
 };
 
-// Lays out every layer's weight and bias, each at the next 64-byte boundary. Returns the payload length.
+// Appends one tensor at `cursor` and returns the next 64-byte boundary after it.
+std::uint64_t place(std::vector<TensorPlacement>& placements, TensorPlacement placement, std::uint64_t cursor) {
+  placement.offset = cursor;
+  const std::uint64_t end = cursor + placement.nbytes();
+  placements.push_back(std::move(placement));
+  return align_up_unchecked(end);
+}
+
+// Lays out every layer's tensors, each at the next 64-byte boundary. An int8 layer stores its int8 weights
+// and per-output scales in place of the f32 weights. Returns the payload length.
 std::uint64_t place_tensors(const Mlp& network, std::vector<TensorPlacement>& placements) {
   std::uint64_t cursor = 0;
   for (std::size_t i = 0; i < network.layers.size(); ++i) {
     const DenseLayer& layer = network.layers[i];
-    placements.push_back({fmt::format("layers.{}.weight", i), {layer.outputs, layer.inputs}, &layer.weight, cursor});
-    cursor = align_up_unchecked(cursor + 4 * layer.weight.size());
-    placements.push_back({fmt::format("layers.{}.bias", i), {layer.outputs}, &layer.bias, cursor});
-    cursor = align_up_unchecked(cursor + 4 * layer.bias.size());
+    if (layer.precision == LayerPrecision::Int8) {
+      const QuantizedWeights& quantized = layer.quantized;
+      cursor = place(placements,
+                     {fmt::format("layers.{}.weight", i), "i8", {layer.outputs, layer.inputs}, nullptr,
+                      quantized.values.data(), quantized.values.size()},
+                     cursor);
+      cursor = place(placements,
+                     {fmt::format("layers.{}.weight_scale", i), "f32", {layer.outputs}, quantized.scales.data(),
+                      nullptr, quantized.scales.size()},
+                     cursor);
+    } else {
+      cursor = place(placements,
+                     {fmt::format("layers.{}.weight", i), "f32", {layer.outputs, layer.inputs}, layer.weight.data(),
+                      nullptr, layer.weight.size()},
+                     cursor);
+    }
+    cursor = place(placements,
+                   {fmt::format("layers.{}.bias", i), "f32", {layer.outputs}, layer.bias.data(), nullptr,
+                    layer.bias.size()},
+                   cursor);
   }
   return cursor;
+}
+
+void write_tensor(const TensorPlacement& placement, std::string& payload) {
+  for (std::size_t i = 0; i < placement.count; ++i) {
+    if (placement.i8 != nullptr) {
+      payload[placement.offset + i] = static_cast<char>(placement.i8[i]);
+    } else {
+      put_f32(payload, placement.offset + 4 * i, placement.f32[i]);
+    }
+  }
+}
+
+bool has_int8_layers(const Mlp& network) {
+  return std::any_of(network.layers.begin(), network.layers.end(),
+                     [](const DenseLayer& layer) { return layer.precision == LayerPrecision::Int8; });
 }
 
 nlohmann::json network_to_json(const Mlp& network) {
   nlohmann::json layers = nlohmann::json::array();
   for (std::size_t i = 0; i < network.layers.size(); ++i) {
     const DenseLayer& layer = network.layers[i];
-    layers.push_back({{"inputs", layer.inputs},
-                      {"outputs", layer.outputs},
-                      {"activation", to_string(layer.activation)},
-                      {"weight", fmt::format("layers.{}.weight", i)},
-                      {"bias", fmt::format("layers.{}.bias", i)}});
+    nlohmann::json entry = {{"inputs", layer.inputs},
+                            {"outputs", layer.outputs},
+                            {"activation", to_string(layer.activation)},
+                            {"weight", fmt::format("layers.{}.weight", i)},
+                            {"bias", fmt::format("layers.{}.bias", i)}};
+    if (layer.precision == LayerPrecision::Int8) {
+      entry["precision"] = to_string(LayerPrecision::Int8);
+      entry["weight_scale"] = fmt::format("layers.{}.weight_scale", i);
+      entry["input_scale"] = layer.quantized.input_scale;
+    }
+    layers.push_back(std::move(entry));
   }
   return {{"layers", std::move(layers)}};
 }
@@ -175,10 +261,10 @@ nlohmann::json header_to_json(const ModelArtifact& artifact, const std::vector<T
   nlohmann::json tensors = nlohmann::json::array();
   for (const TensorPlacement& placement : placements) {
     tensors.push_back({{"name", placement.name},
-                       {"dtype", "f32"},
+                       {"dtype", placement.dtype},
                        {"shape", placement.shape},
                        {"offset", placement.offset},
-                       {"nbytes", 4 * placement.values->size()}});
+                       {"nbytes", placement.nbytes()}});
   }
 
   return {{"task", detail::task_name(artifact.task)},
@@ -266,10 +352,10 @@ void check_checksum(const std::string& bytes, const detail::ArtifactPrefix& pref
 }
 
 void check_flags(std::uint32_t flags) {
-  if (flags != 0) {
-    throw ParseError(fmt::format("flags are {:#x}, but format 1 defines no flags; the file needs a newer "
-                                 "Lepton (byte offset 12)",
-                                 flags));
+  if ((flags & ~detail::kKnownFlags) != 0) {
+    throw ParseError(fmt::format("flags are {:#x}, but this build reads only flag {:#x} (int8 layers); the file "
+                                 "needs a newer Lepton (byte offset 12)",
+                                 flags, detail::kKnownFlags));
   }
 }
 
@@ -395,24 +481,32 @@ std::map<std::string, TensorEntry> parse_tensor_table(const nlohmann::json& valu
   return tensors;
 }
 
-// Copies one f32 tensor out of the payload after checking that it has the expected shape.
-std::vector<float> read_layer_tensor(const nlohmann::json& name_value, const std::string& path,
+// Finds a layer's tensor and checks its dtype and shape before any of its bytes are read.
+const TensorEntry& find_layer_tensor(const std::string& name, const std::string& path, const std::string& dtype,
                                      const std::vector<std::uint64_t>& expected_shape,
-                                     const std::map<std::string, TensorEntry>& tensors, const PayloadView& payload) {
-  const std::string name = detail::read_string(name_value, path);
+                                     const std::map<std::string, TensorEntry>& tensors) {
   const auto found = tensors.find(name);
   if (found == tensors.end()) {
     throw ParseError(fmt::format("tensor \"{}\" is not listed in $.tensors ({})", name, path));
   }
   const TensorEntry& entry = found->second;
-  if (entry.dtype != "f32") {
-    throw ParseError(fmt::format("tensor \"{}\" has dtype \"{}\", but dense layers need \"f32\" ({})", name,
-                                 entry.dtype, path));
+  if (entry.dtype != dtype) {
+    throw ParseError(fmt::format("tensor \"{}\" has dtype \"{}\", but dense layers need \"{}\" in this field ({})", name,
+                                 entry.dtype, dtype, path));
   }
   if (entry.shape != expected_shape) {
     throw ParseError(fmt::format("tensor \"{}\" has shape {}, expected {} ({})", name,
                                  nlohmann::json(entry.shape).dump(), nlohmann::json(expected_shape).dump(), path));
   }
+  return entry;
+}
+
+// Copies one f32 tensor out of the payload after checking that it has the expected shape.
+std::vector<float> read_f32_tensor(const nlohmann::json& name_value, const std::string& path,
+                                   const std::vector<std::uint64_t>& expected_shape,
+                                   const std::map<std::string, TensorEntry>& tensors, const PayloadView& payload) {
+  const std::string name = detail::read_string(name_value, path);
+  const TensorEntry& entry = find_layer_tensor(name, path, "f32", expected_shape, tensors);
 
   std::vector<float> values(entry.nbytes / 4);
   const std::uint64_t start = payload.start + entry.offset;
@@ -422,10 +516,91 @@ std::vector<float> read_layer_tensor(const nlohmann::json& name_value, const std
   return values;
 }
 
+// Copies one i8 weight tensor. -128 is rejected because the kernels need |q| <= 127.
+std::vector<std::int8_t> read_i8_tensor(const nlohmann::json& name_value, const std::string& path,
+                                        const std::vector<std::uint64_t>& expected_shape,
+                                        const std::map<std::string, TensorEntry>& tensors,
+                                        const PayloadView& payload) {
+  const std::string name = detail::read_string(name_value, path);
+  const TensorEntry& entry = find_layer_tensor(name, path, "i8", expected_shape, tensors);
+
+  std::vector<std::int8_t> values(entry.nbytes);
+  const std::uint64_t start = payload.start + entry.offset;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    values[i] = static_cast<std::int8_t>(static_cast<unsigned char>(payload.bytes[start + i]));
+    if (values[i] == -128) {
+      throw ParseError(fmt::format("tensor \"{}\" element {} is -128, but int8 weights must lie in [-127, 127] "
+                                   "(byte offset {})",
+                                   name, i, start + i));
+    }
+  }
+  return values;
+}
+
+LayerPrecision parse_precision(const nlohmann::json& layer, const std::string& path, bool int8_allowed) {
+  const auto found = layer.find("precision");
+  if (found == layer.end()) {
+    return LayerPrecision::F32;
+  }
+  if (!int8_allowed) {
+    throw ParseError(fmt::format("unknown field \"precision\"; a file with int8 layers must set prefix flag {:#x} "
+                                 "({}.precision)",
+                                 detail::kFlagInt8Layers, path));
+  }
+  const std::string text = detail::read_string(*found, path + ".precision");
+  if (text == to_string(LayerPrecision::F32)) {
+    return LayerPrecision::F32;
+  }
+  if (text == to_string(LayerPrecision::Int8)) {
+    return LayerPrecision::Int8;
+  }
+  throw ParseError(fmt::format("unknown precision \"{}\"; expected \"f32\" or \"i8\" ({}.precision)", text, path));
+}
+
+// Reads the int8 weights, their scales and the input scale, then stores the dequantized weights in
+// layer.weight for code that reads f32 weights.
+void parse_int8_weights(const nlohmann::json& value, const std::string& path,
+                        const std::map<std::string, TensorEntry>& tensors, const PayloadView& payload,
+                        DenseLayer& layer) {
+  const std::uint64_t outputs = layer.outputs;
+  const std::uint64_t inputs = layer.inputs;
+  QuantizedWeights& quantized = layer.quantized;
+  quantized.values = read_i8_tensor(detail::require_member(value, path, "weight"), path + ".weight",
+                                    {outputs, inputs}, tensors, payload);
+  quantized.scales = read_f32_tensor(detail::require_member(value, path, "weight_scale"), path + ".weight_scale",
+                                     {outputs}, tensors, payload);
+  for (std::size_t o = 0; o < quantized.scales.size(); ++o) {
+    if (!std::isfinite(quantized.scales[o]) || quantized.scales[o] <= 0.0f) {
+      throw ParseError(fmt::format("weight scale {} is {}, expected a finite number > 0 ({}.weight_scale)", o,
+                                   quantized.scales[o], path));
+    }
+  }
+
+  const double input_scale =
+      detail::read_number(detail::require_member(value, path, "input_scale"), path + ".input_scale");
+  if (!std::isfinite(input_scale) || input_scale < 0 || input_scale > std::numeric_limits<float>::max()) {
+    throw ParseError(fmt::format("input_scale is {}, expected 0 (one scale per row) or a finite number > 0 "
+                                 "({}.input_scale)",
+                                 input_scale, path));
+  }
+  quantized.input_scale = static_cast<float>(input_scale);
+
+  layer.weight.resize(quantized.values.size());
+  for (std::size_t i = 0; i < quantized.values.size(); ++i) {
+    layer.weight[i] = static_cast<float>(quantized.values[i]) * quantized.scales[i / layer.inputs];
+  }
+}
+
 DenseLayer parse_layer(const nlohmann::json& value, const std::string& path,
-                       const std::map<std::string, TensorEntry>& tensors, const PayloadView& payload) {
+                       const std::map<std::string, TensorEntry>& tensors, const PayloadView& payload,
+                       bool int8_allowed) {
   detail::require_object(value, path);
-  detail::reject_unknown_members(value, path, {"inputs", "outputs", "activation", "weight", "bias"});
+  if (int8_allowed) {
+    detail::reject_unknown_members(
+        value, path, {"inputs", "outputs", "activation", "weight", "bias", "precision", "weight_scale", "input_scale"});
+  } else {
+    detail::reject_unknown_members(value, path, {"inputs", "outputs", "activation", "weight", "bias"});
+  }
 
   DenseLayer layer;
   const std::uint64_t inputs = detail::read_unsigned(detail::require_member(value, path, "inputs"), path + ".inputs");
@@ -446,15 +621,26 @@ DenseLayer parse_layer(const nlohmann::json& value, const std::string& path,
   }
 
   // The tensor table already bounds every shape, so these reads cannot allocate more than the file holds.
-  layer.weight = read_layer_tensor(detail::require_member(value, path, "weight"), path + ".weight",
+  layer.precision = parse_precision(value, path, int8_allowed);
+  if (layer.precision == LayerPrecision::Int8) {
+    parse_int8_weights(value, path, tensors, payload, layer);
+  } else {
+    for (const char* key : {"weight_scale", "input_scale"}) {
+      if (value.contains(key)) {
+        throw ParseError(fmt::format("field \"{}\" belongs to int8 layers, but this layer is f32 ({}.{})", key,
+                                     path, key));
+      }
+    }
+    layer.weight = read_f32_tensor(detail::require_member(value, path, "weight"), path + ".weight",
                                    {outputs, inputs}, tensors, payload);
-  layer.bias = read_layer_tensor(detail::require_member(value, path, "bias"), path + ".bias", {outputs}, tensors,
-                                 payload);
+  }
+  layer.bias = read_f32_tensor(detail::require_member(value, path, "bias"), path + ".bias", {outputs}, tensors,
+                               payload);
   return layer;
 }
 
 Mlp parse_network(const nlohmann::json& value, const std::map<std::string, TensorEntry>& tensors,
-                  const PayloadView& payload) {
+                  const PayloadView& payload, bool int8_allowed) {
   detail::require_object(value, "$.network");
   detail::reject_unknown_members(value, "$.network", {"layers"});
   const nlohmann::json& layers = detail::require_member(value, "$.network", "layers");
@@ -465,7 +651,7 @@ Mlp parse_network(const nlohmann::json& value, const std::map<std::string, Tenso
   Mlp network;
   for (std::size_t i = 0; i < layers.size(); ++i) {
     const std::string path = fmt::format("$.network.layers[{}]", i);
-    DenseLayer layer = parse_layer(layers[i], path, tensors, payload);
+    DenseLayer layer = parse_layer(layers[i], path, tensors, payload, int8_allowed);
     if (i > 0 && layer.inputs != network.layers.back().outputs) {
       throw ParseError(fmt::format("layer {} has {} inputs but layer {} has {} outputs ({}.inputs)", i,
                                    layer.inputs, i - 1, network.layers.back().outputs, path));
@@ -528,7 +714,7 @@ double parse_threshold(const nlohmann::json& header, Task task) {
   return threshold;
 }
 
-ModelArtifact parse_header(const nlohmann::json& header, const PayloadView& payload) {
+ModelArtifact parse_header(const nlohmann::json& header, const PayloadView& payload, std::uint32_t flags) {
   detail::require_object(header, "$");
   detail::reject_unknown_members(header, "$",
                                  {"task", "target", "preprocessor", "network", "threshold", "configuration",
@@ -541,7 +727,8 @@ ModelArtifact parse_header(const nlohmann::json& header, const PayloadView& payl
   parse_task_and_target(header, artifact);
   artifact.preprocessor = Preprocessor::from_json(detail::require_member(header, "$", "preprocessor"),
                                                   "$.preprocessor");
-  artifact.network = parse_network(detail::require_member(header, "$", "network"), tensors, payload);
+  artifact.network = parse_network(detail::require_member(header, "$", "network"), tensors, payload,
+                                   (flags & detail::kFlagInt8Layers) != 0);
   check_network_fits(artifact);
 
   artifact.threshold = parse_threshold(header, artifact.task);
@@ -559,7 +746,7 @@ ModelArtifact parse_format_1(const std::string& bytes, const detail::ArtifactPre
   check_flags(prefix.flags);
   check_header_padding(bytes, detail::kArtifactPrefixBytes + prefix.header_bytes, payload_start);
   const nlohmann::json header = parse_header_json(bytes, prefix.header_bytes);
-  return parse_header(header, PayloadView{bytes, payload_start, prefix.payload_bytes});
+  return parse_header(header, PayloadView{bytes, payload_start, prefix.payload_bytes}, prefix.flags);
 }
 
 ModelArtifact parse_unsourced(const std::string& bytes) {
@@ -643,9 +830,7 @@ std::string serialize_artifact(const ModelArtifact& artifact) {
   const std::uint64_t payload_bytes = place_tensors(artifact.network, placements);
   std::string payload(payload_bytes, '\0');
   for (const TensorPlacement& placement : placements) {
-    for (std::size_t i = 0; i < placement.values->size(); ++i) {
-      put_f32(payload, placement.offset + 4 * i, (*placement.values)[i]);
-    }
+    write_tensor(placement, payload);
   }
 
   std::string header_json;
@@ -657,7 +842,9 @@ std::string serialize_artifact(const ModelArtifact& artifact) {
                                       "string valid UTF-8",
                                       error.what()));
   }
-  return detail::assemble_artifact(header_json, payload, ModelArtifact::kFormatVersion, 0);
+  // Files without int8 layers keep flags 0, so that builds which predate int8 layers still read them.
+  const std::uint32_t flags = has_int8_layers(artifact.network) ? detail::kFlagInt8Layers : 0;
+  return detail::assemble_artifact(header_json, payload, ModelArtifact::kFormatVersion, flags);
 }
 
 ModelArtifact parse_artifact(const std::string& bytes, const std::string& source) {

@@ -1,5 +1,5 @@
 #pragma once
-// Byte layout of the model file, format 1. docs/model-format.md is the full description.
+// Byte layout of the model file, format 1 and its int8 flag. docs/model-format.md is the full description.
 // Not installed. Tests use these helpers to build hostile files with a valid checksum.
 
 #include <array>
@@ -18,6 +18,11 @@ inline constexpr std::size_t kChecksumOffset = 32;
 inline constexpr std::size_t kChecksumBytes = 32;
 /// Largest tensor that a file may declare (1 GiB), so that a hostile header cannot request a huge allocation.
 inline constexpr std::uint64_t kMaxTensorBytes = std::uint64_t{1} << 30;
+/// Prefix flag: some layers are int8 (dtype "i8" weights with f32 per-output scales). Readers that predate
+/// int8 layers reject every flag, so they report such a file as needing a newer Lepton.
+inline constexpr std::uint32_t kFlagInt8Layers = 0x1;
+/// Every flag that this build reads.
+inline constexpr std::uint32_t kKnownFlags = kFlagInt8Layers;
 
 /// The fixed prefix of a model file, decoded from little-endian.
 struct ArtifactPrefix {

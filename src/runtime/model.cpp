@@ -110,6 +110,14 @@ std::string to_string(Activation activation) {
   throw InternalError(fmt::format("to_string: Activation value {} is out of range", static_cast<int>(activation)));
 }
 
+std::string to_string(LayerPrecision precision) {
+  switch (precision) {
+    case LayerPrecision::F32: return "f32";
+    case LayerPrecision::Int8: return "i8";
+  }
+  throw InternalError(fmt::format("to_string: LayerPrecision value {} is out of range", static_cast<int>(precision)));
+}
+
 std::size_t Mlp::parameter_count() const {
   std::size_t count = 0;
   for (const DenseLayer& layer : layers) {
