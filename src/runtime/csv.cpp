@@ -137,16 +137,15 @@ class CsvScanner {
     }
   }
 
+  // With trimming off, skip_blanks() does not move, so an unquoted field keeps its leading blanks
+  // and a quote after a blank is literal text.
   void read_field(Field& field) {
-    const std::size_t start = pos_;
     skip_blanks();
     if (!at_end() && text_[pos_] == '"') {
       read_quoted_field(field);
       return;
     }
 
-    // An unquoted field keeps its leading blanks when trimming is off.
-    pos_ = trim_ ? pos_ : start;
     field.location = {line_, column()};
     const std::size_t begin = pos_;
     while (!at_end() && !is_field_end(text_[pos_])) {
