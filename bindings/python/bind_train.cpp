@@ -1,0 +1,370 @@
+// Requirements, configurator, trainer and pipeline.
+#include <fmt/format.h>
+
+#include "bindings.hpp"
+#include "lepton/configurator.hpp"
+#include "lepton/error.hpp"
+#include "lepton/pipeline.hpp"
+#include "lepton/requirements.hpp"
+#include "lepton/trainer.hpp"
+
+namespace lepton::python {
+namespace {
+
+void register_requirements(py::module_& m) {
+  py::enum_<Interpretability> interpretability(m, "Interpretability", "How explainable the model must be.");
+  interpretability.value("None_", Interpretability::None)
+      .value("Attribution", Interpretability::Attribution)
+      .value("Transparent", Interpretability::Transparent);
+  use_lepton_names(interpretability);
+
+  py::class_<PrivacyBudget>(m, "PrivacyBudget", "Differential-privacy budget for DP-SGD training.")
+      .def(py::init([](double epsilon, double delta, double max_grad_norm) {
+             return PrivacyBudget{epsilon, delta, max_grad_norm};
+           }),
+           py::arg("epsilon"), py::arg("delta") = 1e-5, py::arg("max_grad_norm") = 1.0)
+      .def_readwrite("epsilon", &PrivacyBudget::epsilon)
+      .def_readwrite("delta", &PrivacyBudget::delta)
+      .def_readwrite("max_grad_norm", &PrivacyBudget::max_grad_norm, "Per-sample clipping norm C.");
+
+  py::class_<Constraints>(m, "Constraints", "Limits the model must respect; None is unconstrained.")
+      .def(py::init<>())
+      .def_readwrite("max_latency_us", &Constraints::max_latency_us, "Per-row inference latency, microseconds.")
+      .def_readwrite("max_model_bytes", &Constraints::max_model_bytes, "Size of the weights, bytes.")
+      .def_readwrite("min_metric", &Constraints::min_metric, "Floor (or ceiling) on the test objective.")
+      .def_readwrite("interpretability", &Constraints::interpretability)
+      .def_readwrite("privacy", &Constraints::privacy)
+      .def_readwrite("max_training_seconds", &Constraints::max_training_seconds)
+      .def_readwrite("quantization_tolerance", &Constraints::quantization_tolerance,
+                     "Largest objective drop accepted from int8 export.");
+
+  py::class_<Requirements>(m, "Requirements",
+                           "A parsed and validated requirements document. Build one with parse_requirements(dict) "
+                           "or load_requirements(path).")
+      .def_property_readonly_static(
+          "SCHEMA_VERSION", [](py::object) { return Requirements::kSchemaVersion; }, "Document format version.")
+      .def_readwrite("version", &Requirements::version)
+      .def_readwrite("name", &Requirements::name)
+      .def_readwrite("task", &Requirements::task)
+      .def_readwrite("target", &Requirements::target)
+      .def_readwrite("features", &Requirements::features, "Empty: inferred from the data.")
+      .def_readwrite("exclude", &Requirements::exclude, "Columns never used as features.")
+      .def_readwrite("objective", &Requirements::objective)
+      .def_readwrite("constraints", &Requirements::constraints)
+      .def_readwrite("split", &Requirements::split)
+      .def_readwrite("seed", &Requirements::seed)
+      .def(
+          "to_json", [](const Requirements& self) { return from_json(self.to_json()); },
+          "Return the canonical document (every field, defaults resolved) as a dict.");
+
+  m.def(
+      "parse_requirements",
+      [](const py::object& document, const std::string& source) {
+        if (py::isinstance<py::str>(document)) {
+          const std::string text = document.cast<std::string>();
+          nlohmann::json parsed = nlohmann::json::parse(text, nullptr, false);
+          if (parsed.is_discarded()) {
+            throw ParseError(fmt::format("{}: the text is not valid JSON; pass a dict or JSON text", source));
+          }
+          return parse_requirements(parsed, source);
+        }
+        return parse_requirements(to_json(document, "document"), source);
+      },
+      py::arg("document"), py::arg("source") = "<memory>",
+      "Validate and parse a requirements document given as a dict (or JSON text). Raises ValidationError that "
+      "lists every problem with its JSON path, value and fix.");
+  m.def("load_requirements", &load_requirements, py::arg("path"),
+        "Read and parse a requirements JSON file. Raises FileNotFound, ParseError (file:line:column) or "
+        "ValidationError.");
+  m.def(
+      "requirements_json_schema", []() { return from_json(requirements_json_schema()); },
+      "Return the JSON Schema (draft 2020-12) of requirements documents as a dict.");
+}
+
+void register_configurator(py::module_& m) {
+  py::class_<Reason>(m, "Reason", "Why one setting has its value.")
+      .def_readonly("text", &Reason::text)
+      .def_readonly("driven_by", &Reason::driven_by, "'requirements.constraints...', 'data.class_balance', 'default', ...")
+      .def("__repr__", [](const Reason& r) { return fmt::format("Reason('{}', driven_by='{}')", r.text, r.driven_by); });
+
+  py::class_<ModelConfig>(m, "ModelConfig", "A resolved, trainable configuration with a reason for every field.")
+      .def(py::init<>())
+      .def_readwrite("task", &ModelConfig::task)
+      .def_readwrite("features", &ModelConfig::features)
+      .def_readwrite("hidden_units", &ModelConfig::hidden_units)
+      .def_readwrite("activation", &ModelConfig::activation)
+      .def_readwrite("dropout", &ModelConfig::dropout)
+      .def_readwrite("weight_decay", &ModelConfig::weight_decay)
+      .def_readwrite("optimizer", &ModelConfig::optimizer)
+      .def_readwrite("learning_rate", &ModelConfig::learning_rate)
+      .def_readwrite("lr_schedule", &ModelConfig::lr_schedule, "'constant', 'cosine' or 'plateau'.")
+      .def_readwrite("warmup_epochs", &ModelConfig::warmup_epochs)
+      .def_readwrite("batch_size", &ModelConfig::batch_size)
+      .def_readwrite("max_epochs", &ModelConfig::max_epochs)
+      .def_readwrite("patience", &ModelConfig::patience, "Epochs without validation improvement before stopping.")
+      .def_readwrite("positive_class_weight", &ModelConfig::positive_class_weight)
+      .def_readwrite("class_weights", &ModelConfig::class_weights)
+      .def_readwrite("threshold_strategy", &ModelConfig::threshold_strategy)
+      .def_readwrite("quantize", &ModelConfig::quantize)
+      .def_readwrite("objective", &ModelConfig::objective)
+      .def_readwrite("seed", &ModelConfig::seed)
+      .def_readwrite("privacy", &ModelConfig::privacy)
+      .def_readwrite("reasons", &ModelConfig::reasons, "Reason per field name.")
+      .def(
+          "to_json", [](const ModelConfig& self) { return from_json(self.to_json()); },
+          "Return the configuration as a dict (the content of config.json).")
+      .def_static(
+          "from_json",
+          [](const py::object& value, const std::string& json_path) {
+            return ModelConfig::from_json(to_json(value, "value"), json_path);
+          },
+          py::arg("value"), py::arg("json_path") = "$", "Parse; raises ParseError naming the JSON path.");
+
+  m.def(
+      "select_features",
+      [](const Requirements& requirements, const DataProfile& profile) {
+        std::vector<std::string> reasons;
+        std::vector<FeatureSpec> features = select_features(requirements, profile, &reasons);
+        return py::make_tuple(features, reasons);
+      },
+      py::arg("requirements"), py::arg("profile"),
+      "Return (features, reasons): the columns that become features, and one line per dropped column.");
+  m.def("configure", &configure, py::arg("requirements"), py::arg("profile"),
+        "Choose a configuration for the requirements and data. Raises ConstraintError naming every constraint "
+        "that no configuration can meet.");
+}
+
+void register_epoch_types(py::module_& m) {
+  py::class_<EpochRecord>(m, "EpochRecord", "One finished epoch, as passed to the progress callback.")
+      .def_readonly("epoch", &EpochRecord::epoch, "1-based.")
+      .def_readonly("max_epochs", &EpochRecord::max_epochs)
+      .def_readonly("train_loss", &EpochRecord::train_loss)
+      .def_readonly("validation_loss", &EpochRecord::validation_loss)
+      .def_readonly("validation_metric", &EpochRecord::validation_metric, "The objective on the validation split.")
+      .def_readonly("learning_rate", &EpochRecord::learning_rate)
+      .def_readonly("elapsed_seconds", &EpochRecord::elapsed_seconds)
+      .def_readonly("eta_seconds", &EpochRecord::eta_seconds, "Estimate at the mean epoch time.")
+      .def_readonly("improved", &EpochRecord::improved)
+      .def("__repr__", [](const EpochRecord& r) {
+        return fmt::format("EpochRecord(epoch={}/{}, train_loss={:.4f}, validation_loss={:.4f}, "
+                           "validation_metric={:.4f}, improved={})",
+                           r.epoch, r.max_epochs, r.train_loss, r.validation_loss, r.validation_metric,
+                           r.improved ? "True" : "False");
+      });
+
+  py::class_<StopToken>(m, "StopToken",
+                        "A flag that stops training cleanly after the current batch. Set it from another thread or "
+                        "from a progress callback; Ctrl-C stops training without one.")
+      .def(py::init<>())
+      .def(
+          "request_stop", [](StopToken& token) { token.requested.store(true); }, "Ask the running job to stop.")
+      .def_property_readonly(
+          "requested", [](const StopToken& token) { return token.requested.load(); }, "True once stop was requested.")
+      .def(
+          "reset", [](StopToken& token) { token.requested.store(false); }, "Clear the flag for the next job.");
+}
+
+void register_trainer(py::module_& m) {
+  py::class_<TrainingData>(m, "TrainingData", "Encoded features and encoded target, as the trainer consumes them.")
+      .def(py::init([](const py::object& features, const py::object& labels, const py::object& values) {
+             TrainingData data;
+             data.features = to_matrix(features, "features");
+             if (!labels.is_none()) data.labels = to_int64_vector(labels, "labels");
+             if (!values.is_none()) data.values = to_double_vector(values, "values");
+             return data;
+           }),
+           py::arg("features"), py::arg("labels") = py::none(), py::arg("values") = py::none(),
+           "features: float32/float64 array [rows, inputs] (copied once into float32). labels: class ids "
+           "(classification). values: standardized targets (regression).")
+      .def_property_readonly(
+          "features",
+          [](py::object self) {
+            const auto& data = self.cast<const TrainingData&>();
+            return view_array(data.features.data,
+                              {static_cast<py::ssize_t>(data.features.rows), static_cast<py::ssize_t>(data.features.cols)},
+                              self);
+          },
+          "Read-only float32 array [rows, inputs].")
+      .def_property_readonly(
+          "labels",
+          [](py::object self) {
+            const auto& data = self.cast<const TrainingData&>();
+            return view_array(data.labels, {static_cast<py::ssize_t>(data.labels.size())}, self);
+          },
+          "Read-only int64 array of class ids.")
+      .def_property_readonly(
+          "values",
+          [](py::object self) {
+            const auto& data = self.cast<const TrainingData&>();
+            return view_array(data.values, {static_cast<py::ssize_t>(data.values.size())}, self);
+          },
+          "Read-only float64 array of standardized regression targets.");
+
+  py::class_<TrainerOptions>(m, "TrainerOptions",
+                             "Options of the Trainer. The with_* methods set a field and return the same object.")
+      .def(py::init([](const std::optional<ModelConfig>& config, const py::object& on_epoch,
+                       const std::string& checkpoint_path, bool resume, double max_seconds, int threads) {
+             TrainerOptions options;
+             if (config) options.config = *config;
+             options.on_epoch = to_epoch_callback(on_epoch);
+             options.checkpoint_path = checkpoint_path;
+             options.resume = resume;
+             options.max_seconds = max_seconds;
+             options.threads = threads;
+             return options;
+           }),
+           py::arg("config") = py::none(), py::arg("on_epoch") = py::none(), py::arg("checkpoint_path") = "",
+           py::arg("resume") = false, py::arg("max_seconds") = 0.0, py::arg("threads") = 1)
+      .def_readwrite("config", &TrainerOptions::config)
+      .def_property(
+          "on_epoch", [](const TrainerOptions& self) { return from_epoch_callback(self.on_epoch); },
+          [](TrainerOptions& self, const py::object& f) { self.on_epoch = to_epoch_callback(f); },
+          "Callable(EpochRecord) called after each epoch on the training thread, with the GIL; None for none. "
+          "An exception in it stops training and is raised by fit().")
+      .def_readwrite("checkpoint_path", &TrainerOptions::checkpoint_path,
+                     "Empty: no checkpoints. Written atomically after each epoch.")
+      .def_readwrite("resume", &TrainerOptions::resume, "Continue from checkpoint_path when it matches the config.")
+      .def_readwrite("max_seconds", &TrainerOptions::max_seconds, "0: no time budget.")
+      .def_readwrite("threads", &TrainerOptions::threads, "Intra-op threads for LibTorch.")
+      .def(
+          "with_config",
+          [](py::object self, const ModelConfig& config) {
+            self.cast<TrainerOptions&>().with_config(config);
+            return self;
+          },
+          py::arg("config"))
+      .def(
+          "with_progress",
+          [](py::object self, const py::object& f) {
+            self.cast<TrainerOptions&>().with_progress(to_epoch_callback(f));
+            return self;
+          },
+          py::arg("on_epoch"))
+      .def(
+          "with_checkpoint",
+          [](py::object self, const std::string& path, bool resume) {
+            self.cast<TrainerOptions&>().with_checkpoint(path, resume);
+            return self;
+          },
+          py::arg("path"), py::arg("resume"))
+      .def(
+          "with_time_budget",
+          [](py::object self, double seconds) {
+            self.cast<TrainerOptions&>().with_time_budget(seconds);
+            return self;
+          },
+          py::arg("seconds"))
+      .def(
+          "with_threads",
+          [](py::object self, int threads) {
+            self.cast<TrainerOptions&>().with_threads(threads);
+            return self;
+          },
+          py::arg("threads"));
+
+  py::class_<TrainingResult>(m, "TrainingResult", "The best weights (by the validation objective) and the history.")
+      .def_readonly("network", &TrainingResult::network)
+      .def_readonly("history", &TrainingResult::history, "EpochRecord per finished epoch.")
+      .def_readonly("best_epoch", &TrainingResult::best_epoch)
+      .def_readonly("stop_reason", &TrainingResult::stop_reason,
+                    "'early_stopping', 'max_epochs', 'time_budget' or 'stop_requested'.")
+      .def_readonly("seconds", &TrainingResult::seconds)
+      .def_readonly("resumed", &TrainingResult::resumed)
+      .def(
+          "to_json", [](const TrainingResult& self) { return from_json(self.to_json()); }, "Return as a dict.");
+
+  py::class_<Trainer>(m, "Trainer", "Trains the configured MLP with LibTorch (AdamW, class weights, early stopping).")
+      .def(py::init<TrainerOptions>(), py::arg("options"))
+      .def_property_readonly("options", &Trainer::options)
+      .def(
+          "fit",
+          [](const Trainer& self, const TrainingData& train, const TrainingData& validation, StopToken* token) {
+            std::atomic<bool> stop{false};
+            CallbackGuard guard;
+            guard.stop = &stop;
+            TrainerOptions options = self.options();
+            options.on_epoch = guard.wrap(options.on_epoch);
+            options.stop_requested = &stop;
+            const Trainer trainer(options);
+
+            TrainingResult result;
+            run_interruptible([&] { result = trainer.fit(train, validation); }, stop, token, guard);
+            return result;
+          },
+          py::arg("train"), py::arg("validation"), py::arg("stop") = nullptr,
+          "Train on train and keep the best epoch on validation, with the GIL released. Ctrl-C (KeyboardInterrupt) "
+          "or stop.request_stop() stops after the current batch: Ctrl-C and an exception in on_epoch are raised "
+          "here, while a StopToken returns the result so far with stop_reason 'stop_requested'. The checkpoint "
+          "file, when set, always holds the last finished epoch.");
+}
+
+void register_pipeline(py::module_& m) {
+  py::class_<PipelineOptions>(m, "PipelineOptions", "Options of run_pipeline.")
+      .def(py::init([](const std::string& data_path, const std::string& output_dir, const py::object& on_epoch,
+                       bool resume, int threads) {
+             PipelineOptions options;
+             options.data_path = data_path;
+             options.output_dir = output_dir;
+             options.on_epoch = to_epoch_callback(on_epoch);
+             options.resume = resume;
+             options.threads = threads;
+             return options;
+           }),
+           py::arg("data_path") = "", py::arg("output_dir") = "", py::arg("on_epoch") = py::none(),
+           py::arg("resume") = false, py::arg("threads") = 1)
+      .def_readwrite("data_path", &PipelineOptions::data_path, "Training data CSV file.")
+      .def_readwrite("output_dir", &PipelineOptions::output_dir, "Folder for config, model, metrics and reports.")
+      .def_property(
+          "on_epoch", [](const PipelineOptions& self) { return from_epoch_callback(self.on_epoch); },
+          [](PipelineOptions& self, const py::object& f) { self.on_epoch = to_epoch_callback(f); },
+          "Callable(EpochRecord) for progress, or None.")
+      .def_readwrite("resume", &PipelineOptions::resume, "Resume from output_dir/checkpoint.pt when it matches.")
+      .def_readwrite("threads", &PipelineOptions::threads);
+
+  py::class_<PipelineResult>(m, "PipelineResult", "What the pipeline wrote and measured.")
+      .def_readonly("config", &PipelineResult::config)
+      .def_readonly("profile", &PipelineResult::profile)
+      .def_readonly("training", &PipelineResult::training)
+      .def_readonly("validation", &PipelineResult::validation)
+      .def_readonly("test", &PipelineResult::test)
+      .def_readonly("model_path", &PipelineResult::model_path)
+      .def_readonly("report_json_path", &PipelineResult::report_json_path)
+      .def_readonly("report_md_path", &PipelineResult::report_md_path)
+      .def_property_readonly(
+          "explanations", [](const PipelineResult& self) { return from_json(self.explanations); },
+          "SHAP section of the report as a dict: global importance over the test rows and the attributions of "
+          "flagged test rows.")
+      .def_readonly("seconds", &PipelineResult::seconds);
+
+  m.def(
+      "run_pipeline",
+      [](const Requirements& requirements, const PipelineOptions& given, StopToken* token) {
+        std::atomic<bool> stop{false};
+        CallbackGuard guard;
+        guard.stop = &stop;
+        PipelineOptions options = given;
+        options.on_epoch = guard.wrap(options.on_epoch);
+        options.stop_requested = &stop;
+
+        PipelineResult result;
+        run_interruptible([&] { result = run_pipeline(requirements, options); }, stop, token, guard);
+        return result;
+      },
+      py::arg("requirements"), py::arg("options"), py::arg("stop") = nullptr,
+      "Run the whole job (profile, configure, split, preprocess, train, evaluate, export) like `lepton run`, "
+      "and write config.json, model.lepton, metrics.json, report.json and report.md into options.output_dir. "
+      "The GIL is released. Ctrl-C raises KeyboardInterrupt; a StopToken raises OperationError; both keep the "
+      "checkpoint, so options.resume = True continues.");
+}
+
+}  // namespace
+
+void register_train(py::module_& m) {
+  register_requirements(m);
+  register_configurator(m);
+  register_epoch_types(m);
+  register_trainer(m);
+  register_pipeline(m);
+}
+
+}  // namespace lepton::python

@@ -1,0 +1,18 @@
+// The Python module `lepton`: the C++ SDK's own objects, registered one area at a time.
+#include "bindings.hpp"
+#include "lepton/version.hpp"
+
+PYBIND11_MODULE(lepton, m) {
+  m.doc() =
+      "Lepton: requirements and data in, a trained, evaluated and explainable model out. The classes and "
+      "functions are the C++ SDK's own (lepton::runtime and lepton::train); docs/python.md maps each C++ "
+      "entry point to its Python name.";
+  m.attr("__version__") = LEPTON_VERSION_STRING;
+
+  // Exceptions first: the other areas' defaults and docstrings may raise while they register.
+  lepton::python::register_support(m);
+  lepton::python::register_data(m);
+  lepton::python::register_predict(m);
+  lepton::python::register_train(m);
+  lepton::python::register_explain(m);
+}
