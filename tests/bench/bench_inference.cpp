@@ -1,0 +1,210 @@
+// Inference benchmark: Lepton's f32 and int8 predictor against LibTorch 1.13 with the same weights, one
+// thread, in one process. Prints single-row latency, rows/s at batch 1024, the ratio to each anchor and to
+// the FLOP floor, and the int8 accuracy on the test split.
+//
+// Usage: bench_inference [MODEL] [DATA]
+//   MODEL defaults to tests/golden/ai4i_mlp.lepton, DATA to the shared AI4I CSV.
+// Environment: LEPTON_SIMD=scalar|avx2|avx512 lowers the kernel level; LEPTON_BENCH_GHZ sets the clock
+// used for the FLOP floor (default 2.6, an estimate from lscpu's BogoMIPS / 2 on the benchmark machine).
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "lepton/dataset.hpp"
+#include "lepton/evaluator.hpp"
+#include "lepton/predictor.hpp"
+#include "lepton/quantize.hpp"
+#include "lepton/table.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kBatch = 1024;
+
+// ONNX Runtime 1.30 figures of the issue (MLP 8-128-64-2, this machine, C API, one thread). The bench does
+// not run ONNX Runtime: the npm package ships libonnxruntime.so without its C header.
+constexpr double kOrtF32SingleUs = 2.7;
+constexpr double kOrtInt8SingleUs = 4.4;
+constexpr double kOrtF32RowsPerSecond = 4.5e6;
+constexpr double kOrtInt8RowsPerSecond = 7.4e6;
+
+// Median seconds per call of `call`, from `blocks` timed blocks of `calls` calls each.
+double median_seconds(const std::function<void(std::size_t)>& call, std::size_t blocks, std::size_t calls) {
+  std::vector<double> per_call;
+  std::size_t counter = 0;
+  for (std::size_t b = 0; b < blocks; ++b) {
+    const auto start = Clock::now();
+    for (std::size_t i = 0; i < calls; ++i) {
+      call(counter++);
+    }
+    per_call.push_back(std::chrono::duration<double>(Clock::now() - start).count() / static_cast<double>(calls));
+  }
+  std::nth_element(per_call.begin(), per_call.begin() + static_cast<std::ptrdiff_t>(per_call.size() / 2),
+                   per_call.end());
+  return per_call[per_call.size() / 2];
+}
+
+struct Figures {
+  double single_us = 0;
+  double rows_per_second = 0;
+};
+
+Figures measure_lepton(const lepton::Predictor& predictor, const lepton::Matrix& rows) {
+  lepton::Workspace workspace;
+  lepton::Predictions out;
+  const std::size_t available = rows.rows - kBatch;
+
+  Figures figures;
+  figures.single_us = 1e6 * median_seconds(
+      [&](std::size_t i) { predictor.predict(rows.row(i % available), 1, workspace, out); }, 201, 2000);
+  const double batch_seconds = median_seconds(
+      [&](std::size_t i) { predictor.predict(rows.row(i % 64), kBatch, workspace, out); }, 101, 20);
+  figures.rows_per_second = static_cast<double>(kBatch) / batch_seconds;
+  return figures;
+}
+
+// The same network as LibTorch tensors, run with torch::linear and relu under NoGradGuard.
+struct TorchNetwork {
+  std::vector<torch::Tensor> weights, biases;
+  std::vector<bool> relu;
+
+  explicit TorchNetwork(const lepton::Mlp& network) {
+    for (const lepton::DenseLayer& layer : network.layers) {
+      weights.push_back(torch::from_blob(const_cast<float*>(layer.weight.data()),
+                                         {static_cast<long>(layer.outputs), static_cast<long>(layer.inputs)})
+                            .clone());
+      biases.push_back(torch::from_blob(const_cast<float*>(layer.bias.data()), {static_cast<long>(layer.outputs)})
+                           .clone());
+      relu.push_back(layer.activation == lepton::Activation::Relu);
+    }
+  }
+
+  torch::Tensor forward(torch::Tensor x) const {
+    for (std::size_t l = 0; l < weights.size(); ++l) {
+      x = torch::linear(x, weights[l], biases[l]);
+      if (relu[l]) x = torch::relu(x);
+    }
+    return torch::sigmoid(x);
+  }
+};
+
+Figures measure_torch(const TorchNetwork& network, const lepton::Matrix& rows) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor all = torch::from_blob(const_cast<float*>(rows.data.data()),
+                                             {static_cast<long>(rows.rows), static_cast<long>(rows.cols)});
+  const std::size_t available = rows.rows - kBatch;
+  std::vector<torch::Tensor> singles;
+  for (std::size_t i = 0; i < 256; ++i) singles.push_back(all.slice(0, i % available, i % available + 1));
+  const torch::Tensor batch = all.slice(0, 0, kBatch);
+
+  Figures figures;
+  figures.single_us = 1e6 * median_seconds([&](std::size_t i) { network.forward(singles[i % 256]); }, 51, 200);
+  const double batch_seconds = median_seconds([&](std::size_t) { network.forward(batch); }, 31, 10);
+  figures.rows_per_second = static_cast<double>(kBatch) / batch_seconds;
+  return figures;
+}
+
+double flops_per_row(const lepton::Mlp& network) {
+  double flops = 0;
+  for (const lepton::DenseLayer& layer : network.layers) {
+    flops += 2.0 * static_cast<double>(layer.inputs * layer.outputs);
+  }
+  return flops;
+}
+
+std::vector<std::int64_t> pick(const std::vector<std::int64_t>& labels, const std::vector<std::size_t>& rows) {
+  std::vector<std::int64_t> picked;
+  for (const std::size_t row : rows) picked.push_back(labels[row]);
+  return picked;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string model_path = argc > 1 ? argv[1] : LEPTON_SOURCE_DIR "/tests/golden/ai4i_mlp.lepton";
+  const std::string data_path = argc > 2 ? argv[2] : LEPTON_SHARED_DIR "/data/ai4i2020.csv";
+  const char* ghz_text = std::getenv("LEPTON_BENCH_GHZ");
+  const double ghz = ghz_text != nullptr ? std::atof(ghz_text) : 2.6;
+  torch::set_num_threads(1);
+
+  // Data, split and the int8 model, gated on the validation split as an export would be.
+  const lepton::ModelArtifact f32_artifact = lepton::load_artifact(model_path);
+  const lepton::Table table = lepton::read_csv(data_path);
+  std::vector<std::size_t> all(table.rows());
+  for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+  const std::vector<std::int64_t> labels = f32_artifact.target.encode_labels(table, all);
+  const lepton::Split split = lepton::stratified_split(labels, lepton::SplitFractions{}, f32_artifact.provenance.seed);
+  const lepton::Matrix validation = f32_artifact.preprocessor.transform(table, split.validation);
+  const lepton::Matrix test = f32_artifact.preprocessor.transform(table, split.test);
+  const lepton::Matrix rows = f32_artifact.preprocessor.transform(table);
+  const lepton::QuantizationResult quantized =
+      lepton::quantize(f32_artifact, lepton::Matrix(), validation, pick(labels, split.validation));
+
+  const lepton::Predictor f32(f32_artifact);
+  const lepton::Predictor int8(quantized.artifact);
+  std::string shape = std::to_string(f32_artifact.network.inputs());
+  for (const lepton::DenseLayer& layer : f32_artifact.network.layers) shape += "-" + std::to_string(layer.outputs);
+  fmt::print("model {} (MLP {}), SIMD level {}, one thread, batch {}\n", model_path, shape,
+             lepton::to_string(f32.simd_level()), kBatch);
+
+  // Accuracy of int8 against f32 on the test split.
+  const lepton::Predictions f32_test = f32.predict(test);
+  const lepton::Predictions int8_test = int8.predict(test);
+  std::size_t same = 0;
+  for (std::size_t r = 0; r < test.rows; ++r) same += f32_test.label_index[r] == int8_test.label_index[r] ? 1 : 0;
+  const std::vector<std::int64_t> test_labels = pick(labels, split.test);
+  const double f32_f1 = lepton::evaluate(f32_test, test_labels).binary.f1;
+  const double int8_f1 = lepton::evaluate(int8_test, test_labels).binary.f1;
+  fmt::print("int8 vs f32 on the test split ({} rows): label agreement {:.2f} % (target >= 99.5), F1 {:.4f} -> "
+             "{:.4f}, drop {:.2f} points (target <= 0.5)\n",
+             test.rows, 100.0 * same / test.rows, f32_f1, int8_f1, 100.0 * (f32_f1 - int8_f1));
+
+  const Figures lepton_f32 = measure_lepton(f32, rows);
+  const Figures lepton_int8 = measure_lepton(int8, rows);
+  const Figures torch_f32 = measure_torch(TorchNetwork(f32_artifact.network), rows);
+
+  const double flops = flops_per_row(f32_artifact.network);
+  // Peak per core: two AVX-512 FMA units (2 x 16 lanes x 2 FLOP) in f32; VNNI does 4 multiply-adds per
+  // 32-bit lane, so 4x that in int8 operations. Both are estimates at the assumed clock.
+  const double f32_floor = ghz * 1e9 * 64.0 / flops;
+  const double int8_floor = ghz * 1e9 * 256.0 / flops;
+
+  fmt::print("\n| runtime | single row (median) | rows/s at batch {} |\n|---|---|---|\n", kBatch);
+  fmt::print("| Lepton f32 | {:.3f} us | {:.2f} M |\n", lepton_f32.single_us, lepton_f32.rows_per_second / 1e6);
+  fmt::print("| Lepton int8 | {:.3f} us | {:.2f} M |\n", lepton_int8.single_us, lepton_int8.rows_per_second / 1e6);
+  fmt::print("| LibTorch 1.13 f32 (torch::linear, measured here) | {:.3f} us | {:.2f} M |\n", torch_f32.single_us,
+             torch_f32.rows_per_second / 1e6);
+  fmt::print("| ONNX Runtime 1.30 f32 (issue's figure, MLP 8-128-64-2, not run) | {:.1f} us | {:.1f} M |\n",
+             kOrtF32SingleUs, kOrtF32RowsPerSecond / 1e6);
+  fmt::print("| ONNX Runtime 1.30 int8 (issue's figure, not run) | {:.1f} us | {:.1f} M |\n", kOrtInt8SingleUs,
+             kOrtInt8RowsPerSecond / 1e6);
+
+  fmt::print("\nratios (higher is better for Lepton):\n");
+  fmt::print("  f32 single row: {:.1f}x faster than LibTorch, {:.1f}x than ONNX Runtime's figure; target <= 0.3 us: {}\n",
+             torch_f32.single_us / lepton_f32.single_us, kOrtF32SingleUs / lepton_f32.single_us,
+             lepton_f32.single_us <= 0.3 ? "met" : "NOT met");
+  fmt::print("  int8 single row: {:.1f}x faster than LibTorch f32, {:.1f}x than ONNX Runtime int8's figure; target "
+             "<= 0.3 us: {}\n",
+             torch_f32.single_us / lepton_int8.single_us, kOrtInt8SingleUs / lepton_int8.single_us,
+             lepton_int8.single_us <= 0.3 ? "met" : "NOT met");
+  fmt::print("  f32 batch: {:.1f}x LibTorch, {:.2f}x ONNX Runtime's figure; target >= 4.5 M rows/s: {}\n",
+             lepton_f32.rows_per_second / torch_f32.rows_per_second, lepton_f32.rows_per_second / kOrtF32RowsPerSecond,
+             lepton_f32.rows_per_second >= 4.5e6 ? "met" : "NOT met");
+  fmt::print("  int8 batch: {:.2f}x ONNX Runtime int8's figure; target >= 10.5 M rows/s: {}\n",
+             lepton_int8.rows_per_second / kOrtInt8RowsPerSecond,
+             lepton_int8.rows_per_second >= 10.5e6 ? "met" : "NOT met");
+  fmt::print("  FLOP floor at {:.1f} GHz ({:.0f} FLOP/row): f32 {:.1f} M rows/s (Lepton reaches {:.0f} %), int8 "
+             "{:.1f} M rows/s (Lepton reaches {:.0f} %)\n",
+             ghz, flops, f32_floor / 1e6, 100.0 * lepton_f32.rows_per_second / f32_floor, int8_floor / 1e6,
+             100.0 * lepton_int8.rows_per_second / int8_floor);
+  return 0;
+}
