@@ -40,7 +40,7 @@ struct DenseLayer {
   std::vector<float> bias;    ///< outputs.
   Activation activation = Activation::Relu;
   LayerPrecision precision = LayerPrecision::F32;
-  /// Used when precision is Int8. `weight` then holds the dequantized values, so that code which reads
+  /// Used when precision is Int8. `weight` then contains the dequantized values, so that code which reads
   /// f32 weights (explainers, exporters) sees the function that the int8 layer computes, up to activation
   /// rounding.
   QuantizedWeights quantized;

@@ -14,7 +14,7 @@
 
 namespace lepton {
 
-/// How a layer's input activations get their int8 scale.
+/// Source of the int8 scale of a layer's input activations.
 enum class ActivationScaling {
   PerRow,      ///< max|x| / 127 of each row at run time (dynamic quantization). The default.
   MinMax,      ///< max|x| over the calibration rows, fixed in the file (static quantization).
@@ -34,8 +34,8 @@ struct QuantizationOptions {
   /// Largest allowed drop of the objective on the validation rows, in the metric's units (0.005 is half a
   /// point of F1). For metrics where lower is better, a rise counts as a drop. Range [0, 1].
   double tolerance = 0.005;
-  /// When the drop exceeds the tolerance: true moves the most harmful layers back to f32 one at a time
-  /// until it fits; false throws ConstraintError with the numbers.
+  /// Action when the drop exceeds the tolerance. True moves the most harmful layers back to f32, one at a
+  /// time, until the drop fits. False throws ConstraintError with the numbers.
   bool fallback_to_f32 = true;
 
   QuantizationOptions& with_activations(ActivationScaling scaling) { activations = scaling; return *this; }
@@ -45,7 +45,7 @@ struct QuantizationOptions {
   QuantizationOptions& with_fallback_to_f32(bool enabled) { fallback_to_f32 = enabled; return *this; }
 };
 
-/// What quantize() produced and measured. Also stored in the artifact under $.extensions.quantization.
+/// The output and measurements of quantize(), also stored in the artifact under $.extensions.quantization.
 struct QuantizationResult {
   ModelArtifact artifact;                     ///< The mixed-precision model, ready for save_artifact.
   std::vector<LayerPrecision> precisions;     ///< Per layer.
