@@ -3,6 +3,9 @@
 // Not installed. kernels_scalar.cpp, kernels_avx2.cpp and kernels_avx512.cpp each fill one table and are
 // compiled with their own flags, so none of them may include Eigen or any other header-only numeric code
 // whose inline functions would then differ between translation units (an ODR violation).
+// NOTE: the AVX files still use std::min, std::max and std::memcpy. Release builds inline them, but an
+// out-of-line copy compiled with AVX flags could be picked by the linker for other files, which would
+// fault on a CPU without AVX. Replacing them with local helpers in an anonymous namespace would remove that risk.
 //
 // Per-row arithmetic contract: every kernel computes each row alone, in a fixed order that depends only on
 // the layer's shape, never on how many rows a call carries. A row therefore gets bit-identical outputs
