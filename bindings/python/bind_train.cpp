@@ -62,9 +62,11 @@ void register_requirements(py::module_& m) {
       [](const py::object& document, const std::string& source) {
         if (py::isinstance<py::str>(document)) {
           const std::string text = document.cast<std::string>();
-          nlohmann::json parsed = nlohmann::json::parse(text, nullptr, false);
-          if (parsed.is_discarded()) {
-            throw ParseError(fmt::format("{}: the text is not valid JSON; pass a dict or JSON text", source));
+          nlohmann::json parsed;
+          try {
+            parsed = nlohmann::json::parse(text);
+          } catch (const nlohmann::json::parse_error& error) {
+            throw ParseError(fmt::format("{}: {}; fix the JSON syntax there, or pass a dict", source, error.what()));
           }
           return parse_requirements(parsed, source);
         }

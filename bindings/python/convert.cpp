@@ -23,6 +23,8 @@ nlohmann::json to_json(py::handle value, const std::string& argument) {
     py::int_ number = py::reinterpret_steal<py::int_>(PyNumber_Index(value.ptr()));
     if (!number) throw py::error_already_set();
     const long long signed_value = PyLong_AsLongLongAndOverflow(number.ptr(), &overflow);
+    // nlohmann's parser stores non-negative integers as unsigned, and readers may check for that type.
+    if (overflow == 0 && signed_value >= 0) return static_cast<std::uint64_t>(signed_value);
     if (overflow == 0) return static_cast<std::int64_t>(signed_value);
     const unsigned long long unsigned_value = PyLong_AsUnsignedLongLong(number.ptr());
     if (PyErr_Occurred()) {
@@ -172,8 +174,12 @@ void copy_into(const py::array& array, std::vector<Target>& data) {
     return;
   }
   // numpy converts strided or other-dtype input into a fresh C-contiguous array of Target: one copy.
-  Exact converted = Exact::ensure(array);
-  if (!converted) throw py::error_already_set();
+  using Converted = py::array_t<Target, py::array::c_style | py::array::forcecast>;
+  const Converted converted = Converted::ensure(array);
+  if (!converted) {
+    throw py::type_error(fmt::format("cannot convert an array of dtype {} to {}", describe_dtype(array),
+                                     py::str(py::dtype::of<Target>()).cast<std::string>()));
+  }
   std::memcpy(data.data(), converted.data(), data.size() * sizeof(Target));
 }
 

@@ -1,0 +1,134 @@
+"""Explanations through Python equal the C++ CLI's (`lepton explain`) to 1e-12 on an AI4I model.
+
+Both sides use the background that the pipeline stored in the model, the default output link and the
+same explainer options, so any difference would come from the bindings' conversions.
+"""
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+import lepton
+
+ROWS = list(range(0, 12)) + [50, 51, 52, 53]
+ROWS_ARGUMENT = "0-11,50-53"
+TOLERANCE = 1e-12  # the same double computations on both sides; the CLI prints 17 significant digits
+
+METHODS = {
+    "exact": (lepton.ExactExplainer, lambda: lepton.ExactOptions(threads=2), []),
+    "kernel": (lepton.KernelExplainer, lambda: lepton.KernelOptions(samples=64, seed=7, threads=2),
+               ["--samples", "64"]),
+    "permutation": (lepton.PermutationExplainer, lambda: lepton.PermutationOptions(permutations=4, seed=7, threads=2),
+                    ["--samples", "4"]),
+    "gradient": (lepton.GradientExplainer, lambda: lepton.GradientOptions(threads=2), []),
+}
+
+
+def cli_explanation(cli, model_path, ai4i_path, method, extra, out):
+    command = [cli, "explain", "-m", model_path, "-d", ai4i_path, "-o", str(out), "--rows", ROWS_ARGUMENT,
+               "--method", method, "--seed", "7", "-j", "2", *extra]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    with open(out / "attributions.json", encoding="utf-8") as file:
+        return json.load(file)
+
+
+def python_explanation(artifact, table, method):
+    explainer_type, options, _ = METHODS[method]
+    model = lepton.explain_model(artifact, lepton.default_output_link(artifact))
+    groups = lepton.FeatureGroups.from_preprocessor(artifact.preprocessor)
+    explainer = explainer_type(model, lepton.stored_background(artifact), groups, options())
+    return explainer.explain(artifact.preprocessor.transform(table, ROWS))
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_explanation_equals_cli(method, python_run, cli, ai4i_path, table, tmp_path):
+    result, _ = python_run
+    expected = cli_explanation(cli, result.model_path, ai4i_path, method, METHODS[method][2], tmp_path)
+    artifact = lepton.load_artifact(result.model_path)
+    explanation = python_explanation(artifact, table, method)
+
+    assert explanation.method == expected["method"]
+    assert explanation.group_names == expected["groups"]
+    assert expected["rows_explained"] == ROWS
+    np.testing.assert_allclose(explanation.base_values, expected["base_values"], rtol=0, atol=TOLERANCE)
+    for r, row in enumerate(expected["rows"]):
+        np.testing.assert_allclose(explanation.predictions[r], row["prediction"], rtol=0, atol=TOLERANCE)
+        for g, name in enumerate(explanation.group_names):
+            np.testing.assert_allclose(explanation.values[r, g], row["values"][name], rtol=0, atol=TOLERANCE)
+            np.testing.assert_allclose(explanation.standard_errors[r, g], row["standard_errors"][name], rtol=0,
+                                       atol=TOLERANCE)
+
+    importance = lepton.global_importance(explanation)
+    np.testing.assert_allclose(importance.mean_abs[:, 0], expected["global_importance"]["mean_abs"], rtol=0,
+                               atol=TOLERANCE)
+
+
+def test_exact_values_add_up_to_prediction(predictor, table):
+    artifact = predictor.artifact
+    explanation = python_explanation(artifact, table, "exact")
+    totals = explanation.values.sum(axis=1) + explanation.base_values
+    np.testing.assert_allclose(totals, explanation.predictions, rtol=0, atol=1e-12)
+    # The explained output is the predictor's probability; the explainer runs in double, the predictor
+    # in float32 kernels, so they agree to float precision only.
+    np.testing.assert_allclose(explanation.predictions[:, 0], predictor.predict(table.select_rows(ROWS)).probability,
+                               rtol=0, atol=1e-6)
+
+
+def test_python_function_model_equals_mlp_model(predictor, table):
+    artifact = predictor.artifact
+    mlp_model = lepton.explain_model(artifact, lepton.OutputLink.Logistic)
+    calls = []
+
+    def model(rows):
+        calls.append(rows.shape)
+        assert not rows.flags.writeable
+        return mlp_model.evaluate(rows)
+
+    function_model = lepton.ExplainModel.from_function(mlp_model.inputs, mlp_model.outputs, model)
+    groups = lepton.FeatureGroups.from_preprocessor(artifact.preprocessor)
+    background = lepton.stored_background(artifact)
+    rows = artifact.preprocessor.transform(table, ROWS[:4])
+
+    expected = lepton.ExactExplainer(mlp_model, background, groups, lepton.ExactOptions(threads=2)).explain(rows)
+    actual = lepton.ExactExplainer(function_model, background, groups, lepton.ExactOptions(threads=2)).explain(rows)
+    assert calls, "the Python model was never called"
+    np.testing.assert_allclose(actual.values, expected.values, rtol=0, atol=1e-12)
+
+
+def test_python_model_exception_reaches_caller(predictor, table):
+    artifact = predictor.artifact
+
+    def broken(rows):
+        raise ZeroDivisionError("model failed on purpose")
+
+    model = lepton.ExplainModel.from_function(artifact.network.inputs, 1, broken)
+    groups = lepton.FeatureGroups.from_preprocessor(artifact.preprocessor)
+    explainer = lepton.ExactExplainer(model, lepton.stored_background(artifact), groups)
+    with pytest.raises(ZeroDivisionError, match="on purpose"):
+        explainer.explain(artifact.preprocessor.transform(table, [0]))
+
+
+def test_python_model_wrong_shape_is_rejected(predictor, table):
+    artifact = predictor.artifact
+    model = lepton.ExplainModel.from_function(artifact.network.inputs, 1, lambda rows: np.zeros((len(rows), 3)))
+    groups = lepton.FeatureGroups.from_preprocessor(artifact.preprocessor)
+    explainer = lepton.ExactExplainer(model, lepton.stored_background(artifact), groups)
+    with pytest.raises(ValueError, match=r"return an array of shape"):
+        explainer.explain(artifact.preprocessor.transform(table, [0]))
+
+
+def test_explanation_arrays_are_read_only_views(predictor, table):
+    explanation = python_explanation(predictor.artifact, table, "exact")
+    values = explanation.values
+    assert values.shape == (len(ROWS), explanation.groups, 1)
+    assert not values.flags.writeable
+    assert values.base is explanation or values.base.base is explanation
+
+
+def test_background_json_round_trips(predictor):
+    background = lepton.stored_background(predictor.artifact)
+    copy = lepton.Background.from_json(background.to_json())
+    np.testing.assert_array_equal(copy.rows, background.rows)
+    np.testing.assert_array_equal(copy.weights, background.weights)
