@@ -316,7 +316,8 @@ void register_explanation(py::module_& m) {
             }
             return e.value(row, group, output);
           },
-          py::arg("row"), py::arg("group"), py::arg("output") = 0)
+          py::arg("row"), py::arg("group"), py::arg("output") = 0,
+          "Return the attribution of group to output of row; raises IndexError outside the shape.")
       .def(
           "to_json", [](const Explanation& self) { return from_json(self.to_json()); }, "Return as a dict.");
 

@@ -234,35 +234,35 @@ void register_trainer(py::module_& m) {
             self.cast<TrainerOptions&>().with_config(config);
             return self;
           },
-          py::arg("config"))
+          py::arg("config"), "Set config; return this object.")
       .def(
           "with_progress",
           [](py::object self, const py::object& f) {
             self.cast<TrainerOptions&>().with_progress(to_epoch_callback(f));
             return self;
           },
-          py::arg("on_epoch"))
+          py::arg("on_epoch"), "Set the progress callable (or None); return this object.")
       .def(
           "with_checkpoint",
           [](py::object self, const std::string& path, bool resume) {
             self.cast<TrainerOptions&>().with_checkpoint(path, resume);
             return self;
           },
-          py::arg("path"), py::arg("resume"))
+          py::arg("path"), py::arg("resume"), "Set checkpoint_path and resume; return this object.")
       .def(
           "with_time_budget",
           [](py::object self, double seconds) {
             self.cast<TrainerOptions&>().with_time_budget(seconds);
             return self;
           },
-          py::arg("seconds"))
+          py::arg("seconds"), "Set max_seconds; return this object.")
       .def(
           "with_threads",
           [](py::object self, int threads) {
             self.cast<TrainerOptions&>().with_threads(threads);
             return self;
           },
-          py::arg("threads"));
+          py::arg("threads"), "Set threads; return this object.");
 
   py::class_<TrainingResult>(m, "TrainingResult", "The best weights (by the validation objective) and the history.")
       .def_readonly("network", &TrainingResult::network)
