@@ -46,12 +46,16 @@ struct TrainerOptions {
   double max_seconds = 0;        ///< 0: no time budget. Otherwise stop after the epoch that passes it.
   int threads = 1;               ///< Intra-op threads for LibTorch.
   const std::atomic<bool>* stop_requested = nullptr;  ///< Polled between batches; set it to stop cleanly.
+  /// Called after each backward pass with the flat gradient of all parameters (float32, `count` values, the
+  /// batch mean), before the optimizer step. Data-parallel training averages it across ranks here. Empty: none.
+  std::function<void(float* gradient, std::size_t count)> gradient_hook;
 
   TrainerOptions& with_config(ModelConfig c) { config = std::move(c); return *this; }
   TrainerOptions& with_progress(std::function<void(const EpochRecord&)> f) { on_epoch = std::move(f); return *this; }
   TrainerOptions& with_checkpoint(std::string path, bool resume_from_it) { checkpoint_path = std::move(path); resume = resume_from_it; return *this; }
   TrainerOptions& with_time_budget(double seconds) { max_seconds = seconds; return *this; }
   TrainerOptions& with_threads(int n) { threads = n; return *this; }
+  TrainerOptions& with_gradient_hook(std::function<void(float*, std::size_t)> f) { gradient_hook = std::move(f); return *this; }
 };
 
 /// What training produced: the best weights (by the validation objective) and the history.

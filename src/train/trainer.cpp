@@ -848,6 +848,9 @@ std::optional<double> train_epoch(Network& net, const ModelConfig& config, const
     const torch::Tensor output = forward_train(net, shuffled.narrow(0, start, length), shuffle_generator, cache);
     const torch::Tensor grad = loss_gradient(config.task, output, shuffled_targets.slice(start, length), loss);
     backward(net, cache, grad);
+    if (options.gradient_hook) {
+      options.gradient_hook(net.gradients.data_ptr<float>(), static_cast<std::size_t>(net.gradients.numel()));
+    }
 
     const double lr = learning_rate_at(config, state.schedule, state.step, steps_per_epoch);
     state.optimizer.update(net.parameters, net.gradients, lr, config.weight_decay);
