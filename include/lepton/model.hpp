@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lepton/crypto.hpp"
 #include "lepton/preprocess.hpp"
 
 namespace lepton {
@@ -93,6 +94,14 @@ void save_artifact(const ModelArtifact& artifact, const std::string& path);
 /// Loads and validates an artifact. Every size, offset, dtype and shape is checked before data are read,
 /// and the checksum is verified. Throws FileNotFound, IoError or ParseError naming the fault.
 ModelArtifact load_artifact(const std::string& path);
+
+/// Writes the artifact atomically inside the envelopes of `options`: encrypted, then signed (crypto.hpp).
+void save_artifact(const ModelArtifact& artifact, const std::string& path, const SaveOptions& options);
+
+/// Loads a plain, encrypted or signed artifact. Throws ParseError when a required signature is missing,
+/// invalid or untrusted, when an encrypted file comes without its key, and when decryption fails (a wrong
+/// key, a changed byte, a truncated file). The one-argument load_artifact equals LoadOptions{}.
+ModelArtifact load_artifact(const std::string& path, const LoadOptions& options);
 
 /// Same as load_artifact, for bytes already in memory. `source` names them in error messages.
 ModelArtifact parse_artifact(const std::string& bytes, const std::string& source);

@@ -865,7 +865,15 @@ void save_artifact(const ModelArtifact& artifact, const std::string& path) {
 }
 
 ModelArtifact load_artifact(const std::string& path) {
-  return parse_artifact(read_file(path), path);
+  return load_artifact(path, LoadOptions{});
+}
+
+void save_artifact(const ModelArtifact& artifact, const std::string& path, const SaveOptions& options) {
+  write_file_atomically(path, protect_bytes(serialize_artifact(artifact), options));
+}
+
+ModelArtifact load_artifact(const std::string& path, const LoadOptions& options) {
+  return parse_artifact(unprotect_bytes(read_file(path), options, path), path);
 }
 
 }  // namespace lepton
