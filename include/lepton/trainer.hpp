@@ -49,6 +49,19 @@ struct TrainerOptions {
   /// Called after each backward pass with the flat gradient of all parameters (float32, `count` values, the
   /// batch mean), before the optimizer step. Data-parallel training averages it across ranks here. Empty: none.
   std::function<void(float* gradient, std::size_t count)> gradient_hook;
+  /// Returns the order in which the training rows of an epoch are visited: a permutation of [0, rows), with
+  /// `epoch` counted from 0. Data-parallel ranks use it to take their part of a shared global batch. Empty:
+  /// a permutation drawn from config.seed.
+  std::function<std::vector<std::int64_t>(std::size_t epoch, std::size_t rows)> row_order;
+  /// Starting weights as one flat float32 vector in the layout W1, b1, W2, b2, ... (each weight [out, in],
+  /// row-major), the layout of Mlp's layers. Empty: PyTorch's initialization from config.seed.
+  std::vector<float> initial_parameters;
+  /// FedProx: adds mu / 2 * ||w - initial_parameters||^2 to the loss. 0: no proximal term. Needs
+  /// initial_parameters when > 0.
+  double proximal_mu = 0;
+  /// Returns the weights of the best validation epoch (true) or of the last epoch (false, as federated
+  /// clients need).
+  bool restore_best = true;
 
   TrainerOptions& with_config(ModelConfig c) { config = std::move(c); return *this; }
   TrainerOptions& with_progress(std::function<void(const EpochRecord&)> f) { on_epoch = std::move(f); return *this; }

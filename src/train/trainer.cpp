@@ -823,6 +823,29 @@ bool is_improvement(Metric objective, double value, double best) {
   return higher_is_better(objective) ? value > best + kMinImprovement : value < best - kMinImprovement;
 }
 
+// The caller's row order of epoch `epoch`, checked to be a permutation of [0, rows).
+torch::Tensor epoch_order(const TrainerOptions& options, std::size_t epoch, std::int64_t rows) {
+  std::vector<std::int64_t> order = options.row_order(epoch, static_cast<std::size_t>(rows));
+  std::vector<bool> seen(static_cast<std::size_t>(rows), false);
+  bool valid = order.size() == static_cast<std::size_t>(rows);
+  for (std::size_t i = 0; valid && i < order.size(); ++i) {
+    valid = order[i] >= 0 && order[i] < rows && !seen[static_cast<std::size_t>(order[i])];
+    if (valid) seen[static_cast<std::size_t>(order[i])] = true;
+  }
+  if (!valid) {
+    throw InvalidArgument(fmt::format("Trainer: options.row_order returned {} indices for epoch {} that are not a "
+                                      "permutation of [0, {}); return each training row index exactly once",
+                                      order.size(), epoch, rows));
+  }
+  return torch::from_blob(order.data(), {rows}, torch::kInt64).clone();
+}
+
+// The FedProx centre as a tensor view of options.initial_parameters (not copied).
+torch::Tensor proximal_center(const TrainerOptions& options) {
+  return torch::from_blob(const_cast<float*>(options.initial_parameters.data()),
+                          {static_cast<std::int64_t>(options.initial_parameters.size())}, torch::kFloat32);
+}
+
 // Runs one epoch over the training rows in a fresh permutation. Returns the mean training loss, or nothing
 // when a stop was requested part-way (the epoch then does not count).
 std::optional<double> train_epoch(Network& net, const ModelConfig& config, const TrainerOptions& options,
@@ -833,7 +856,8 @@ std::optional<double> train_epoch(Network& net, const ModelConfig& config, const
   const std::int64_t steps_per_epoch = (rows + batch - 1) / batch;
 
   // One gather per epoch; batches are then contiguous views.
-  const torch::Tensor order = torch::randperm(rows, shuffle_generator, torch::kInt64);
+  const torch::Tensor order = options.row_order ? epoch_order(options, state.epochs_done, rows)
+                                                : torch::randperm(rows, shuffle_generator, torch::kInt64);
   const torch::Tensor shuffled = features.index_select(0, order);
   const LossTargets shuffled_targets = targets.select(order);
 
@@ -848,6 +872,9 @@ std::optional<double> train_epoch(Network& net, const ModelConfig& config, const
     const torch::Tensor output = forward_train(net, shuffled.narrow(0, start, length), shuffle_generator, cache);
     const torch::Tensor grad = loss_gradient(config.task, output, shuffled_targets.slice(start, length), loss);
     backward(net, cache, grad);
+    if (options.proximal_mu > 0) {
+      net.gradients.add_(net.parameters - proximal_center(options), options.proximal_mu);
+    }
     if (options.gradient_hook) {
       options.gradient_hook(net.gradients.data_ptr<float>(), static_cast<std::size_t>(net.gradients.numel()));
     }
@@ -875,6 +902,14 @@ nlohmann::json TrainingResult::to_json() const {
 Trainer::Trainer(TrainerOptions options) : options_(std::move(options)) {
   check_config(options_.config, options_.threads);
   check_objective(options_.config);
+  if (!(options_.proximal_mu >= 0.0) || !std::isfinite(options_.proximal_mu)) {
+    throw InvalidArgument(fmt::format("Trainer: options.proximal_mu is {}, expected a finite value >= 0",
+                                      options_.proximal_mu));
+  }
+  if (options_.proximal_mu > 0 && options_.initial_parameters.empty()) {
+    throw InvalidArgument("Trainer: options.proximal_mu > 0 needs options.initial_parameters, the centre of the "
+                          "proximal term; set both or set proximal_mu to 0");
+  }
 }
 
 TrainingResult Trainer::fit(const TrainingData& train, const TrainingData& validation) const {
@@ -893,6 +928,14 @@ TrainingResult Trainer::fit(const TrainingData& train, const TrainingData& valid
   check_split("validation", validation, config, train.features.cols, outputs);
 
   Network net = build_network(train.features.cols, config, outputs);
+  if (!options_.initial_parameters.empty()) {
+    if (options_.initial_parameters.size() != static_cast<std::size_t>(net.parameters.numel())) {
+      throw InvalidArgument(fmt::format("Trainer: options.initial_parameters has {} values but the network has {} "
+                                        "parameters; pass weights of the same layer widths",
+                                        options_.initial_parameters.size(), net.parameters.numel()));
+    }
+    net.parameters.copy_(proximal_center(options_));
+  }
   at::Generator shuffle_generator = at::make_generator<at::CPUGeneratorImpl>(config.seed);
 
   TrainingState state;
@@ -984,7 +1027,7 @@ TrainingResult Trainer::fit(const TrainingData& train, const TrainingData& valid
   if (result.stop_reason.empty()) {
     result.stop_reason = state.stop_reason;
   }
-  if (!state.history.empty()) {
+  if (!state.history.empty() && options_.restore_best) {
     net.parameters.copy_(state.best_parameters);
   }
   result.network = to_mlp(net);

@@ -1,0 +1,135 @@
+#pragma once
+/// Data-parallel training and federated averaging over PyTorch's c10d library with its Gloo backend
+/// (LibTorch 1.13.1). This header does not include LibTorch or c10d.
+///
+/// Rendezvous goes through a c10d TCPStore at master_addr:master_port. Every collective has a deadline, so a
+/// rank that dies or hangs makes the others throw DistributedError instead of waiting forever.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lepton/error.hpp"
+#include "lepton/trainer.hpp"
+
+namespace lepton {
+
+/// A rendezvous, a collective or a peer failed: a rank died, hung past the timeout, or the group was started
+/// with inconsistent settings (Python: RuntimeError).
+class DistributedError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// How one process joins its group. Chainable setters return *this.
+struct DistributedOptions {
+  std::string master_addr = "127.0.0.1";  ///< Host of the TCPStore.
+  int master_port = 29500;                ///< Port of the TCPStore, 1..65535.
+  int world_size = 1;                     ///< Processes in the group, >= 1.
+  int rank = 0;                           ///< This process, in [0, world_size).
+  /// Seconds that the rendezvous and every collective may take before the rank gives up with a
+  /// DistributedError. Bounds how long survivors wait for a dead or hung peer.
+  double timeout_seconds = 60;
+  /// true: rank 0 starts the TCPStore server on master_port. false: a launcher already serves it, so every
+  /// rank connects as a client.
+  bool rank0_hosts_store = true;
+  /// All-reduce bucket size in bytes. Gradients travel in buckets of at most this many bytes (1 MiB by
+  /// default, in the range of PyTorch DDP's bucket_cap_mb).
+  std::size_t bucket_bytes = std::size_t{1} << 20;
+
+  DistributedOptions& with_master(std::string address, int port) { master_addr = std::move(address); master_port = port; return *this; }
+  DistributedOptions& with_world(int size, int this_rank) { world_size = size; rank = this_rank; return *this; }
+  DistributedOptions& with_timeout(double seconds) { timeout_seconds = seconds; return *this; }
+  DistributedOptions& with_bucket_bytes(std::size_t bytes) { bucket_bytes = bytes; return *this; }
+  DistributedOptions& with_external_store(bool external) { rank0_hosts_store = !external; return *this; }
+
+  /// Reads the variables that torchrun sets: MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, and
+  /// LEPTON_DIST_TIMEOUT (seconds). Missing variables keep the defaults above; a malformed one throws
+  /// InvalidArgument naming it.
+  static DistributedOptions from_environment();
+
+  /// Throws InvalidArgument naming the first field out of range.
+  void validate() const;
+};
+
+/// Traffic of one process since it joined, counted at the API: what this rank handed to collectives.
+struct CommunicationStats {
+  std::uint64_t all_reduce_calls = 0;   ///< Buckets all-reduced.
+  std::uint64_t gradient_steps = 0;     ///< Gradient hooks run (one per optimizer step).
+  std::uint64_t payload_bytes = 0;      ///< Bytes handed to all-reduce and broadcast.
+  double seconds = 0;                   ///< Wall time spent inside collectives.
+};
+
+/// A joined process group. Move-only; leaving scope closes the connections.
+class ProcessGroup {
+ public:
+  /// Validates `options`, meets the other ranks at the TCPStore and connects Gloo. Throws
+  /// DistributedError when the store's port is in use, when ranks disagree on the world size, when a rank
+  /// number is taken twice, or when not every rank arrives within options.timeout_seconds.
+  static ProcessGroup join(const DistributedOptions& options);
+
+  ProcessGroup(ProcessGroup&&) noexcept;
+  ProcessGroup& operator=(ProcessGroup&&) noexcept;
+  ~ProcessGroup();
+
+  int rank() const noexcept;
+  int world_size() const noexcept;
+  const DistributedOptions& options() const noexcept;
+
+  /// Replaces `values` by their element-wise sum over all ranks, in buckets of options().bucket_bytes.
+  void all_reduce_sum(float* values, std::size_t count);
+  void all_reduce_sum(double* values, std::size_t count);
+  /// Sum of 64-bit integers; the federated secure aggregation sums masked fixed-point values with it.
+  void all_reduce_sum(std::int64_t* values, std::size_t count);
+  /// Replaces `values` by their mean over all ranks.
+  void all_reduce_mean(float* values, std::size_t count);
+  /// Copies `values` of rank `root` to every rank.
+  void broadcast(float* values, std::size_t count, int root);
+  /// Copies a byte string of rank `root` to every rank, through the TCPStore. Meant for small payloads such
+  /// as a checkpoint or a JSON summary.
+  std::string broadcast_bytes(const std::string& bytes, int root);
+  /// Returns every rank's byte string, in rank order, through the TCPStore.
+  std::vector<std::string> all_gather_bytes(const std::string& bytes);
+  /// Returns once every rank has called it, or throws DistributedError at the timeout.
+  void barrier();
+
+  /// A TrainerOptions::gradient_hook that averages the gradient over all ranks.
+  std::function<void(float*, std::size_t)> gradient_hook();
+
+  CommunicationStats stats() const;
+
+  struct Impl;
+
+ private:
+  explicit ProcessGroup(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Rows of a global training set of `rows` rows that rank `rank` of `world_size` holds: rows rank,
+/// rank + world_size, rank + 2 * world_size, ... Every rank gets rows / world_size rows, so the last
+/// rows % world_size rows of the set are left out, as torch's DistributedSampler(drop_last=True) does.
+std::vector<std::size_t> shard_rows(std::size_t rows, int rank, int world_size);
+
+/// The visiting order of epoch `epoch` for data-parallel sampling: a permutation of `groups` group ids drawn
+/// from (seed, epoch), each expanded to its `group_size` consecutive rows. A rank's shard uses group_size 1.
+/// One process with group_size = world_size and the global rows in shard order (global row g belongs to
+/// rank g % world_size at local index g / world_size) visits the same global batches as the ranks do
+/// together, which is what makes one process with batch B equal to world_size processes with batch
+/// B / world_size.
+std::vector<std::int64_t> data_parallel_order(std::uint64_t seed, std::size_t epoch, std::size_t groups,
+                                              std::size_t group_size);
+
+/// Trains one rank's shard as part of a data-parallel group and returns the same result on every rank.
+///
+/// `shard` holds this rank's rows (see shard_rows). Each step, every rank computes the mean gradient of its
+/// part of the global batch (config.batch_size rows per rank) and the group averages the gradients, so a
+/// global batch has batch_size * world_size rows. `validation` must be the same rows on every rank, so that
+/// early stopping decides alike everywhere. Only rank 0 writes options.checkpoint_path. When options.resume
+/// is set, rank 0 reads that checkpoint and sends it to the other ranks, so the ranks need no shared disk.
+/// Throws InvalidArgument when the ranks' shards differ in size and DistributedError when a peer fails.
+TrainingResult fit_data_parallel(ProcessGroup& group, TrainerOptions options, const TrainingData& shard,
+                                 const TrainingData& validation);
+
+}  // namespace lepton
