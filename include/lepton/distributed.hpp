@@ -107,6 +107,11 @@ class ProcessGroup {
   std::unique_ptr<Impl> impl_;
 };
 
+/// Returns a TCP port that was free on `address` when this call bound and released it, for choosing
+/// master_port at run time. Another process may take it before the caller does. Throws DistributedError
+/// when no socket can be bound on `address`.
+int find_free_port(const std::string& address = "127.0.0.1");
+
 /// Rows of a global training set of `rows` rows that rank `rank` of `world_size` holds: rows rank,
 /// rank + world_size, rank + 2 * world_size, ... Every rank gets rows / world_size rows, so the last
 /// rows % world_size rows of the set are left out, as torch's DistributedSampler(drop_last=True) does.

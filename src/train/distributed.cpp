@@ -2,13 +2,18 @@
 // Besides trainer.cpp, the distributed*.cpp files are the only ones that include c10d headers.
 #include "lepton/distributed.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <numeric>
 #include <optional>
@@ -354,6 +359,33 @@ std::function<void(float*, std::size_t)> ProcessGroup::gradient_hook() {
     all_reduce_mean(gradient, count);
     ++impl_->stats.gradient_steps;
   };
+}
+
+int find_free_port(const std::string& address) {
+  const int socket_fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (socket_fd < 0) {
+    throw DistributedError(fmt::format("find_free_port: socket() failed: {}", std::strerror(errno)));
+  }
+
+  sockaddr_in socket_address{};
+  socket_address.sin_family = AF_INET;
+  socket_address.sin_port = 0;  // The kernel picks a free port.
+  if (::inet_pton(AF_INET, address.c_str(), &socket_address.sin_addr) != 1) {
+    ::close(socket_fd);
+    throw DistributedError(fmt::format("find_free_port: \"{}\" is not an IPv4 address; pass one such as "
+                                       "127.0.0.1",
+                                       address));
+  }
+  socklen_t length = sizeof socket_address;
+  const bool bound = ::bind(socket_fd, reinterpret_cast<sockaddr*>(&socket_address), sizeof socket_address) == 0 &&
+                     ::getsockname(socket_fd, reinterpret_cast<sockaddr*>(&socket_address), &length) == 0;
+  const int error = errno;
+  ::close(socket_fd);
+  if (!bound) {
+    throw DistributedError(fmt::format("find_free_port: cannot bind a socket on {}: {}", address,
+                                       std::strerror(error)));
+  }
+  return ntohs(socket_address.sin_port);
 }
 
 // ---------------------------------------------------------------------------------------------------
