@@ -43,6 +43,10 @@ struct ModelConfig {
   Metric objective = Metric::F1;
   std::uint64_t seed = 42;
   std::optional<PrivacyBudget> privacy;  ///< DP-SGD budget; std::nullopt trains without differential privacy.
+  /// DP-SGD noise standard deviation in units of privacy->max_grad_norm, solved by the accountant for the
+  /// budget and the schedule (max_epochs x ceil(rows / batch_size) steps). 0 with a finite budget: the
+  /// trainer solves it. Stored in the JSON form's "privacy" object.
+  double noise_multiplier = 0;
   std::map<std::string, Reason> reasons;
 
   nlohmann::json to_json() const;

@@ -6,14 +6,17 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "lepton/configurator.hpp"
+#include "lepton/crypto.hpp"
 #include "lepton/matrix.hpp"
 #include "lepton/model.hpp"
+#include "lepton/privacy.hpp"
 
 namespace lepton {
 
@@ -49,6 +52,12 @@ struct TrainerOptions {
   /// Called after each backward pass with the flat gradient of all parameters (float32, `count` values, the
   /// batch mean), before the optimizer step. Data-parallel training averages it across ranks here. Empty: none.
   std::function<void(float* gradient, std::size_t count)> gradient_hook;
+  /// Set: checkpoints are encrypted with this key (XChaCha20-Poly1305), and resuming needs the same key.
+  std::optional<EncryptionKey> checkpoint_key;
+  /// DP-SGD only, for tests: draw the noise and the Poisson samples from a ChaCha20 stream seeded with this
+  /// value instead of the operating system's CSPRNG, so that a run repeats bit for bit. Whoever knows the
+  /// seed can recompute and subtract the noise, so a seeded run has no privacy guarantee.
+  std::optional<std::uint64_t> insecure_privacy_seed;
   /// Returns the order in which the training rows of an epoch are visited: a permutation of [0, rows), with
   /// `epoch` counted from 0. Data-parallel ranks use it to take their part of a shared global batch. Empty:
   /// a permutation drawn from config.seed.
@@ -76,15 +85,24 @@ struct TrainingResult {
   Mlp network;
   std::vector<EpochRecord> history;
   std::size_t best_epoch = 0;
-  std::string stop_reason;  ///< "early_stopping", "max_epochs", "time_budget", "stop_requested".
+  /// "early_stopping", "max_epochs", "time_budget", "stop_requested", or "privacy_budget" when one more
+  /// DP-SGD step would spend more than the target epsilon.
+  std::string stop_reason;
   double seconds = 0;
   bool resumed = false;
+  std::optional<PrivacySpent> privacy;  ///< DP-SGD runs: the budget spent; std::nullopt otherwise.
 
   nlohmann::json to_json() const;
 };
 
 /// Trains an MLP with AdamW, class weighting, a learning-rate schedule and early stopping.
-/// Deterministic for a given config.seed on one machine.
+/// Deterministic for a given config.seed on one machine, except DP-SGD (config.privacy set), whose noise and
+/// batches come from a CSPRNG unless TrainerOptions::insecure_privacy_seed is set.
+///
+/// DP-SGD computes every row's gradient through each Linear layer, clips it to max_grad_norm, sums, adds
+/// N(0, (noise_multiplier * max_grad_norm)^2) noise per coordinate and divides by the expected batch size.
+/// Each step samples rows independently with rate batch_size / rows, so batches vary in size and may be
+/// empty. Training stops before a step that would spend more than privacy->epsilon.
 class Trainer {
  public:
   explicit Trainer(TrainerOptions options);

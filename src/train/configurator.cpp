@@ -14,6 +14,7 @@
 
 #include "lepton/error.hpp"
 #include "lepton/log.hpp"
+#include "lepton/privacy.hpp"
 #include "train/configurator_detail.hpp"
 #include "train/requirements_detail.hpp"
 
@@ -261,7 +262,6 @@ void explain_quantize(ModelConfig& config, const Requirements& requirements, con
 // Each candidate is tried in fp32 and then in int8 before the next smaller one, so a tight limit
 // quantizes before it shrinks: requirements bound the cost of int8 by quantization_tolerance, while
 // halving the widths has no such bound.
-// NOTE: no component writes an int8 export yet, so quantize = true is recorded but not yet fulfilled.
 void choose_architecture(ModelConfig& config, const Requirements& requirements, const DataShape& shape,
                          std::vector<std::string>& conflicts) {
   std::vector<std::size_t> start = base_hidden_units(shape);
@@ -467,6 +467,31 @@ void choose_threshold_strategy(ModelConfig& config, const Requirements& requirem
               : fmt::format("{} does not depend on a threshold, so predictions use 0.5", to_string(config.objective)));
 }
 
+// Solves the DP-SGD noise multiplier with the RDP accountant for the schedule that the trainer runs:
+// max_epochs x ceil(rows / batch) steps, each sampling rows with probability batch / rows.
+void choose_noise_multiplier(ModelConfig& config, const DataShape& shape) {
+  if (!config.privacy) {
+    return;
+  }
+
+  const PrivacyBudget& budget = *config.privacy;
+  const std::size_t rows = std::max<std::size_t>(1, shape.training_rows);
+  const std::size_t batch = std::min(config.batch_size, rows);
+  const double sample_rate = static_cast<double>(batch) / static_cast<double>(rows);
+  const std::uint64_t steps = static_cast<std::uint64_t>(config.max_epochs) * ((rows + batch - 1) / batch);
+  try {
+    config.noise_multiplier = solve_noise_multiplier(budget.epsilon, budget.delta, sample_rate, steps);
+  } catch (const InvalidArgument& error) {
+    throw ConstraintError(fmt::format("constraints.privacy: epsilon {:g} cannot be met: {}", budget.epsilon,
+                                      error.what()));
+  }
+  explain(config, "noise_multiplier", kDrivenByPrivacy,
+          fmt::format("The RDP accountant gives noise multiplier {:.4f}: {} steps ({} epochs of {} rows, Poisson "
+                      "sampling rate {:.5f}) then spend at most epsilon {:g} at delta {:g}",
+                      config.noise_multiplier, steps, config.max_epochs, rows, sample_rate, budget.epsilon,
+                      budget.delta));
+}
+
 void record_constraints(ModelConfig& config, const Requirements& requirements) {
   const Constraints& constraints = requirements.constraints;
 
@@ -478,7 +503,7 @@ void record_constraints(ModelConfig& config, const Requirements& requirements) {
                         constraints.privacy->epsilon, constraints.privacy->delta, constraints.privacy->max_grad_norm));
   }
 
-  // NOTE: this promise holds only while run_pipeline compares min_metric with the test metric.
+  // run_pipeline checks min_metric against the test metric in the report, and the CLI exits with code 3 when it fails.
   if (constraints.min_metric) {
     explain(config, "min_metric", kDrivenByMinMetric,
             fmt::format("{} {} {:g} cannot be checked before training; the pipeline compares it with the test-split "
@@ -644,6 +669,7 @@ ModelConfig configure(const Requirements& requirements, const DataProfile& profi
   choose_class_weights(config, requirements, profile);
   choose_threshold_strategy(config, requirements);
   record_constraints(config, requirements);
+  choose_noise_multiplier(config, shape);
   return config;
 }
 
@@ -833,11 +859,12 @@ void read_privacy(ObjectReader& reader, ModelConfig& config, std::vector<std::st
   if (privacy == nullptr) return;
 
   ObjectReader budget_reader(*privacy, reader.member_path("privacy"), problems);
-  budget_reader.reject_unknown({"epsilon", "delta", "max_grad_norm"});
+  budget_reader.reject_unknown({"epsilon", "delta", "max_grad_norm", "noise_multiplier"});
   PrivacyBudget budget;
   budget_reader.read_number("epsilon", budget.epsilon, std::numeric_limits<double>::min(), kUnbounded);
   budget_reader.read_number("delta", budget.delta, std::numeric_limits<double>::min(), 1.0);
   budget_reader.read_number("max_grad_norm", budget.max_grad_norm, std::numeric_limits<double>::min(), kUnbounded);
+  budget_reader.read_number("noise_multiplier", config.noise_multiplier, 0.0, kUnbounded);
   config.privacy = budget;
 }
 
@@ -892,7 +919,10 @@ nlohmann::json ModelConfig::to_json() const {
       {"reasons", reasons_json},
   };
   if (privacy) {
-    j["privacy"] = {{"epsilon", privacy->epsilon}, {"delta", privacy->delta}, {"max_grad_norm", privacy->max_grad_norm}};
+    j["privacy"] = {{"epsilon", privacy->epsilon},
+                    {"delta", privacy->delta},
+                    {"max_grad_norm", privacy->max_grad_norm},
+                    {"noise_multiplier", noise_multiplier}};
   }
   return j;
 }

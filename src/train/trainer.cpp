@@ -14,13 +14,17 @@
 #include <filesystem>
 #include <limits>
 #include <optional>
+#include <sstream>
 #include <utility>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
 
 #include "lepton/error.hpp"
+#include "lepton/io.hpp"
+#include "lepton/log.hpp"
 #include "lepton/metrics.hpp"
+#include "train/privacy_random.hpp"
 
 namespace lepton {
 
@@ -57,6 +61,35 @@ std::size_t output_count(const ModelConfig& config, const TrainingData& train, c
     }
   }
   return static_cast<std::size_t>(max_label) + 1;
+}
+
+// Infinite epsilon and clipping norm are allowed: with noise_multiplier 0 they turn DP-SGD into plain
+// per-sample-gradient SGD, which tests compare with ordinary training.
+void check_privacy_config(const ModelConfig& config) {
+  if (!config.privacy) {
+    return;
+  }
+
+  const PrivacyBudget& budget = *config.privacy;
+  if (!(budget.epsilon > 0.0)) {
+    throw InvalidArgument(fmt::format("Trainer: config.privacy.epsilon is {}, expected a value > 0", budget.epsilon));
+  }
+  if (!(budget.delta > 0.0 && budget.delta < 1.0)) {
+    throw InvalidArgument(fmt::format("Trainer: config.privacy.delta is {}, expected a value in (0, 1)", budget.delta));
+  }
+  if (!(budget.max_grad_norm > 0.0)) {
+    throw InvalidArgument(fmt::format("Trainer: config.privacy.max_grad_norm is {}, expected a value > 0",
+                                      budget.max_grad_norm));
+  }
+  if (!(config.noise_multiplier >= 0.0) || std::isinf(config.noise_multiplier)) {
+    throw InvalidArgument(fmt::format("Trainer: config.noise_multiplier is {}, expected a finite value >= 0",
+                                      config.noise_multiplier));
+  }
+  if (std::isinf(budget.max_grad_norm) && config.noise_multiplier > 0.0) {
+    throw InvalidArgument(fmt::format("Trainer: config.privacy.max_grad_norm is infinite with noise_multiplier {}, "
+                                      "which makes the noise infinite; set a finite clipping norm",
+                                      config.noise_multiplier));
+  }
 }
 
 void check_config(const ModelConfig& config, int threads) {
@@ -104,6 +137,7 @@ void check_config(const ModelConfig& config, int threads) {
   if (threads < 1) {
     throw InvalidArgument(fmt::format("Trainer: options.threads is {}, expected at least 1", threads));
   }
+  check_privacy_config(config);
 }
 
 void check_objective(const ModelConfig& config) {
@@ -364,6 +398,42 @@ void backward(Network& net, const ForwardCache& cache, torch::Tensor grad_output
   }
 }
 
+// DP-SGD backward: writes the sum over rows of each row's gradient, clipped to L2 norm `max_grad_norm`, into
+// net.gradients. `grad_output` holds each row's own dLoss/dOutput (not divided by the batch size).
+//
+// A Linear layer's per-row gradient is the outer product delta_n a_n^T plus the bias gradient delta_n, so its
+// squared norm is |delta_n|^2 (|a_n|^2 + 1). The row norms therefore come from the deltas and the cached
+// inputs, and the clipped sum is one GEMM with rows scaled by their clip factors. Peak extra memory is the
+// deltas, rows x (sum of layer widths) floats, never rows x parameters.
+void private_backward(Network& net, const ForwardCache& cache, torch::Tensor grad_output, double max_grad_norm) {
+  const std::size_t layers = net.weights.size();
+  std::vector<torch::Tensor> deltas(layers);
+  torch::Tensor squared_norms = torch::zeros({grad_output.size(0)}, torch::kFloat32);
+
+  for (std::size_t i = layers; i-- > 0;) {
+    deltas[i] = grad_output;
+    const torch::Tensor input_norms = cache.inputs[i].square().sum(1).add_(1.0);
+    squared_norms.addcmul_(grad_output.square().sum(1), input_norms);
+    if (i == 0) {
+      break;
+    }
+
+    torch::Tensor grad_input = torch::mm(grad_output, net.weights[i]);
+    if (cache.masks[i - 1].defined()) {
+      grad_input.mul_(cache.masks[i - 1]);
+    }
+    grad_output = activation_backward(net.activation, grad_input, cache.pre[i - 1], cache.post[i - 1]);
+  }
+
+  // Opacus's clip factor: C / (norm + 1e-6), at most 1.
+  const torch::Tensor clip = (max_grad_norm / (squared_norms.sqrt_() + 1e-6)).clamp_max_(1.0).unsqueeze(1);
+  for (std::size_t i = 0; i < layers; ++i) {
+    const torch::Tensor scaled = deltas[i] * clip;
+    at::mm_out(net.weight_grads[i], scaled.t(), cache.inputs[i]);
+    at::sum_out(net.bias_grads[i], scaled, {0});
+  }
+}
+
 Mlp to_mlp(const Network& net) {
   Mlp mlp;
   for (std::size_t i = 0; i < net.weights.size(); ++i) {
@@ -502,6 +572,32 @@ torch::Tensor loss_gradient(Task task, const torch::Tensor& output, const LossTa
   accumulated.sum += error.pow(2).sum().item<double>();
   accumulated.normalizer += rows;
   return error.mul(2.0 / rows);
+}
+
+// Returns each row's own dLoss/dOutput (the gradient of that row's term of the loss sum, which DP-SGD clips)
+// and adds the batch's loss to `accumulated`.
+torch::Tensor per_row_loss_gradient(Task task, const torch::Tensor& output, const LossTargets& t,
+                                    LossSum& accumulated) {
+  const auto rows = static_cast<double>(output.size(0));
+
+  if (task == Task::BinaryClassification) {
+    accumulated.sum +=
+        ((t.coefficient * torch::softplus(output)).sum() - (t.offset * output).sum()).item<double>();
+    accumulated.normalizer += rows;
+    return torch::addcmul(-t.offset, torch::sigmoid(output), t.coefficient);
+  }
+
+  if (task == Task::MulticlassClassification) {
+    const torch::Tensor log_probability = torch::log_softmax(output, 1);
+    accumulated.sum -= (log_probability * t.one_hot * t.coefficient).sum().item<double>();
+    accumulated.normalizer += t.coefficient.sum().item<double>();
+    return (log_probability.exp_() - t.one_hot).mul_(t.coefficient);
+  }
+
+  const torch::Tensor error = output - t.target;
+  accumulated.sum += error.pow(2).sum().item<double>();
+  accumulated.normalizer += rows;
+  return error.mul(2.0);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -687,7 +783,8 @@ EpochRecord record_from_json(const nlohmann::json& j) {
 // Everything that decides what the next epoch computes, so that a resumed run continues bit-exactly.
 // Doubles travel as JSON numbers, which nlohmann::json prints with round-trip precision.
 void save_checkpoint(const std::string& path, const std::string& config_json, const Network& net,
-                     const TrainingState& state, const at::Generator& shuffle_generator) {
+                     const TrainingState& state, const at::Generator& shuffle_generator,
+                     const std::optional<EncryptionKey>& key) {
   nlohmann::json history = nlohmann::json::array();
   for (const EpochRecord& record : state.history) {
     history.push_back(record_to_json(record));
@@ -713,32 +810,48 @@ void save_checkpoint(const std::string& path, const std::string& config_json, co
   archive.write("best_parameters", state.best_parameters, true);
   archive.write("shuffle_generator", shuffle_generator.get_state(), true);
 
-  const std::string temporary = path + ".tmp";
+  std::ostringstream stream;
   try {
-    archive.save_to(temporary);
+    archive.save_to(stream);
   } catch (const c10::Error& e) {
-    throw IoError(fmt::format("Trainer: cannot write checkpoint \"{}\": {}; check that the folder exists and is "
-                              "writable",
-                              temporary, e.what_without_backtrace()));
+    throw IoError(fmt::format("Trainer: cannot serialize checkpoint \"{}\": {}", path, e.what_without_backtrace()));
   }
 
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  if (error) {
-    throw IoError(fmt::format("Trainer: cannot rename checkpoint \"{}\" to \"{}\": {}", temporary, path,
-                              error.message()));
+  // write_file_atomically renames a complete temporary file into place, so a crash never leaves half a file.
+  const std::string bytes = stream.str();
+  write_file_atomically(path, key ? encrypt_bytes(bytes, *key) : bytes);
+}
+
+// Returns the checkpoint's archive bytes, decrypted when a key is set. A plain checkpoint is rejected when a
+// key is set, because an attacker who can write the folder could otherwise swap in their own weights.
+std::string read_checkpoint_bytes(const std::string& path, const std::optional<EncryptionKey>& key) {
+  const std::string bytes = read_file(path);
+  if (key) {
+    if (!is_encrypted(bytes)) {
+      throw ParseError(fmt::format("Trainer: checkpoint \"{}\" is not encrypted, but a checkpoint key is set; "
+                                   "delete it or set resume = false to start fresh",
+                                   path));
+    }
+    return decrypt_bytes(bytes, *key, path);
   }
+  if (is_encrypted(bytes)) {
+    throw ParseError(fmt::format("Trainer: checkpoint \"{}\" is encrypted, but no checkpoint key is set; pass the "
+                                 "key that wrote it (TrainerOptions::checkpoint_key)",
+                                 path));
+  }
+  return bytes;
 }
 
 // Restores `net`, `state` and the shuffle generator from `path`. Throws InvalidArgument when the checkpoint
 // was written for another configuration and ParseError when it cannot be read.
 void load_checkpoint(const std::string& path, const std::string& config_json, Network& net, TrainingState& state,
-                     at::Generator& shuffle_generator) {
+                     at::Generator& shuffle_generator, const std::optional<EncryptionKey>& key) {
   torch::serialize::InputArchive archive;
   nlohmann::json meta;
   torch::Tensor parameters, first_moment, second_moment, best_parameters, generator_state;
+  std::istringstream stream(read_checkpoint_bytes(path, key));
   try {
-    archive.load_from(path);
+    archive.load_from(stream);
     c10::IValue meta_value;
     archive.read("meta", meta_value);
     meta = nlohmann::json::parse(meta_value.toStringRef());
@@ -886,6 +999,124 @@ std::optional<double> train_epoch(Network& net, const ModelConfig& config, const
   return loss.sum / loss.normalizer;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// DP-SGD epoch loop
+
+// The fixed parameters of a DP-SGD run and its random source.
+struct PrivateTraining {
+  double sample_rate = 0;
+  double noise_multiplier = 0;
+  double max_grad_norm = 0;
+  std::size_t expected_batch = 0;
+  std::int64_t steps_per_epoch = 0;
+  std::uint64_t max_steps = 0;  // The last step count whose epsilon stays within the budget.
+  std::optional<RdpAccountant> accountant;
+  detail::PrivacyRandom random;
+  torch::Tensor noise;
+};
+
+// Resolves the sampling rate, the noise multiplier (solving it when the config leaves it at 0) and the
+// number of steps that the budget allows.
+PrivateTraining make_private_training(const ModelConfig& config, const TrainerOptions& options, std::size_t rows,
+                                      std::int64_t parameters) {
+  const PrivacyBudget& budget = *config.privacy;
+  PrivateTraining dp{};
+  if (options.insecure_privacy_seed) {
+    dp.random = detail::PrivacyRandom(*options.insecure_privacy_seed);
+    log(LogLevel::Warning, "DP-SGD draws its noise from a seeded stream (insecure_privacy_seed), so this run has "
+                           "no privacy guarantee");
+  }
+
+  dp.expected_batch = std::min(config.batch_size, rows);
+  dp.sample_rate = static_cast<double>(dp.expected_batch) / static_cast<double>(rows);
+  dp.steps_per_epoch = static_cast<std::int64_t>((rows + dp.expected_batch - 1) / dp.expected_batch);
+  dp.max_grad_norm = budget.max_grad_norm;
+  const auto scheduled = static_cast<std::uint64_t>(config.max_epochs) * static_cast<std::uint64_t>(dp.steps_per_epoch);
+
+  dp.noise_multiplier = config.noise_multiplier;
+  if (dp.noise_multiplier == 0.0 && std::isfinite(budget.epsilon)) {
+    dp.noise_multiplier = solve_noise_multiplier(budget.epsilon, budget.delta, dp.sample_rate, scheduled);
+    log(LogLevel::Info, fmt::format("DP-SGD: noise multiplier {:.4f} keeps {} steps at sampling rate {:.5f} within "
+                                    "epsilon {:g}, delta {:g}",
+                                    dp.noise_multiplier, scheduled, dp.sample_rate, budget.epsilon, budget.delta));
+  }
+
+  dp.accountant.emplace(dp.sample_rate, dp.noise_multiplier);
+  dp.max_steps = dp.accountant->max_steps_within(budget.epsilon, budget.delta, scheduled);
+  if (dp.max_steps == 0) {
+    throw InvalidArgument(fmt::format("Trainer: with noise multiplier {:g} at sampling rate {:.5f}, even one DP-SGD "
+                                      "step spends more than epsilon {:g}; raise config.noise_multiplier or leave "
+                                      "it at 0 so that the trainer solves it",
+                                      dp.noise_multiplier, dp.sample_rate, budget.epsilon));
+  }
+  dp.noise = torch::zeros({parameters}, torch::kFloat32);
+  return dp;
+}
+
+// Runs one epoch of DP-SGD: ceil(rows / batch_size) steps, each on a fresh Poisson sample, ending early when
+// the next step would exceed the budget. Returns the mean training loss of the sampled rows (0 when every
+// sample was empty), or nothing when a stop was requested part-way.
+std::optional<double> train_epoch_private(Network& net, const ModelConfig& config, const TrainerOptions& options,
+                                          const torch::Tensor& features, const LossTargets& targets,
+                                          at::Generator& dropout_generator, PrivateTraining& dp,
+                                          TrainingState& state) {
+  const auto rows = static_cast<std::size_t>(features.size(0));
+  const double noise_std = dp.noise_multiplier * dp.max_grad_norm;
+
+  LossSum loss;
+  ForwardCache cache;
+  for (std::int64_t s = 0; s < dp.steps_per_epoch; ++s) {
+    if (stop_requested(options)) {
+      return std::nullopt;
+    }
+    if (static_cast<std::uint64_t>(state.step) >= dp.max_steps) {
+      break;
+    }
+
+    std::vector<std::int64_t> chosen = dp.random.poisson_sample(rows, dp.sample_rate);
+    if (chosen.empty()) {
+      net.gradients.zero_();
+    } else {
+      const torch::Tensor index =
+          torch::from_blob(chosen.data(), {static_cast<std::int64_t>(chosen.size())}, torch::kInt64);
+      const torch::Tensor output = forward_train(net, features.index_select(0, index), dropout_generator, cache);
+      const torch::Tensor grad = per_row_loss_gradient(config.task, output, targets.select(index), loss);
+      private_backward(net, cache, grad, dp.max_grad_norm);
+    }
+
+    if (noise_std > 0.0) {
+      dp.random.fill_gaussian(dp.noise.data_ptr<float>(), static_cast<std::size_t>(dp.noise.numel()), noise_std);
+      net.gradients.add_(dp.noise);
+    }
+    net.gradients.div_(static_cast<double>(dp.expected_batch));
+    // NOTE: data-parallel ranks each add their own noise before the hook averages, which is more noise than
+    // the accountant assumes; the guarantee holds, but it is stronger than what is reported.
+    if (options.gradient_hook) {
+      options.gradient_hook(net.gradients.data_ptr<float>(), static_cast<std::size_t>(net.gradients.numel()));
+    }
+
+    const double lr = learning_rate_at(config, state.schedule, state.step, dp.steps_per_epoch);
+    state.optimizer.update(net.parameters, net.gradients, lr, config.weight_decay);
+    ++state.step;
+  }
+  return loss.normalizer > 0 ? loss.sum / loss.normalizer : 0.0;
+}
+
+PrivacySpent privacy_spent(const PrivateTraining& dp, const PrivacyBudget& budget, std::int64_t steps) {
+  const EpsilonAtOrder spent = dp.accountant->epsilon_at_order(static_cast<std::uint64_t>(steps), budget.delta);
+  PrivacySpent result;
+  result.epsilon = spent.epsilon;
+  result.optimal_order = spent.order;
+  result.target_epsilon = budget.epsilon;
+  result.delta = budget.delta;
+  result.noise_multiplier = dp.noise_multiplier;
+  result.max_grad_norm = dp.max_grad_norm;
+  result.sample_rate = dp.sample_rate;
+  result.expected_batch_size = dp.expected_batch;
+  result.steps = static_cast<std::uint64_t>(steps);
+  return result;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------
@@ -895,8 +1126,12 @@ nlohmann::json TrainingResult::to_json() const {
   for (const EpochRecord& record : history) {
     records.push_back(record_to_json(record));
   }
-  return {{"best_epoch", best_epoch}, {"stop_reason", stop_reason}, {"seconds", seconds},
-          {"resumed", resumed},       {"epochs", history.size()},   {"history", records}};
+  nlohmann::json j = {{"best_epoch", best_epoch}, {"stop_reason", stop_reason}, {"seconds", seconds},
+                      {"resumed", resumed},       {"epochs", history.size()},   {"history", records}};
+  if (privacy) {
+    j["privacy"] = privacy->to_json();
+  }
+  return j;
 }
 
 Trainer::Trainer(TrainerOptions options) : options_(std::move(options)) {
@@ -948,8 +1183,13 @@ TrainingResult Trainer::fit(const TrainingData& train, const TrainingData& valid
   const std::string config_json = config.to_json().dump();
   TrainingResult result;
   if (!options_.checkpoint_path.empty() && options_.resume && std::filesystem::exists(options_.checkpoint_path)) {
-    load_checkpoint(options_.checkpoint_path, config_json, net, state, shuffle_generator);
+    load_checkpoint(options_.checkpoint_path, config_json, net, state, shuffle_generator, options_.checkpoint_key);
     result.resumed = true;
+  }
+
+  std::optional<PrivateTraining> private_training;
+  if (config.privacy) {
+    private_training.emplace(make_private_training(config, options_, train.features.rows, net.parameters.numel()));
   }
 
   const torch::Tensor train_features = features_tensor(train.features);
@@ -966,7 +1206,9 @@ TrainingResult Trainer::fit(const TrainingData& train, const TrainingData& valid
     }
 
     const std::optional<double> train_loss =
-        train_epoch(net, config, options_, train_features, train_targets, shuffle_generator, state);
+        private_training ? train_epoch_private(net, config, options_, train_features, train_targets,
+                                               shuffle_generator, *private_training, state)
+                         : train_epoch(net, config, options_, train_features, train_targets, shuffle_generator, state);
     if (!train_loss) {
       result.stop_reason = "stop_requested";
       break;
@@ -1009,10 +1251,12 @@ TrainingResult Trainer::fit(const TrainingData& train, const TrainingData& valid
       state.stop_reason = "early_stopping";
     } else if (state.epochs_done >= config.max_epochs) {
       state.stop_reason = "max_epochs";
+    } else if (private_training && static_cast<std::uint64_t>(state.step) >= private_training->max_steps) {
+      state.stop_reason = "privacy_budget";
     }
 
     if (!options_.checkpoint_path.empty()) {
-      save_checkpoint(options_.checkpoint_path, config_json, net, state, shuffle_generator);
+      save_checkpoint(options_.checkpoint_path, config_json, net, state, shuffle_generator, options_.checkpoint_key);
     }
     if (options_.on_epoch) {
       options_.on_epoch(record);
@@ -1034,6 +1278,10 @@ TrainingResult Trainer::fit(const TrainingData& train, const TrainingData& valid
   result.history = std::move(state.history);
   result.best_epoch = state.best_epoch;
   result.seconds = seconds_since(start);
+  if (private_training) {
+    result.privacy = privacy_spent(*private_training, *config.privacy, state.step);
+    result.privacy->budget_exhausted = result.stop_reason == "privacy_budget";
+  }
   return result;
 }
 
