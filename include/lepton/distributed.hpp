@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "lepton/error.hpp"
+#include "lepton/preprocess.hpp"
 #include "lepton/trainer.hpp"
 
 namespace lepton {
@@ -136,5 +137,68 @@ std::vector<std::int64_t> data_parallel_order(std::uint64_t seed, std::size_t ep
 /// Throws InvalidArgument when the ranks' shards differ in size and DistributedError when a peer fails.
 TrainingResult fit_data_parallel(ProcessGroup& group, TrainerOptions options, const TrainingData& shard,
                                  const TrainingData& validation);
+
+// ---------------------------------------------------------------------------------------------------
+// Federated averaging
+
+/// Options of federated training. Chainable setters return *this.
+struct FederatedOptions {
+  std::size_t rounds = 20;        ///< Aggregation rounds, >= 1.
+  std::size_t local_epochs = 1;   ///< Epochs each client trains per round, >= 1.
+  /// FedProx (Li et al. 2020, arXiv:1812.06127): each client adds mu / 2 * ||w - w_global||^2 to its loss.
+  /// 0 is plain FedAvg.
+  double proximal_mu = 0;
+  /// Pairwise masking (Bonawitz et al. 2017, without dropout recovery): each pair of clients derives a mask
+  /// from an X25519 key agreement, one adds it and the other subtracts it, so every vector on the wire
+  /// looks random and only the sum is meaningful.
+  bool secure_aggregation = false;
+
+  FederatedOptions& with_rounds(std::size_t n) { rounds = n; return *this; }
+  FederatedOptions& with_local_epochs(std::size_t n) { local_epochs = n; return *this; }
+  FederatedOptions& with_proximal_mu(double mu) { proximal_mu = mu; return *this; }
+  FederatedOptions& with_secure_aggregation(bool on) { secure_aggregation = on; return *this; }
+
+  /// Throws InvalidArgument naming the first field out of range.
+  void validate() const;
+};
+
+/// One aggregation round, as every rank sees it.
+struct FederatedRound {
+  std::size_t round = 0;          ///< 1-based.
+  std::uint64_t samples = 0;      ///< Training rows summed over the clients.
+  double mean_train_loss = 0;     ///< Client training losses of the round's last epoch, weighted by rows.
+  double seconds = 0;
+};
+
+/// What federated training produced. Every rank returns the same network.
+struct FederatedResult {
+  Mlp network;
+  std::vector<FederatedRound> rounds;
+  CommunicationStats communication;  ///< This rank's traffic.
+};
+
+/// Runs the server of a federated group: rank 0, which holds no data. Clients are ranks 1 .. world_size - 1.
+/// Only weights, row counts and losses travel; with secure aggregation only masked weights do. `config`
+/// must be the clients' configuration. Throws InvalidArgument when the clients' feature widths or
+/// configurations differ, and DistributedError when a client fails.
+FederatedResult run_federated_server(ProcessGroup& group, const FederatedOptions& options, const ModelConfig& config);
+
+/// Runs one client: each round it starts from the global weights, trains options.local_epochs epochs on
+/// `train` with `trainer` (client-side DP-SGD applies when trainer.config.privacy is set), and sends its
+/// weights, weighted by its row count. The round's learning rate is constant, because a schedule would
+/// restart every round.
+FederatedResult run_federated_client(ProcessGroup& group, const FederatedOptions& options, TrainerOptions trainer,
+                                     const TrainingData& train, const TrainingData& validation);
+
+/// PyTorch's initialization of the trainer's network for config.seed (torch::nn::Linear after
+/// torch::manual_seed), in the flat layout of TrainerOptions::initial_parameters. `outputs` is 1 for binary
+/// classification and regression, and the class count for multiclass.
+std::vector<float> initial_parameters(const ModelConfig& config, std::size_t inputs, std::size_t outputs);
+
+/// Builds one preprocessor for all clients from their locally fitted ones: numeric means and scales are
+/// pooled exactly from per-client (rows, mean, scale), imputation fills are the row-weighted mean of the
+/// client medians, and category lists are the sorted union. Only these statistics travel. The server
+/// passes local = nullptr and rows = 0.
+Preprocessor federated_preprocessor(ProcessGroup& group, const Preprocessor* local, std::size_t rows);
 
 }  // namespace lepton
