@@ -19,6 +19,12 @@ namespace lepton {
 
 /// Environment variable that holds the model encryption key as 64 hex digits.
 inline constexpr const char* kModelKeyVariable = "LEPTON_MODEL_KEY";
+/// Environment variable that names a file with the model encryption key; used when LEPTON_MODEL_KEY is unset.
+inline constexpr const char* kModelKeyFileVariable = "LEPTON_MODEL_KEY_FILE";
+/// Environment variable that names a file with the Ed25519 signing key seed for saved models.
+inline constexpr const char* kSigningKeyFileVariable = "LEPTON_SIGNING_KEY_FILE";
+/// Environment variable that names a file with the trusted Ed25519 public key; set, loads require a signature.
+inline constexpr const char* kTrustedKeyFileVariable = "LEPTON_TRUSTED_KEY_FILE";
 
 /// A 32-byte XChaCha20-Poly1305 key. Copies are independent, and every copy is wiped when destroyed.
 class EncryptionKey {
@@ -125,6 +131,10 @@ struct SaveOptions {
 
   SaveOptions& with_key(EncryptionKey k) { key = std::move(k); return *this; }
   SaveOptions& with_signing_key(SigningKey k) { signing_key = std::move(k); return *this; }
+
+  /// The key from LEPTON_MODEL_KEY or the file named by LEPTON_MODEL_KEY_FILE, and the signing key from
+  /// the file named by LEPTON_SIGNING_KEY_FILE; each unset variable leaves its option unset.
+  static SaveOptions from_environment();
 };
 
 /// What load_artifact accepts. Chainable setters return *this.
@@ -135,6 +145,10 @@ struct LoadOptions {
 
   LoadOptions& with_key(EncryptionKey k) { key = std::move(k); return *this; }
   LoadOptions& with_trusted_key(PublicKey k) { trusted_key = std::move(k); return *this; }
+
+  /// The key from LEPTON_MODEL_KEY or the file named by LEPTON_MODEL_KEY_FILE, and the trusted key from the
+  /// file named by LEPTON_TRUSTED_KEY_FILE; each unset variable leaves its option unset.
+  static LoadOptions from_environment();
 };
 
 /// Applies the envelopes of `options` to `plain`: encryption, then signature.

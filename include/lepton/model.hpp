@@ -93,6 +93,8 @@ void save_artifact(const ModelArtifact& artifact, const std::string& path);
 
 /// Loads and validates an artifact. Every size, offset, dtype and shape is checked before data are read,
 /// and the checksum is verified. Throws FileNotFound, IoError or ParseError naming the fault.
+/// Encrypted and signed files are opened with LoadOptions::from_environment() (LEPTON_MODEL_KEY,
+/// LEPTON_MODEL_KEY_FILE, LEPTON_TRUSTED_KEY_FILE).
 ModelArtifact load_artifact(const std::string& path);
 
 /// Writes the artifact atomically inside the envelopes of `options`: encrypted, then signed (crypto.hpp).
@@ -100,7 +102,7 @@ void save_artifact(const ModelArtifact& artifact, const std::string& path, const
 
 /// Loads a plain, encrypted or signed artifact. Throws ParseError when a required signature is missing,
 /// invalid or untrusted, when an encrypted file comes without its key, and when decryption fails (a wrong
-/// key, a changed byte, a truncated file). The one-argument load_artifact equals LoadOptions{}.
+/// key, a changed byte, a truncated file).
 ModelArtifact load_artifact(const std::string& path, const LoadOptions& options);
 
 /// Same as load_artifact, for bytes already in memory. `source` names them in error messages.

@@ -42,6 +42,14 @@ struct Constraints {
   double quantization_tolerance = 0.005;        ///< Largest objective drop accepted from int8 export.
 };
 
+/// What happens to columns with personal data (Requirements::pii) before anything else reads the table.
+enum class PiiHandling {
+  Drop,  ///< Removed from the table.
+  Hash,  ///< Each value replaced by its keyed BLAKE2b hash, so equal values stay equal; the key is secret.
+};
+
+std::string to_string(PiiHandling handling);
+
 /// A parsed and validated requirements document.
 struct Requirements {
   static constexpr int kSchemaVersion = 1;
@@ -52,6 +60,10 @@ struct Requirements {
   std::string target;
   std::vector<FeatureSpec> features;  ///< Empty: infer from the data.
   std::vector<std::string> exclude;   ///< Columns never used as features (IDs, leakage).
+  /// Columns with personal data. Their raw values never reach the model, the report, the logs or error
+  /// messages: they are dropped or hashed as soon as the data are read.
+  std::vector<std::string> pii;
+  PiiHandling pii_handling = PiiHandling::Drop;
   Metric objective = Metric::F1;
   Constraints constraints;
   SplitFractions split;

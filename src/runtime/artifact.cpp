@@ -865,7 +865,7 @@ void save_artifact(const ModelArtifact& artifact, const std::string& path) {
 }
 
 ModelArtifact load_artifact(const std::string& path) {
-  return load_artifact(path, LoadOptions{});
+  return load_artifact(path, LoadOptions::from_environment());
 }
 
 void save_artifact(const ModelArtifact& artifact, const std::string& path, const SaveOptions& options) {

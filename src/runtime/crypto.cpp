@@ -314,6 +314,47 @@ VerifiedContent verify_bytes(const std::string& signed_bytes, const std::optiona
   return {std::move(content), signer};
 }
 
+namespace {
+
+// The value of an environment variable, or std::nullopt when it is unset or empty.
+std::optional<std::string> environment_value(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') {
+    return std::nullopt;
+  }
+  return std::string(value);
+}
+
+std::optional<EncryptionKey> model_key_from_environment() {
+  if (auto key = EncryptionKey::from_environment(kModelKeyVariable)) {
+    return key;
+  }
+  if (const auto path = environment_value(kModelKeyFileVariable)) {
+    return EncryptionKey::from_file(*path);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+SaveOptions SaveOptions::from_environment() {
+  SaveOptions options;
+  options.key = model_key_from_environment();
+  if (const auto path = environment_value(kSigningKeyFileVariable)) {
+    options.signing_key = SigningKey::from_file(*path);
+  }
+  return options;
+}
+
+LoadOptions LoadOptions::from_environment() {
+  LoadOptions options;
+  options.key = model_key_from_environment();
+  if (const auto path = environment_value(kTrustedKeyFileVariable)) {
+    options.trusted_key = PublicKey::from_file(*path);
+  }
+  return options;
+}
+
 std::string protect_bytes(const std::string& plain, const SaveOptions& options) {
   std::string bytes = options.key ? encrypt_bytes(plain, *options.key) : plain;
   if (options.signing_key) {

@@ -28,6 +28,8 @@ std::string to_string(Interpretability level) {
   throw InternalError(fmt::format("to_string: unknown Interpretability value {}", static_cast<int>(level)));
 }
 
+std::string to_string(PiiHandling handling) { return handling == PiiHandling::Hash ? "hash" : "drop"; }
+
 namespace detail {
 
 // ---------------------------------------------------------------------------------------------
@@ -231,6 +233,14 @@ std::vector<RequirementField> build_requirement_fields() {
   fields.push_back(RequirementField("exclude", K::Array).defaults_to(nlohmann::json::array()).unique()
       .describe("Columns that are never features: row IDs and columns that leak the target."));
   fields.push_back(RequirementField("exclude[]", K::String).not_empty().describe("Column name."));
+  fields.push_back(RequirementField("pii", K::Array).defaults_to(nlohmann::json::array()).unique()
+      .describe("Columns with personal data. They are dropped or hashed right after the data are read, so their "
+                "raw values never reach the model, the report, the logs or error messages."));
+  fields.push_back(RequirementField("pii[]", K::String).not_empty().describe("Column name."));
+  fields.push_back(RequirementField("pii_handling", K::String).defaults_to("drop").one_of({"drop", "hash"})
+      .describe("drop: remove pii columns. hash: replace each value by its BLAKE2b hash keyed with the secret in "
+                "LEPTON_PII_KEY (64 hex digits) or the file named by LEPTON_PII_KEY_FILE; equal values keep equal "
+                "hashes, so a hashed column can still be a categorical feature."));
 
   fields.push_back(RequirementField("objective", K::String).derived().one_of(metric_names())
       .describe("Metric that model selection optimizes and min_metric refers to. It must fit the task: "
@@ -698,6 +708,22 @@ void check_excluded_columns(const json& document, Problems& problems) {
   }
 }
 
+void check_pii_columns(const json& document, Problems& problems) {
+  const json* pii = find_member(document, "pii");
+  if (pii == nullptr || !pii->is_array()) return;
+
+  const auto target = document_target(document);
+  for (std::size_t i = 0; i < pii->size(); ++i) {
+    const json& entry = (*pii)[i];
+    if (target && entry.is_string() && entry.get<std::string>() == *target) {
+      problems.push_back({element_path("$.pii", i), value_text(entry),
+                          fmt::format("the target '{}' is marked pii; a model cannot predict a column that is "
+                                      "dropped or hashed, so remove it from pii or choose another target",
+                                      *target)});
+    }
+  }
+}
+
 void check_min_metric_range(const json& document, Problems& problems) {
   const json* min_metric = find_path(document, "constraints.min_metric");
   const auto objective = document_objective(document);
@@ -773,6 +799,9 @@ Requirements read_requirements(const json& document) {
         {feature.at("column").get<std::string>(), require_parsed(parse_feature_type(type), "feature type")});
   }
   requirements.exclude = get_resolved<std::vector<std::string>>(document, "exclude");
+  requirements.pii = get_resolved<std::vector<std::string>>(document, "pii");
+  requirements.pii_handling =
+      get_resolved<std::string>(document, "pii_handling") == "hash" ? PiiHandling::Hash : PiiHandling::Drop;
   requirements.objective = require_parsed(document_objective(document), "objective");
 
   requirements.constraints = read_constraints(document);
@@ -801,6 +830,7 @@ Requirements parse_requirements_collecting(const nlohmann::json& document, const
   check_split_sum(document, problems);
   check_feature_columns(document, problems);
   check_excluded_columns(document, problems);
+  check_pii_columns(document, problems);
   check_min_metric_range(document, problems);
 
   if (!problems.empty()) throw ValidationError(source, std::move(problems));
@@ -959,6 +989,8 @@ nlohmann::json Requirements::to_json() const {
       {"seed", seed},
       {"features", features_json},
       {"exclude", exclude},
+      {"pii", pii},
+      {"pii_handling", lepton::to_string(pii_handling)},
       {"objective", lepton::to_string(objective)},
       {"split", {{"train", split.train}, {"validation", split.validation}, {"test", split.test}}},
       {"constraints",
