@@ -138,6 +138,11 @@ std::vector<std::int64_t> data_parallel_order(std::uint64_t seed, std::size_t ep
 TrainingResult fit_data_parallel(ProcessGroup& group, TrainerOptions options, const TrainingData& shard,
                                  const TrainingData& validation);
 
+/// Joins the group of `distributed`, keeps this rank's shard of `train` (shard_rows) and trains it with
+/// fit_data_parallel. Every rank passes the same `train` and `validation`.
+TrainingResult fit_data_parallel(const DistributedOptions& distributed, TrainerOptions options,
+                                 const TrainingData& train, const TrainingData& validation);
+
 // ---------------------------------------------------------------------------------------------------
 // Federated averaging
 

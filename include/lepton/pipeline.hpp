@@ -4,11 +4,13 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "lepton/configurator.hpp"
+#include "lepton/distributed.hpp"
 #include "lepton/evaluator.hpp"
 #include "lepton/requirements.hpp"
 #include "lepton/trainer.hpp"
@@ -23,6 +25,10 @@ struct PipelineOptions {
   bool resume = false;          ///< Resume training from output_dir/checkpoint.pt when it matches.
   int threads = 1;
   const std::atomic<bool>* stop_requested = nullptr;
+  /// Set: this process is one rank of a data-parallel group, and every rank calls run_pipeline with the
+  /// same inputs. Each rank trains on its shard of the training rows. Rank 0 evaluates and writes the
+  /// outputs; the other ranks return after training, with only `config`, `profile` and `training` set.
+  std::optional<DistributedOptions> distributed;
 };
 
 /// What the pipeline wrote and measured.

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "cli/distributed_commands.hpp"
 #include "lepton/configurator.hpp"
 #include "lepton/error.hpp"
 #include "lepton/io.hpp"
@@ -87,14 +88,17 @@ int run_command(const std::string& requirements_path, const std::string& data_pa
   options.resume = resume;
   options.threads = threads;
   options.stop_requested = &g_stop_requested;
+  options.distributed = lepton::cli::run_distribution();
+  const bool is_rank0 = !options.distributed || options.distributed->rank == 0;
   const std::string metric_name = lepton::to_string(requirements.objective);
-  if (!quiet) {
+  if (!quiet && is_rank0) {
     options.on_epoch = [metric_name](const lepton::EpochRecord& record) { print_progress(record, metric_name); };
   }
 
   std::signal(SIGINT, request_stop);
   std::signal(SIGTERM, request_stop);
   const lepton::PipelineResult result = lepton::run_pipeline(requirements, options);
+  if (!is_rank0) return 0;  // Rank 0 prints the summary and checks the constraints.
   if (!quiet) std::fprintf(stderr, "\n");
   print_summary(result, out_dir);
 
@@ -189,6 +193,7 @@ int main(int argc, char** argv) {
   run->add_flag("-q,--quiet", quiet, "Do not print per-epoch progress");
   run->add_flag("--resume", resume, "Continue from the checkpoint in the output folder");
   run->add_option("-j,--threads", threads, "Threads for training")->check(CLI::Range(1, 256));
+  lepton::cli::add_distributed_run_flags(*run);
 
   CLI::App* validate = app.add_subcommand("validate", "Check a requirements file and report every problem");
   validate->add_option("-r,--requirements", requirements_path, "Requirements JSON file")->required();
@@ -223,6 +228,8 @@ int main(int argc, char** argv) {
 
   CLI::App* schema = app.add_subcommand("schema", "Print the JSON Schema of requirements files");
 
+  lepton::cli::add_distributed_commands(app);
+
   CLI11_PARSE(app, argc, argv);
   if (verbose) {
     lepton::set_log_sink(lepton::stderr_log_sink());
@@ -230,6 +237,7 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (const std::optional<int> code = lepton::cli::run_distributed_command()) return *code;
     if (*run) return run_command(requirements_path, data_path, out_dir, quiet, resume, threads);
     if (*validate) return validate_command(requirements_path);
     if (*profile) return profile_command(data_path, target);

@@ -539,4 +539,31 @@ TrainingResult fit_data_parallel(ProcessGroup& group, TrainerOptions options, co
   return Trainer(std::move(options)).fit(shard, validation);
 }
 
+namespace {
+
+TrainingData select_rows(const TrainingData& data, const std::vector<std::size_t>& rows) {
+  TrainingData subset;
+  subset.features.rows = rows.size();
+  subset.features.cols = data.features.cols;
+  subset.features.data.reserve(rows.size() * data.features.cols);
+  for (const std::size_t row : rows) {
+    const float* begin = data.features.data.data() + row * data.features.cols;
+    subset.features.data.insert(subset.features.data.end(), begin, begin + data.features.cols);
+    if (!data.labels.empty()) subset.labels.push_back(data.labels[row]);
+    if (!data.values.empty()) subset.values.push_back(data.values[row]);
+  }
+  return subset;
+}
+
+}  // namespace
+
+TrainingResult fit_data_parallel(const DistributedOptions& distributed, TrainerOptions options,
+                                 const TrainingData& train, const TrainingData& validation) {
+  ProcessGroup group = ProcessGroup::join(distributed);
+  const TrainingData shard = select_rows(train, shard_rows(train.features.rows, group.rank(), group.world_size()));
+  log(LogLevel::Info, fmt::format("rank {} trains on {} of {} training rows", group.rank(), shard.features.rows,
+                                  train.features.rows));
+  return fit_data_parallel(group, std::move(options), shard, validation);
+}
+
 }  // namespace lepton
