@@ -8,12 +8,14 @@
 
 #include <fmt/format.h>
 
+#include "lepton/crypto.hpp"
 #include "lepton/error.hpp"
 #include "lepton/explain.hpp"
 #include "lepton/io.hpp"
 #include "lepton/log.hpp"
 #include "lepton/predictor.hpp"
 #include "lepton/version.hpp"
+#include "train/privacy_pii.hpp"
 #include "train/report.hpp"
 
 namespace lepton {
@@ -96,6 +98,43 @@ Evaluation evaluate_rows(const Predictor& predictor, const Table& table, const S
   return evaluate(predictions, target.encoding.encode_values(table, rows));
 }
 
+// The privacy section of the artifact and the report: the DP-SGD budget spent and how PII columns were
+// handled. Column names are not personal data; their values never appear here.
+nlohmann::json privacy_section(const Requirements& requirements, const PipelineResult& result) {
+  nlohmann::json section = nlohmann::json::object();
+  if (result.training.privacy) {
+    section["dp_sgd"] = result.training.privacy->to_json();
+  }
+  if (!requirements.pii.empty()) {
+    section["pii"] = {{"columns", requirements.pii},
+                      {"handling", to_string(requirements.pii_handling)},
+                      {"hash", requirements.pii_handling == PiiHandling::Hash ? "BLAKE2b-256, keyed" : ""}};
+  }
+  return section;
+}
+
+std::string privacy_markdown(const nlohmann::json& section) {
+  if (section.empty()) {
+    return "";
+  }
+
+  std::string md = "\n## Privacy\n\n";
+  if (section.contains("dp_sgd")) {
+    const nlohmann::json& dp = section["dp_sgd"];
+    md += fmt::format("Trained with DP-SGD: epsilon {:.4f} spent of {:g} at delta {:g} (RDP accountant), noise "
+                      "multiplier {:.4f}, clipping norm {:g}, {} steps at Poisson sampling rate {:.5f}.{}\n",
+                      dp["epsilon"].get<double>(), dp["target_epsilon"].get<double>(), dp["delta"].get<double>(),
+                      dp["noise_multiplier"].get<double>(), dp["max_grad_norm"].get<double>(),
+                      dp["steps"].get<std::uint64_t>(), dp["sample_rate"].get<double>(),
+                      dp["budget_exhausted"].get<bool>() ? " Training stopped when the budget was spent." : "");
+  }
+  if (section.contains("pii")) {
+    md += fmt::format("\nPII columns ({}): {}.\n", section["pii"]["handling"].get<std::string>(),
+                      fmt::join(section["pii"]["columns"].get<std::vector<std::string>>(), ", "));
+  }
+  return md;
+}
+
 }  // namespace
 
 PipelineResult run_pipeline(const Requirements& requirements, const PipelineOptions& options) {
@@ -107,7 +146,9 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
 
   // Data: read, check the target, profile.
   const std::string data_bytes = read_file(options.data_path);
-  const Table table = parse_csv(data_bytes, options.data_path);
+  const std::optional<EncryptionKey> pii_key =
+      requirements.pii_handling == PiiHandling::Hash ? detail::pii_key_from_environment() : std::nullopt;
+  const Table table = detail::mask_pii(parse_csv(data_bytes, options.data_path), requirements, pii_key);
   if (table.rows() == 0) {
     throw ParseError(fmt::format("{}: the file has a header but no data rows; a model needs rows to learn from",
                                  options.data_path));
@@ -140,6 +181,9 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
     trainer_options.with_time_budget(*requirements.constraints.max_training_seconds);
   }
   trainer_options.stop_requested = options.stop_requested;
+  // NOTE: keys come from the environment because PipelineOptions has no key fields yet.
+  const SaveOptions protection = SaveOptions::from_environment();
+  trainer_options.checkpoint_key = protection.key;
   result.training = options.distributed ? fit_data_parallel(*options.distributed, trainer_options, train, validation)
                                         : Trainer(trainer_options).fit(train, validation);
   if (result.training.stop_reason == "stop_requested") {
@@ -188,12 +232,19 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
   result.report_json_path = (out / "report.json").string();
   result.report_md_path = (out / "report.md").string();
 
-  const nlohmann::json report = detail::build_report(requirements, result, artifact);
+  const nlohmann::json privacy = privacy_section(requirements, result);
+  if (!privacy.empty()) {
+    artifact.extensions["privacy"] = privacy;
+  }
+  nlohmann::json report = detail::build_report(requirements, result, artifact);
+  if (!privacy.empty()) {
+    report["privacy"] = privacy;
+  }
   write_file_atomically((out / "config.json").string(), result.config.to_json().dump(2) + "\n");
   write_file_atomically((out / "metrics.json").string(), report.at("metrics").dump(2) + "\n");
-  save_artifact(artifact, result.model_path);
+  save_artifact(artifact, result.model_path, protection);
   write_file_atomically(result.report_json_path, report.dump(2) + "\n");
-  write_file_atomically(result.report_md_path, detail::render_report_markdown(report));
+  write_file_atomically(result.report_md_path, detail::render_report_markdown(report) + privacy_markdown(privacy));
   return result;
 }
 
