@@ -1089,6 +1089,10 @@ std::optional<double> train_epoch_private(Network& net, const ModelConfig& confi
       net.gradients.add_(dp.noise);
     }
     net.gradients.div_(static_cast<double>(dp.expected_batch));
+    // FedProx's term reads no training row, so adding it after the noise costs no privacy.
+    if (options.proximal_mu > 0) {
+      net.gradients.add_(net.parameters - proximal_center(options), options.proximal_mu);
+    }
     // NOTE: data-parallel ranks each add their own noise before the hook averages, which is more noise than
     // the accountant assumes; the guarantee holds, but it is stronger than what is reported.
     if (options.gradient_hook) {
