@@ -14,6 +14,7 @@
 #include "cli/commands.hpp"
 #include "cli/distributed_commands.hpp"
 #include "lepton/configurator.hpp"
+#include "lepton/crypto.hpp"
 #include "lepton/error.hpp"
 #include "lepton/io.hpp"
 #include "lepton/log.hpp"
@@ -115,6 +116,22 @@ int run_command(const std::string& requirements_path, const std::string& data_pa
   return exit_code;
 }
 
+// Key file options. They reach the library through the environment variables that SaveOptions and
+// LoadOptions::from_environment read, so that run, predict and explain all honour them.
+struct KeyOptions {
+  std::string key_file, sign_key, trusted_key, pii_key_file;
+};
+
+void export_key_options(const KeyOptions& keys) {
+  if (!keys.key_file.empty()) {
+    ::unsetenv(lepton::kModelKeyVariable);  // An explicit --key-file wins over LEPTON_MODEL_KEY.
+    ::setenv(lepton::kModelKeyFileVariable, keys.key_file.c_str(), 1);
+  }
+  if (!keys.sign_key.empty()) ::setenv(lepton::kSigningKeyFileVariable, keys.sign_key.c_str(), 1);
+  if (!keys.trusted_key.empty()) ::setenv(lepton::kTrustedKeyFileVariable, keys.trusted_key.c_str(), 1);
+  if (!keys.pii_key_file.empty()) ::setenv("LEPTON_PII_KEY_FILE", keys.pii_key_file.c_str(), 1);
+}
+
 int validate_command(const std::string& requirements_path) {
   const lepton::Requirements requirements = lepton::load_requirements(requirements_path);
   std::cout << fmt::format("{}: valid (task {}, target '{}')\n", requirements_path,
@@ -181,6 +198,16 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "Log configuration decisions and details to stderr");
+  KeyOptions keys;
+  app.add_option("--key-file", keys.key_file,
+                 "File with the model encryption key (64 hex digits or 32 bytes): run encrypts model and checkpoint "
+                 "with it, predict and explain decrypt. Default: the LEPTON_MODEL_KEY environment variable");
+  app.add_option("--sign-key", keys.sign_key, "File with an Ed25519 seed (64 hex digits): run signs the model with it");
+  app.add_option("--trusted-key", keys.trusted_key,
+                 "File with a trusted Ed25519 public key (64 hex digits): predict and explain load only models "
+                 "signed by it");
+  app.add_option("--pii-key-file", keys.pii_key_file,
+                 "File with the PII hashing key (64 hex digits), for pii_handling \"hash\". Default: LEPTON_PII_KEY");
 
   std::string requirements_path, data_path, out_dir, model_path, out_path, target;
   bool quiet = false, resume = false;
@@ -237,6 +264,7 @@ int main(int argc, char** argv) {
   }
 
   try {
+    export_key_options(keys);
     if (const std::optional<int> code = lepton::cli::run_distributed_command()) return *code;
     if (*run) return run_command(requirements_path, data_path, out_dir, quiet, resume, threads);
     if (*validate) return validate_command(requirements_path);
