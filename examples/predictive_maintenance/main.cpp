@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include <lepton/configurator.hpp>
+#include <lepton/error.hpp>
 #include <lepton/evaluator.hpp>
 #include <lepton/predictor.hpp>
 #include <lepton/requirements.hpp>

@@ -39,6 +39,8 @@ struct PipelineResult {
   Evaluation validation;
   Evaluation test;
   std::string model_path;      ///< output_dir/model.lepton
+  std::string int8_model_path; ///< output_dir/model_int8.lepton when the configuration quantizes, else empty.
+  nlohmann::json quantization; ///< The int8 accuracy gate's measurements, or null.
   std::string report_json_path;
   std::string report_md_path;
   /// SHAP section of the report: global importance over the test rows and the attributions of the test rows
@@ -48,7 +50,7 @@ struct PipelineResult {
 };
 
 /// Runs the whole job and writes into output_dir: config.json, model.lepton, metrics.json,
-/// report.json and report.md. The model stores a weighted k-means background for explanations. Every file is written to a temporary name and then renamed.
+/// report.json and report.md, and model_int8.lepton when the configuration asks for int8. The model stores a weighted k-means background for explanations. Every file is written to a temporary name and then renamed.
 PipelineResult run_pipeline(const Requirements& requirements, const PipelineOptions& options);
 
 }  // namespace lepton

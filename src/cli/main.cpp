@@ -28,6 +28,7 @@ namespace {
 // Exit codes: 0 success, 1 bad input or failed run, 2 usage error (CLI11), 3 a constraint was not met,
 // 4 internal error, 130 interrupted.
 constexpr int kExitInput = 1;
+constexpr int kExitUsage = 2;
 constexpr int kExitConstraintNotMet = 3;
 constexpr int kExitInternal = 4;
 constexpr int kExitInterrupted = 130;
@@ -257,7 +258,12 @@ int main(int argc, char** argv) {
 
   lepton::cli::add_distributed_commands(app);
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    // --help and --version are "errors" with exit code 0; every real usage error exits with 2.
+    return app.exit(error) == 0 ? 0 : kExitUsage;
+  }
   if (verbose) {
     lepton::set_log_sink(lepton::stderr_log_sink());
     lepton::set_log_level(lepton::LogLevel::Info);

@@ -134,6 +134,13 @@ std::map<std::string, std::size_t> top_categories(const std::unordered_map<std::
   return top;
 }
 
+// At most one value in this many may be text for a column to still count as numeric.
+constexpr std::size_t kStrayTextRatio = 100;
+
+bool is_mostly_numeric(const ColumnScan& scan) {
+  return !scan.numbers.empty() && scan.non_numeric * kStrayTextRatio <= scan.present;
+}
+
 void classify_numeric(ColumnProfile& profile, const ColumnScan& scan) {
   set_moments(profile, scan.numbers);
 
@@ -202,6 +209,15 @@ ColumnProfile profile_column(const Table& table, std::size_t column) {
 
   if (scan.non_numeric == 0) {
     classify_numeric(profile, scan);
+  } else if (is_mostly_numeric(scan)) {
+    // A few stray texts in a numeric column are far more often typos than a change of type, so the
+    // column stays numeric and preprocessing reports each stray value with its location.
+    classify_numeric(profile, scan);
+    profile.reason += fmt::format(
+        "; {} of {} non-missing values are not numbers (first: '{}' at {}): correct them or use a missing-value "
+        "marker",
+        scan.non_numeric, scan.present, table.cell(scan.first_non_numeric_row, column),
+        table.locate(scan.first_non_numeric_row, column));
   } else {
     classify_text(profile, scan, table, column);
   }

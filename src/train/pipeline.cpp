@@ -5,6 +5,7 @@
 #include <chrono>
 #include <ctime>
 #include <filesystem>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -14,6 +15,7 @@
 #include "lepton/io.hpp"
 #include "lepton/log.hpp"
 #include "lepton/predictor.hpp"
+#include "lepton/quantize.hpp"
 #include "lepton/version.hpp"
 #include "train/privacy_pii.hpp"
 #include "train/report.hpp"
@@ -232,9 +234,24 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
   result.report_json_path = (out / "report.json").string();
   result.report_md_path = (out / "report.md").string();
 
+  // int8 export when the configurator asks for it: the gate compares it with fp32 on validation rows.
+  std::optional<QuantizationResult> quantized;
+  if (result.config.quantize) {
+    QuantizationOptions quantization;
+    quantization.with_tolerance(requirements.constraints.quantization_tolerance)
+        .with_objective(to_string(result.config.objective));
+    quantized = is_classification(requirements.task)
+                    ? quantize(artifact, train.features, validation.features, validation.labels, quantization)
+                    : quantize(artifact, train.features, validation.features,
+                               target.encoding.encode_values(table, target.split.validation), quantization);
+    result.int8_model_path = (out / "model_int8.lepton").string();
+    result.quantization = quantized->to_json();
+  }
+
   const nlohmann::json privacy = privacy_section(requirements, result);
   if (!privacy.empty()) {
     artifact.extensions["privacy"] = privacy;
+    if (quantized) quantized->artifact.extensions["privacy"] = privacy;
   }
   nlohmann::json report = detail::build_report(requirements, result, artifact);
   if (!privacy.empty()) {
@@ -243,6 +260,7 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
   write_file_atomically((out / "config.json").string(), result.config.to_json().dump(2) + "\n");
   write_file_atomically((out / "metrics.json").string(), report.at("metrics").dump(2) + "\n");
   save_artifact(artifact, result.model_path, protection);
+  if (quantized) save_artifact(quantized->artifact, result.int8_model_path, protection);
   write_file_atomically(result.report_json_path, report.dump(2) + "\n");
   write_file_atomically(result.report_md_path, detail::render_report_markdown(report) + privacy_markdown(privacy));
   return result;

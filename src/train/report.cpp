@@ -90,6 +90,7 @@ json build_report(const Requirements& requirements, const PipelineResult& result
                      {"parameters", artifact.network.parameter_count()},
                      {"single_row_latency_us", latency_us}};
   report["explanations"] = result.explanations;
+  report["quantization"] = result.quantization;
   report["provenance"] = artifact.provenance.to_json();
   report["seconds"] = result.seconds;
   return report;

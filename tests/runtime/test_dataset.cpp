@@ -367,3 +367,23 @@ TEST_CASE("random split sizes and determinism") {
   CHECK(first.test == second.test);
   CHECK_THROWS_AS(lepton::random_split(2, SplitFractions{}, 3), lepton::InvalidArgument);
 }
+
+TEST_CASE("profile keeps a numeric column with one typo numeric") {
+  std::string text = "torque\n";
+  for (int i = 0; i < 199; ++i) text += std::to_string(30 + i % 17) + ".5\n";
+  text += "forty\n";
+  const lepton::Table table = lepton::parse_csv(text, "typo.csv");
+  const lepton::DataProfile profile = lepton::profile_table(table);
+
+  CHECK(profile.columns[0].kind == ColumnKind::Numeric);
+  CHECK_THAT(profile.columns[0].reason, Catch::Contains("'forty' at typo.csv:201:1"));
+  CHECK(profile.columns[0].min == 30.5);
+}
+
+TEST_CASE("profile treats a half-text column as categorical") {
+  std::string text = "grade\n";
+  for (int i = 0; i < 100; ++i) text += (i % 2 == 0) ? "A\n" : std::to_string(i % 5) + "\n";
+  const lepton::DataProfile profile = lepton::profile_table(lepton::parse_csv(text, "grades.csv"));
+
+  CHECK(profile.columns[0].kind == ColumnKind::Categorical);
+}

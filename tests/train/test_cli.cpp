@@ -124,7 +124,8 @@ TEST_CASE("cli: target with one class is rejected", "[cli]") {
   const std::string data = scratch.write("data.csv", ai4i_head(50));
   const CommandResult r = run(run_arguments(kRequirements, data, scratch));
   CHECK(r.exit_code == 1);
-  CHECK_THAT(r.output, Catch::Contains("one class"));
+  CHECK_THAT(r.output, Catch::Contains("'Machine failure'"));
+  CHECK_THAT(r.output, Catch::Contains("are '0'"));
   CHECK(scratch.out_is_empty());
 }
 
