@@ -10,3 +10,12 @@ bash scripts/install-deps.sh
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DLEPTON_SHARED_DIR="${LEPTON_SHARED_DIR:-$PWD/../shared}"
 cmake --build "$build_dir" -j"$(nproc)"
 ctest --test-dir "$build_dir" --output-on-failure -j"$(nproc)"
+
+# Python: the module of this build tree, compared with the CLI of the same build.
+build_path=$(cd "$build_dir" && pwd)
+if compgen -G "$build_path/bindings/python/lepton*.so" > /dev/null; then
+  PYTHONPATH="$build_path/bindings/python${PYTHONPATH:+:$PYTHONPATH}" LEPTON_CLI="$build_path/lepton" \
+    LEPTON_SHARED_DIR="${LEPTON_SHARED_DIR:-$PWD/../shared}" /usr/bin/python3 -m pytest -q tests/python
+else
+  echo "test.sh: $build_path has no Python module (see CMake's 'lepton: skipping' line), so pytest did not run"
+fi

@@ -175,14 +175,14 @@ void register_dataset(py::module_& m) {
       .value("Regression", Task::Regression);
   use_lepton_names(task);
 
-  py::enum_<FeatureType> feature_type(m, "FeatureType", "How a column enters the model.");
+  py::enum_<FeatureType> feature_type(m, "FeatureType", "Encoding of a column in the model.");
   feature_type.value("Numeric", FeatureType::Numeric)
       .value("Categorical", FeatureType::Categorical)
       .value("Text", FeatureType::Text)
       .value("Ignore", FeatureType::Ignore);
   use_lepton_names(feature_type);
 
-  py::enum_<ColumnKind> column_kind(m, "ColumnKind", "What schema inference concluded about a column.");
+  py::enum_<ColumnKind> column_kind(m, "ColumnKind", "Column kind that schema inference concluded.");
   column_kind.value("Numeric", ColumnKind::Numeric)
       .value("Categorical", ColumnKind::Categorical)
       .value("Text", ColumnKind::Text)

@@ -71,7 +71,7 @@ bool is_float32(const py::object& array) {
 }
 
 void register_model(py::module_& m) {
-  py::enum_<OutputLink> link(m, "OutputLink", "How an MLP's logits become the explained outputs.");
+  py::enum_<OutputLink> link(m, "OutputLink", "Mapping from an MLP's logits to the explained outputs.");
   link.value("Identity", OutputLink::Identity)
       .value("Logistic", OutputLink::Logistic)
       .value("Softmax", OutputLink::Softmax);
@@ -358,7 +358,7 @@ void register_explanation(py::module_& m) {
 }
 
 void register_options(py::module_& m) {
-  py::enum_<CoalitionPath>(m, "CoalitionPath", "How coalition values are computed.")
+  py::enum_<CoalitionPath>(m, "CoalitionPath", "Computation path of coalition values.")
       .value("Reference", CoalitionPath::Reference)
       .value("Fast", CoalitionPath::Fast);
 
@@ -395,7 +395,7 @@ void register_options(py::module_& m) {
       .def_readwrite("threads", &PermutationOptions::threads_)
       .def_readwrite("path", &PermutationOptions::path_);
 
-  py::enum_<GradientBaseline>(m, "GradientBaseline", "Where integrated gradients start.")
+  py::enum_<GradientBaseline>(m, "GradientBaseline", "Starting point of integrated gradients.")
       .value("BackgroundMean", GradientBaseline::BackgroundMean)
       .value("EachBackground", GradientBaseline::EachBackground);
 

@@ -100,7 +100,7 @@ void register_model(py::module_& m) {
            "Raise InvalidArgument when shapes do not chain, a buffer has the wrong size, there are no layers, or "
            "the last activation is not Identity.");
 
-  py::class_<Provenance>(m, "Provenance", "Where a model came from.")
+  py::class_<Provenance>(m, "Provenance", "Origin of a model: version, time, data file and seed.")
       .def(py::init<>())
       .def_readwrite("lepton_version", &Provenance::lepton_version)
       .def_readwrite("created_utc", &Provenance::created_utc, "ISO 8601, e.g. '2026-12-04T22:10:00Z'.")
@@ -386,7 +386,7 @@ void register_predictor(py::module_& m) {
 }
 
 void register_quantize(py::module_& m) {
-  py::enum_<ActivationScaling> scaling(m, "ActivationScaling", "How a layer's input activations get their int8 scale.");
+  py::enum_<ActivationScaling> scaling(m, "ActivationScaling", "Scaling rule of a layer's int8 input activations.");
   scaling.value("PerRow", ActivationScaling::PerRow)
       .value("MinMax", ActivationScaling::MinMax)
       .value("Percentile", ActivationScaling::Percentile);
@@ -412,7 +412,7 @@ void register_quantize(py::module_& m) {
       .def_readwrite("fallback_to_f32", &QuantizationOptions::fallback_to_f32,
                      "Move harmful layers back to f32 (True) or raise ConstraintError (False).");
 
-  py::class_<QuantizationResult>(m, "QuantizationResult", "What quantize() produced and measured.")
+  py::class_<QuantizationResult>(m, "QuantizationResult", "Model and measurements produced by quantize().")
       .def_readonly("artifact", &QuantizationResult::artifact, "The mixed-precision model, ready for save_artifact.")
       .def_readonly("precisions", &QuantizationResult::precisions, "LayerPrecision per layer.")
       .def_readonly("objective", &QuantizationResult::objective)

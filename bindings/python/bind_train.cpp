@@ -12,7 +12,7 @@ namespace lepton::python {
 namespace {
 
 void register_requirements(py::module_& m) {
-  py::enum_<Interpretability> interpretability(m, "Interpretability", "How explainable the model must be.");
+  py::enum_<Interpretability> interpretability(m, "Interpretability", "Required level of explainability.");
   interpretability.value("None_", Interpretability::None)
       .value("Attribution", Interpretability::Attribution)
       .value("Transparent", Interpretability::Transparent);
@@ -84,7 +84,7 @@ void register_requirements(py::module_& m) {
 }
 
 void register_configurator(py::module_& m) {
-  py::class_<Reason>(m, "Reason", "Why one setting has its value.")
+  py::class_<Reason>(m, "Reason", "Reason for one setting's value, and what drove it.")
       .def_readonly("text", &Reason::text)
       .def_readonly("driven_by", &Reason::driven_by, "'requirements.constraints...', 'data.class_balance', 'default', ...")
       .def("__repr__", [](const Reason& r) { return fmt::format("Reason('{}', driven_by='{}')", r.text, r.driven_by); });
@@ -323,7 +323,7 @@ void register_pipeline(py::module_& m) {
       .def_readwrite("resume", &PipelineOptions::resume, "Resume from output_dir/checkpoint.pt when it matches.")
       .def_readwrite("threads", &PipelineOptions::threads);
 
-  py::class_<PipelineResult>(m, "PipelineResult", "What the pipeline wrote and measured.")
+  py::class_<PipelineResult>(m, "PipelineResult", "Files written and measurements taken by run_pipeline.")
       .def_readonly("config", &PipelineResult::config)
       .def_readonly("profile", &PipelineResult::profile)
       .def_readonly("training", &PipelineResult::training)

@@ -50,7 +50,7 @@ class Activation:
     def name(self) -> str: ...
 
 class ActivationScaling:
-    """How a layer's input activations get their int8 scale."""
+    """Scaling rule of a layer's int8 input activations."""
     PerRow: typing.ClassVar[ActivationScaling]
     MinMax: typing.ClassVar[ActivationScaling]
     Percentile: typing.ClassVar[ActivationScaling]
@@ -103,7 +103,7 @@ class BinaryMetrics:
     def to_json(self) -> Dict[str, Any]: ...
 
 class CoalitionPath:
-    """How coalition values are computed."""
+    """Computation path of coalition values."""
     Reference: typing.ClassVar[CoalitionPath]
     Fast: typing.ClassVar[CoalitionPath]
     def __init__(self, value: int) -> None: ...
@@ -112,7 +112,7 @@ class CoalitionPath:
     def name(self) -> str: ...
 
 class ColumnKind:
-    """What schema inference concluded about a column."""
+    """Column kind that schema inference concluded."""
     Numeric: typing.ClassVar[ColumnKind]
     Categorical: typing.ClassVar[ColumnKind]
     Text: typing.ClassVar[ColumnKind]
@@ -444,7 +444,7 @@ class FeatureTransform:
     def width(self) -> int: ...
 
 class FeatureType:
-    """How a column enters the model."""
+    """Encoding of a column in the model."""
     Numeric: typing.ClassVar[FeatureType]
     Categorical: typing.ClassVar[FeatureType]
     Text: typing.ClassVar[FeatureType]
@@ -468,7 +468,7 @@ class GlobalImportance:
     def std_abs(self) -> numpy.typing.NDArray[numpy.float64]: ...
 
 class GradientBaseline:
-    """Where integrated gradients start."""
+    """Starting point of integrated gradients."""
     BackgroundMean: typing.ClassVar[GradientBaseline]
     EachBackground: typing.ClassVar[GradientBaseline]
     def __init__(self, value: int) -> None: ...
@@ -498,7 +498,7 @@ class GradientOptions:
     def threads(self, value: int) -> None: ...
 
 class Interpretability:
-    """How explainable the model must be."""
+    """Required level of explainability."""
     None_: typing.ClassVar[Interpretability]
     Attribution: typing.ClassVar[Interpretability]
     Transparent: typing.ClassVar[Interpretability]
@@ -770,7 +770,7 @@ class MulticlassMetrics:
     def to_json(self) -> Dict[str, Any]: ...
 
 class OutputLink:
-    """How an MLP's logits become the explained outputs."""
+    """Mapping from an MLP's logits to the explained outputs."""
     Identity: typing.ClassVar[OutputLink]
     Logistic: typing.ClassVar[OutputLink]
     Softmax: typing.ClassVar[OutputLink]
@@ -829,7 +829,7 @@ class PipelineOptions:
     def threads(self, value: int) -> None: ...
 
 class PipelineResult:
-    """What the pipeline wrote and measured."""
+    """Files written and measurements taken by run_pipeline."""
     @property
     def config(self) -> ModelConfig: ...
     @property
@@ -931,7 +931,7 @@ class PrivacyBudget:
     def max_grad_norm(self, value: float) -> None: ...
 
 class Provenance:
-    """Where a model came from."""
+    """Origin of a model: version, time, data file and seed."""
     def __init__(self) -> None: ...
     @property
     def lepton_version(self) -> str: ...
@@ -986,7 +986,7 @@ class QuantizationOptions:
     def fallback_to_f32(self, value: bool) -> None: ...
 
 class QuantizationResult:
-    """What quantize() produced and measured."""
+    """Model and measurements produced by quantize()."""
     @property
     def artifact(self) -> ModelArtifact: ...
     @property
@@ -1017,7 +1017,7 @@ class QuantizedWeights:
     def input_scale(self) -> float: ...
 
 class Reason:
-    """Why one setting has its value."""
+    """Reason for one setting's value, and what drove it."""
     @property
     def text(self) -> str: ...
     @property
