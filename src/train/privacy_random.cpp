@@ -20,26 +20,25 @@ void ensure_sodium() {
 
 }  // namespace
 
-PrivacyRandom::PrivacyRandom() { ensure_sodium(); }
+static_assert(crypto_stream_xchacha20_KEYBYTES == 32);
 
-PrivacyRandom::PrivacyRandom(std::uint64_t seed) {
+PrivacyRandom::PrivacyRandom() {
   ensure_sodium();
-  std::array<unsigned char, 32> key{};
-  std::memcpy(key.data(), &seed, sizeof seed);
-  seed_ = key;
+  randombytes_buf(key_.data(), key_.size());
 }
 
-void PrivacyRandom::fill_bytes(void* out, std::size_t bytes) {
-  if (!seed_) {
-    randombytes_buf(out, bytes);
-    return;
-  }
+PrivacyRandom::PrivacyRandom(std::uint64_t seed) : seeded_(true) {
+  ensure_sodium();
+  std::memcpy(key_.data(), &seed, sizeof seed);
+}
 
-  // Each call gets its own stream: the seed's last 8 bytes carry the call counter.
-  std::array<unsigned char, randombytes_SEEDBYTES> stream_seed = *seed_;
-  std::memcpy(stream_seed.data() + 24, &calls_, sizeof calls_);
+PrivacyRandom::~PrivacyRandom() { sodium_memzero(key_.data(), key_.size()); }
+
+void PrivacyRandom::fill_bytes(void* out, std::size_t bytes) {
+  std::array<unsigned char, crypto_stream_xchacha20_NONCEBYTES> nonce{};
+  std::memcpy(nonce.data(), &calls_, sizeof calls_);
   ++calls_;
-  randombytes_buf_deterministic(out, bytes, stream_seed.data());
+  crypto_stream_xchacha20(static_cast<unsigned char*>(out), bytes, nonce.data(), key_.data());
 }
 
 // Uniform doubles in [0, 1) with 53 random bits each.

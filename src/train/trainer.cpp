@@ -1012,8 +1012,24 @@ struct PrivateTraining {
   std::uint64_t max_steps = 0;  // The last step count whose epsilon stays within the budget.
   std::optional<RdpAccountant> accountant;
   detail::PrivacyRandom random;
+  std::vector<double> uniform;  // Scratch space of fill_noise.
   torch::Tensor noise;
 };
+
+// Fills `noise` with N(0, stddev^2) values: Box-Muller over the CSPRNG's uniforms, in vectorized float64
+// tensor operations because scalar libm calls made noise the largest cost of a DP-SGD step.
+void fill_noise(detail::PrivacyRandom& random, std::vector<double>& uniform, torch::Tensor& noise, double stddev) {
+  const std::int64_t count = noise.numel();
+  const std::int64_t pairs = (count + 1) / 2;
+  random.fill_uniform(uniform, static_cast<std::size_t>(2 * pairs));
+
+  const torch::Tensor u = torch::from_blob(uniform.data(), {2, pairs}, torch::kFloat64);
+  // 1 - u lies in (0, 1], so the logarithm is finite.
+  const torch::Tensor radius = torch::log1p(-u[0]).mul_(-2.0).sqrt_().mul_(stddev);
+  const torch::Tensor angle = u[1] * (2.0 * M_PI);
+  const torch::Tensor values = torch::cat({radius * torch::cos(angle), radius * torch::sin(angle)});
+  noise.copy_(values.narrow(0, 0, count));
+}
 
 // Resolves the sampling rate, the noise multiplier (solving it when the config leaves it at 0) and the
 // number of steps that the budget allows.
@@ -1085,7 +1101,7 @@ std::optional<double> train_epoch_private(Network& net, const ModelConfig& confi
     }
 
     if (noise_std > 0.0) {
-      dp.random.fill_gaussian(dp.noise.data_ptr<float>(), static_cast<std::size_t>(dp.noise.numel()), noise_std);
+      fill_noise(dp.random, dp.uniform, dp.noise, noise_std);
       net.gradients.add_(dp.noise);
     }
     net.gradients.div_(static_cast<double>(dp.expected_batch));
