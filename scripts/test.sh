@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 build_dir=${1:-build}
 bash scripts/install-deps.sh
 
+# Paths relative to the checkout let ccache reuse objects between clones in different folders.
+export CCACHE_BASEDIR="$PWD"
+
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DLEPTON_SHARED_DIR="${LEPTON_SHARED_DIR:-$PWD/../shared}"
 cmake --build "$build_dir" -j"$(nproc)"
 ctest --test-dir "$build_dir" --output-on-failure -j"$(nproc)"
