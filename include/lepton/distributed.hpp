@@ -24,7 +24,7 @@ class DistributedError : public Error {
   using Error::Error;
 };
 
-/// How one process joins its group. Chainable setters return *this.
+/// Settings with which one process joins its group. Chainable setters return *this.
 struct DistributedOptions {
   std::string master_addr = "127.0.0.1";  ///< Host of the TCPStore.
   int master_port = 29500;                ///< Port of the TCPStore, 1..65535.
@@ -113,7 +113,7 @@ class ProcessGroup {
 /// when no socket can be bound on `address`.
 int find_free_port(const std::string& address = "127.0.0.1");
 
-/// Rows of a global training set of `rows` rows that rank `rank` of `world_size` holds: rows rank,
+/// Rows of a global training set of `rows` rows that rank `rank` of `world_size` trains on: rows rank,
 /// rank + world_size, rank + 2 * world_size, ... Every rank gets rows / world_size rows, so the last
 /// rows % world_size rows of the set are left out, as torch's DistributedSampler(drop_last=True) does.
 std::vector<std::size_t> shard_rows(std::size_t rows, int rank, int world_size);
@@ -129,7 +129,7 @@ std::vector<std::int64_t> data_parallel_order(std::uint64_t seed, std::size_t ep
 
 /// Trains one rank's shard as part of a data-parallel group and returns the same result on every rank.
 ///
-/// `shard` holds this rank's rows (see shard_rows). Each step, every rank computes the mean gradient of its
+/// `shard` contains this rank's rows (see shard_rows). Each step, every rank computes the mean gradient of its
 /// part of the global batch (config.batch_size rows per rank) and the group averages the gradients, so a
 /// global batch has batch_size * world_size rows. `validation` must be the same rows on every rank, so that
 /// early stopping decides alike everywhere. Only rank 0 writes options.checkpoint_path. When options.resume
@@ -167,7 +167,7 @@ struct FederatedOptions {
   void validate() const;
 };
 
-/// One aggregation round, as every rank sees it.
+/// One aggregation round; every rank records the same values.
 struct FederatedRound {
   std::size_t round = 0;          ///< 1-based.
   std::uint64_t samples = 0;      ///< Training rows summed over the clients.
@@ -175,14 +175,14 @@ struct FederatedRound {
   double seconds = 0;
 };
 
-/// What federated training produced. Every rank returns the same network.
+/// Result of federated training. Every rank returns the same network.
 struct FederatedResult {
   Mlp network;
   std::vector<FederatedRound> rounds;
   CommunicationStats communication;  ///< This rank's traffic.
 };
 
-/// Runs the server of a federated group: rank 0, which holds no data. Clients are ranks 1 .. world_size - 1.
+/// Runs the server of a federated group: rank 0, which has no data. Clients are ranks 1 .. world_size - 1.
 /// Only weights, row counts and losses travel; with secure aggregation only masked weights do. `config`
 /// must be the clients' configuration. Throws InvalidArgument when the clients' feature widths or
 /// configurations differ, and DistributedError when a client fails.

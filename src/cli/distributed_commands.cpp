@@ -90,7 +90,7 @@ pid_t spawn_rank(const LaunchArguments& launch, int rank, int port) {
 }
 
 // Waits for every rank. After the first failure the others get the collective timeout plus 5 s to fail on
-// their own with a clear error, and are then killed, so a launch never hangs.
+// their own with a clear error, and are then killed, so a failed launch does not hang.
 int wait_for_ranks(const LaunchArguments& launch) {
   int exit_code = 0;
   std::size_t running = g_children.size();

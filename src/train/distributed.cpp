@@ -457,12 +457,12 @@ void check_same_on_all_ranks(ProcessGroup& group, std::size_t shard_rows, std::u
     unsigned long long other_hash = 0;
     std::sscanf(all[static_cast<std::size_t>(r)].c_str(), "%zu %llu", &other_rows, &other_hash);
     if (other_rows != shard_rows) {
-      throw InvalidArgument(fmt::format("fit_data_parallel: rank {} holds {} training rows but rank {} holds {}; "
+      throw InvalidArgument(fmt::format("fit_data_parallel: rank {} has {} training rows but rank {} has {}; "
                                         "give every rank an equal shard (see shard_rows)",
                                         group.rank(), shard_rows, r, other_rows));
     }
     if (other_hash != validation_hash) {
-      throw InvalidArgument(fmt::format("fit_data_parallel: rank {} and rank {} hold different validation rows; "
+      throw InvalidArgument(fmt::format("fit_data_parallel: rank {} and rank {} have different validation rows; "
                                         "pass the same validation data to every rank so that early stopping "
                                         "decides alike",
                                         group.rank(), r));

@@ -1,5 +1,5 @@
 // Federated averaging (FedAvg, optionally FedProx) over a ProcessGroup, with optional pairwise-masked
-// secure aggregation. Rank 0 is the server and holds no data; every other rank is a client.
+// secure aggregation. Rank 0 is the server and has no data. Every other rank is a client.
 #include <sodium.h>
 
 #include <algorithm>
@@ -25,7 +25,7 @@ using Clock = std::chrono::steady_clock;
 // resolution for any realistic row count.
 constexpr double kFixedPointScale = 16777216.0;
 
-// What every rank states at the start, so that a misconfigured client is found before round 1.
+// Settings that every rank publishes at the start, so that a misconfigured client is found before round 1.
 struct Handshake {
   std::size_t inputs = 0;
   std::size_t outputs = 0;
