@@ -70,7 +70,7 @@ bool starts_with(const std::string& bytes, const char (&magic)[8]) {
   return bytes.size() >= sizeof magic && std::memcmp(bytes.data(), magic, sizeof magic) == 0;
 }
 
-// Decodes exactly `size` bytes of hex after trimming whitespace. Messages never contain the text, because
+// Decodes exactly N bytes of hex after trimming whitespace. Messages never contain the text, because
 // it is a secret.
 template <std::size_t N>
 void decode_hex(const std::string& text, std::array<unsigned char, N>& out, const char* what,

@@ -62,8 +62,8 @@ Table mask_pii(const Table& table, const Requirements& requirements, const std::
 
     std::vector<std::string> cells = table.column(c);
     if (is_pii) {
-      // NOTE: the Table constructor keeps no missing flags, so a missing cell becomes the empty string, which
-      // the CSV reader's default markers read as missing again.
+      // The Table constructor marks exactly the empty cells as missing, and the CSV reader stores a missing
+      // cell as the empty string, so missing cells stay missing.
       for (std::size_t r = 0; r < cells.size(); ++r) {
         cells[r] = table.is_missing(r, c) ? std::string() : pii_hash(cells[r], *key);
       }

@@ -1,8 +1,8 @@
 #pragma once
 // Randomness of DP-SGD: Gaussian noise and Poisson sampling. Every draw is an XChaCha20 keystream block
 // (libsodium crypto_stream_xchacha20) under a 256-bit key with a fresh nonce per call. The key comes from the
-// operating system's CSPRNG, so nobody can predict or replay the noise; tests may pass a seed instead, to
-// repeat a run. Reading the kernel once per draw was slower than the whole forward and backward pass.
+// operating system's CSPRNG, so the noise cannot be predicted or replayed without it. Tests may pass a seed
+// instead, to repeat a run. Reading the kernel once per draw was slower than the whole forward and backward pass.
 
 #include <array>
 #include <cstddef>
