@@ -150,7 +150,7 @@ std::string check_min_metric(Metric objective, double min_metric) {
 // ---------------------------------------------------------------------------------------------
 // Did you mean
 
-std::size_t edit_distance(std::string_view a, std::string_view b) {
+std::size_t transposition_edit_distance(std::string_view a, std::string_view b) {
   // Full (a.size()+1) x (b.size()+1) table: keys are short, and the transposition step reads two rows back.
   std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1, 0));
   for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
@@ -177,7 +177,7 @@ std::optional<std::string> closest_match(const std::string& word, const std::vec
   for (const std::string& candidate : candidates) {
     if (lower(candidate) == lower(word)) return candidate;
 
-    const std::size_t distance = edit_distance(word, candidate);
+    const std::size_t distance = transposition_edit_distance(word, candidate);
     const bool close_enough = distance <= kMaxDistance && distance * 2 <= std::max(word.size(), candidate.size());
     if (close_enough && distance < best_distance) {
       best = candidate;

@@ -81,7 +81,7 @@ std::vector<const RequirementField*> child_fields(std::string_view parent_path);
 
 /// Optimal-string-alignment distance: insertions, deletions, substitutions and adjacent transpositions
 /// each cost 1 (the restricted Damerau-Levenshtein distance).
-std::size_t edit_distance(std::string_view a, std::string_view b);
+std::size_t transposition_edit_distance(std::string_view a, std::string_view b);  // distinct from the runtime's Levenshtein edit_distance
 
 /// The candidate closest to `word` when it equals it ignoring case or lies within edit distance 2;
 /// std::nullopt otherwise. Ties keep the earlier candidate.

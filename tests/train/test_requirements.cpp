@@ -569,11 +569,11 @@ TEST_CASE("document spellings are pinned", "[requirements][names]") {
 }
 
 TEST_CASE("edit distance counts transpositions", "[requirements][names]") {
-  CHECK(lepton::detail::edit_distance("objectve", "objective") == 1);
-  CHECK(lepton::detail::edit_distance("tets", "test") == 1);
-  CHECK(lepton::detail::edit_distance("", "abc") == 3);
-  CHECK(lepton::detail::edit_distance("seed", "seed") == 0);
-  CHECK(lepton::detail::edit_distance("kitten", "sitting") == 3);
+  CHECK(lepton::detail::transposition_edit_distance("objectve", "objective") == 1);
+  CHECK(lepton::detail::transposition_edit_distance("tets", "test") == 1);
+  CHECK(lepton::detail::transposition_edit_distance("", "abc") == 3);
+  CHECK(lepton::detail::transposition_edit_distance("seed", "seed") == 0);
+  CHECK(lepton::detail::transposition_edit_distance("kitten", "sitting") == 3);
 }
 
 TEST_CASE("closest match rejects far words", "[requirements][names]") {
