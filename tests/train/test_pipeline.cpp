@@ -1,5 +1,7 @@
 // End to end on the real AI4I 2020 file: requirements -> trained, evaluated, exported model.
 // Asserts the quality floor (mean over three seeds), replay of the saved artifact, and determinism.
+#include <unistd.h>
+
 #include <filesystem>
 #include <map>
 #include <numeric>
@@ -20,9 +22,19 @@ const std::string kRequirements = LEPTON_SOURCE_DIR "/examples/predictive_mainte
 // Seeds fixed before any result was seen; each changes both the split and the initial weights.
 const std::vector<std::uint64_t> kSeeds = {1, 2, 3};
 
+// CTest runs the test cases of this file as parallel processes, so each process writes its own folders.
 fs::path output_dir(std::uint64_t seed, const std::string& tag) {
-  return fs::temp_directory_path() / ("lepton_e2e_" + tag + "_" + std::to_string(seed));
+  return fs::temp_directory_path() /
+         ("lepton_e2e_" + std::to_string(getpid()) + "_" + tag + "_" + std::to_string(seed));
 }
+
+// Removes this process's output folders when the test program exits.
+struct OutputCleanup {
+  std::vector<fs::path> folders;
+  ~OutputCleanup() {
+    for (const fs::path& folder : folders) fs::remove_all(folder);
+  }
+};
 
 // Runs the pipeline once per seed and tag, and keeps the results for every test case in this file.
 const lepton::PipelineResult& run_once(std::uint64_t seed, const std::string& tag = "main") {
@@ -33,8 +45,10 @@ const lepton::PipelineResult& run_once(std::uint64_t seed, const std::string& ta
 
   lepton::Requirements requirements = lepton::load_requirements(kRequirements);
   requirements.seed = seed;
+  static OutputCleanup cleanup;
   const fs::path out = output_dir(seed, tag);
   fs::remove_all(out);
+  cleanup.folders.push_back(out);
   lepton::PipelineOptions options;
   options.data_path = kData;
   options.output_dir = out.string();
