@@ -10,6 +10,7 @@
 
 #include "lepton/error.hpp"
 #include "runtime/explain_detail.hpp"
+#include "runtime/gemm.hpp"
 
 namespace lepton::detail {
 
@@ -53,6 +54,8 @@ CoalitionValues::CoalitionValues(const ExplainModel& model, const Background& ba
         "CoalitionPath::Fast needs a model built with ExplainModel::from_mlp; use CoalitionPath::Reference for a "
         "plain function");
   }
+  kernels_ = &kernels_for(default_simd_level());
+  delta_kernels_ = &delta_kernels_for(default_simd_level());
 
   // b1 + W1 bg_b does not depend on the explained row, so it is computed once, in double, then rounded.
   const DoubleDenseLayer& first = plan_->network.layers.front();
@@ -147,12 +150,8 @@ void CoalitionValues::evaluate_reference(const std::uint64_t* masks, std::size_t
 }
 
 void CoalitionValues::evaluate_fast(const std::uint64_t* masks, std::size_t count, double* values) {
-  using RowMajorMap = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
-  using ColumnMap = Eigen::Map<Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic>>;
-
   const DoubleMlp& network = plan_->network;
   const std::size_t rows = background_.size();
-  const std::size_t group_count = groups_.size();
   const std::size_t hidden = network.layers.front().outputs;
   const std::size_t k_count = model_.outputs();
   const std::size_t masks_per_block = std::max<std::size_t>(1, kFastBlockColumns / rows);
@@ -163,58 +162,86 @@ void CoalitionValues::evaluate_fast(const std::uint64_t* masks, std::size_t coun
     activations_.resize(columns * plan_->widest);
     next_activations_.resize(columns * plan_->widest);
 
-    // First layer: start from whichever side needs fewer group deltas added.
-    for (std::size_t s = 0; s < block; ++s) {
-      const std::uint64_t mask = masks[start + s];
-      const bool from_row = static_cast<std::size_t>(__builtin_popcountll(mask)) * 2 > group_count;
-      for (std::size_t b = 0; b < rows; ++b) {
-        float* z = activations_.data() + (s * rows + b) * hidden;
-        const float* start_point = from_row ? full_.data() : base_.data() + b * hidden;
-        std::copy(start_point, start_point + hidden, z);
-        for (std::size_t g = 0; g < group_count; ++g) {
-          const bool in_coalition = (mask >> g) & 1U;
-          if (in_coalition == from_row) continue;
-          FloatArrayMap pre_activation(z, static_cast<Eigen::Index>(hidden));
-          ConstFloatArrayMap delta(delta_.data() + (b * group_count + g) * hidden, static_cast<Eigen::Index>(hidden));
-          if (from_row) {
-            pre_activation -= delta;
-          } else {
-            pre_activation += delta;
-          }
-        }
-      }
-    }
+    first_layer_block(masks + start, block);
     activate_block(network.layers.front().activation, activations_.data(), columns * hidden);
 
-    // Later layers: one float GEMM per layer over all hybrid columns of the block.
+    // Later layers: one batched dense kernel call per layer over all hybrid rows of the block. Each hybrid
+    // row is a row of `activations_` with `stride` floats.
+    std::size_t stride = hidden;
     for (std::size_t l = 1; l < network.layers.size(); ++l) {
-      const DoubleDenseLayer& layer = network.layers[l];
-      RowMajorMap weight(plan_->float_weights[l].data(), static_cast<Eigen::Index>(layer.outputs),
-                         static_cast<Eigen::Index>(layer.inputs));
-      Eigen::Map<const Eigen::VectorXf> bias(plan_->float_biases[l].data(), static_cast<Eigen::Index>(layer.outputs));
-      ColumnMap input(activations_.data(), static_cast<Eigen::Index>(layer.inputs), static_cast<Eigen::Index>(columns));
-      ColumnMap output(next_activations_.data(), static_cast<Eigen::Index>(layer.outputs),
-                       static_cast<Eigen::Index>(columns));
-      output.noalias() = weight * input;
-      output.colwise() += bias;
-      activate_block(layer.activation, next_activations_.data(), columns * layer.outputs);
+      const PackedF32Layer& packed = plan_->packed_layers[l - 1];
+      kernels_->dense_f32(packed, activations_.data(), stride, columns, next_activations_.data(),
+                          packed.padded_outputs);
+      if (!packed.relu) {
+        activate_block(network.layers[l].activation, next_activations_.data(), columns * packed.padded_outputs);
+      }
+      stride = packed.padded_outputs;
       activations_.swap(next_activations_);
     }
     model_rows_ += columns;
 
-    // Link in double, then the weighted mean over the background rows.
-    logits_.resize(k_count);
-    for (std::size_t s = 0; s < block; ++s) {
-      double* value = values + (start + s) * k_count;
-      std::fill(value, value + k_count, 0.0);
-      for (std::size_t b = 0; b < rows; ++b) {
-        const float* logit = activations_.data() + (s * rows + b) * k_count;
-        std::copy(logit, logit + k_count, logits_.begin());
-        apply_link(plan_->link, logits_.data(), k_count);
-        for (std::size_t k = 0; k < k_count; ++k) value[k] += background_.weights[b] * logits_[k];
-      }
-      for (std::size_t k = 0; k < k_count; ++k) value[k] /= weight_sum_;
+    average_block(stride, block, values + start * k_count);
+  }
+}
+
+void CoalitionValues::first_layer_block(const std::uint64_t* masks, std::size_t block) {
+  const std::size_t rows = background_.size();
+  const std::size_t group_count = groups_.size();
+  const std::size_t hidden = plan_->network.layers.front().outputs;
+
+  // Each mask starts from whichever side needs fewer group deltas, and lists those groups once.
+  from_row_.resize(block);
+  toggled_.clear();
+  toggled_start_.assign(1, 0);
+  for (std::size_t s = 0; s < block; ++s) {
+    const std::uint64_t mask = masks[s];
+    from_row_[s] = static_cast<std::size_t>(__builtin_popcountll(mask)) * 2 > group_count;
+    for (std::size_t g = 0; g < group_count; ++g) {
+      const bool in_coalition = (mask >> g) & 1U;
+      if (in_coalition != static_cast<bool>(from_row_[s])) toggled_.push_back(g);
     }
+    toggled_start_.push_back(toggled_.size());
+  }
+
+  // Background rows outside, masks inside: one background row's deltas (G x H floats) stay in the L1
+  // cache while every mask of the block uses them.
+  for (std::size_t b = 0; b < rows; ++b) {
+    const float* deltas = delta_.data() + b * group_count * hidden;
+    for (std::size_t s = 0; s < block; ++s) {
+      const float* start_point = from_row_[s] ? full_.data() : base_.data() + b * hidden;
+      delta_kernels_->sum_deltas(start_point, deltas, hidden, toggled_.data() + toggled_start_[s],
+                                 toggled_start_[s + 1] - toggled_start_[s], from_row_[s] != 0, hidden,
+                                 activations_.data() + (s * rows + b) * hidden);
+    }
+  }
+}
+
+void CoalitionValues::average_block(std::size_t stride, std::size_t block, double* values) {
+  // Link in double, then the weighted mean over the background rows.
+  const std::size_t rows = background_.size();
+  const std::size_t k_count = model_.outputs();
+  const std::size_t columns = block * rows;
+
+  logits_.resize(columns * k_count);
+  for (std::size_t c = 0; c < columns; ++c) {
+    const float* logit = activations_.data() + c * stride;
+    std::copy(logit, logit + k_count, logits_.begin() + static_cast<std::ptrdiff_t>(c * k_count));
+  }
+  // Softmax normalizes within one hybrid row; the element-wise links run over the block in one call.
+  if (plan_->link == OutputLink::Softmax) {
+    for (std::size_t c = 0; c < columns; ++c) apply_link(plan_->link, logits_.data() + c * k_count, k_count);
+  } else {
+    apply_link(plan_->link, logits_.data(), columns * k_count);
+  }
+
+  for (std::size_t s = 0; s < block; ++s) {
+    double* value = values + s * k_count;
+    std::fill(value, value + k_count, 0.0);
+    for (std::size_t b = 0; b < rows; ++b) {
+      const double* probability = logits_.data() + (s * rows + b) * k_count;
+      for (std::size_t k = 0; k < k_count; ++k) value[k] += background_.weights[b] * probability[k];
+    }
+    for (std::size_t k = 0; k < k_count; ++k) value[k] /= weight_sum_;
   }
 }
 

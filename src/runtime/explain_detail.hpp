@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "lepton/explain.hpp"
+#include "runtime/gemm.hpp"
+#include "runtime/kernels.hpp"
 
 namespace lepton::detail {
 
@@ -19,6 +21,8 @@ struct MlpPlan {
   OutputLink link = OutputLink::Identity;
   std::vector<std::vector<float>> float_weights;  ///< Per layer, outputs x inputs, row-major.
   std::vector<std::vector<float>> float_biases;   ///< Per layer.
+  /// Layers 1.. (the first layer is reused through group deltas) packed for the predictor's f32 kernels.
+  std::vector<PackedF32Layer> packed_layers;
   std::size_t widest = 0;                         ///< Largest layer width, for scratch buffers.
 };
 
@@ -101,6 +105,10 @@ class CoalitionValues {
   void evaluate_reference(const std::uint64_t* masks, std::size_t count, double* values);
   void evaluate_fast(const std::uint64_t* masks, std::size_t count, double* values);
   void prepare_fast_row();
+  /// Writes the first layer's pre-activations of the block's hybrid rows into activations_, stride H.
+  void first_layer_block(const std::uint64_t* masks, std::size_t block);
+  /// Links the block's logits (rows of activations_ with `stride` floats) and averages them into values.
+  void average_block(std::size_t stride, std::size_t block, double* values);
 
   const ExplainModel& model_;
   const Background& background_;
@@ -115,6 +123,10 @@ class CoalitionValues {
   std::vector<double> hybrid_rows_;
   std::vector<double> hybrid_outputs_;
 
+  // Fast path kernels: the predictor's dense f32 kernels at default_simd_level(), so LEPTON_SIMD applies.
+  const KernelTable* kernels_ = nullptr;
+  const DeltaKernelTable* delta_kernels_ = nullptr;
+
   // Fast path state, float: base_[b][h] = b1 + W1 bg_b, delta_[(b * G + g) * H + h] = W1[:, g] (x_g - bg_b,g),
   // full_[b][h] = base_ + sum_g delta_ (the explained row's pre-activation, rounded per background row).
   std::vector<float> base_;
@@ -123,6 +135,9 @@ class CoalitionValues {
   std::vector<float> activations_;
   std::vector<float> next_activations_;
   std::vector<double> logits_;
+  std::vector<char> from_row_;               // Per mask of a block: start from full_ instead of base_.
+  std::vector<std::size_t> toggled_;         // Groups whose delta each mask adds or subtracts, concatenated.
+  std::vector<std::size_t> toggled_start_;   // Start of each mask's groups in toggled_, plus the end.
 };
 
 /// Number of hybrid rows per model call on the reference path.

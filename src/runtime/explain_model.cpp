@@ -203,6 +203,17 @@ ExplainModel ExplainModel::from_mlp(DoubleMlp mlp, OutputLink link) {
     plan->float_biases.emplace_back(layer.bias.begin(), layer.bias.end());
     plan->widest = std::max({plan->widest, layer.inputs, layer.outputs});
   }
+  for (std::size_t l = 1; l < plan->network.layers.size(); ++l) {
+    const DoubleDenseLayer& layer = plan->network.layers[l];
+    DenseLayer rounded;
+    rounded.inputs = layer.inputs;
+    rounded.outputs = layer.outputs;
+    rounded.weight = plan->float_weights[l];
+    rounded.bias = plan->float_biases[l];
+    rounded.activation = layer.activation;
+    plan->packed_layers.push_back(detail::pack_f32(rounded));
+    plan->widest = std::max(plan->widest, plan->packed_layers.back().padded_outputs);
+  }
 
   std::shared_ptr<const detail::MlpPlan> shared = plan;
   auto forward = [shared](const double* rows, std::size_t count, double* out) {
