@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ccache pkg-config git
   libtorch-dev libeigen3-dev libfmt-dev nlohmann-json3-dev libsodium-dev libopenblas-dev libcli11-dev libcpuinfo-dev libgloo-dev
+  clang-14 libclang-rt-14-dev
   catch2 pybind11-dev python3-dev python3-numpy python3-pytest python3-pandas python3-matplotlib
 )
 

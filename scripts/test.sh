@@ -22,3 +22,9 @@ if compgen -G "$build_path/bindings/python/lepton*.so" > /dev/null; then
 else
   echo "test.sh: $build_path has no Python module (see CMake's 'lepton: skipping' line), so pytest did not run"
 fi
+
+# Fuzz the model-file parser with libFuzzer for a bounded 30 s, in a small runtime-only clang build.
+cmake -S . -B "$build_dir-fuzz" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++-14 -DLEPTON_BUILD_FUZZ=ON \
+  -DLEPTON_BUILD_TRAIN=OFF -DLEPTON_BUILD_PYTHON=OFF -DLEPTON_BUILD_EXAMPLES=OFF
+cmake --build "$build_dir-fuzz" -j"$(nproc)" --target fuzz_artifact
+ctest --test-dir "$build_dir-fuzz" -L fuzz --output-on-failure
