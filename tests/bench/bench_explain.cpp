@@ -1,10 +1,8 @@
 // Explainer benchmark: Kernel SHAP on a 30-128-64-1 sigmoid MLP and exact SHAP on an AI4I-shaped model,
 // compared with shap 0.49.1 figures measured on the same machine (reference BLAS and OpenBLAS, 2 threads).
 //
-// Build (no CMake target yet), from the repository root after building lepton_runtime:
-//   g++ -O2 -std=c++17 -Iinclude tests/bench/bench_explain.cpp -Lbuild-explain -llepton_runtime \
-//       -Wl,-rpath,$PWD/build-explain -I/usr/include/eigen3 -o build-explain/bench_explain -pthread
-// Run: build-explain/bench_explain [explained rows, default 8]
+// Build: cmake --build BUILD --target bench_explain
+// Run: BUILD/tests/bench_explain [explained rows, default 8]. LEPTON_SIMD selects the kernel level.
 
 #include <chrono>
 #include <cstdio>
