@@ -79,7 +79,8 @@ std::string attributions_csv(const Explanation& explanation, const std::vector<s
   return csv;
 }
 
-// "row 12: prediction 0.93 (base 0.02): Torque [Nm] +0.61, Tool wear [min] +0.20, ..." for the first output.
+// Formats one line per row for the first output, e.g.
+// "row 12: prediction 0.93 (base 0.02): Torque [Nm] +0.61, Tool wear [min] +0.20".
 std::string top_k_text(const Explanation& explanation, const std::vector<std::size_t>& rows, std::size_t top_k) {
   std::string text;
   for (std::size_t r = 0; r < explanation.rows; ++r) {

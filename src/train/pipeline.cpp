@@ -227,14 +227,14 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
                                                 KMeansOptions().clusters(kBackgroundClusters).seed(requirements.seed)));
   result.explanations = detail::explain_test_rows(artifact, table, target.split.test, options.threads);
 
-  // Export: every file goes to a temporary name first, so the folder never holds a partial file.
+  // Export: every file goes to a temporary name first, so the folder never contains a partial file.
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const fs::path out(options.output_dir);
   result.model_path = (out / "model.lepton").string();
   result.report_json_path = (out / "report.json").string();
   result.report_md_path = (out / "report.md").string();
 
-  // int8 export when the configurator asks for it: the gate compares it with fp32 on validation rows.
+  // int8 export when the configuration requests it: the gate compares it with fp32 on validation rows.
   std::optional<QuantizationResult> quantized;
   if (result.config.quantize) {
     QuantizationOptions quantization;
