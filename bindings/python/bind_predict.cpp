@@ -144,21 +144,30 @@ void register_model(py::module_& m) {
 
   m.def(
       "save_artifact",
-      [](const ModelArtifact& artifact, const std::string& path) {
+      [](const ModelArtifact& artifact, const std::string& path, const std::optional<SaveOptions>& options) {
         py::gil_scoped_release release;
-        save_artifact(artifact, path);
+        if (options) {
+          save_artifact(artifact, path, *options);
+        } else {
+          save_artifact(artifact, path);
+        }
       },
-      py::arg("artifact"), py::arg("path"),
-      "Write the artifact atomically (temporary file, then rename). Raises IoError on failure.");
+      py::arg("artifact"), py::arg("path"), py::arg("options") = py::none(),
+      "Write the artifact atomically (temporary file, then rename). With options (SaveOptions), the file is "
+      "encrypted and then signed as they ask. Raises IoError on failure.");
   m.def(
       "load_artifact",
-      [](const std::string& path) {
+      [](const std::string& path, const std::optional<LoadOptions>& options) {
         py::gil_scoped_release release;
+        if (options) return load_artifact(path, *options);
         return load_artifact(path);
       },
-      py::arg("path"),
-      "Load and validate an artifact (sizes, offsets, shapes and checksum). Raises FileNotFound, IoError or "
-      "ParseError.");
+      py::arg("path"), py::arg("options") = py::none(),
+      "Load and validate an artifact (sizes, offsets, shapes and checksum). A plain, encrypted or signed file is "
+      "opened with options (LoadOptions), or without them with LoadOptions.from_environment() "
+      "(LEPTON_MODEL_KEY, LEPTON_MODEL_KEY_FILE, LEPTON_TRUSTED_KEY_FILE). Raises FileNotFound, IoError or "
+      "ParseError; ParseError also for a missing, invalid or untrusted signature, a missing key or a failed "
+      "decryption.");
   m.def(
       "parse_artifact",
       [](const py::bytes& data, const std::string& source) { return parse_artifact(std::string(data), source); },

@@ -2,12 +2,13 @@
 //
 // Exception classes keep the C++ hierarchy and also derive from the built-in class that Python code
 // catches: InvalidArgument (and ParseError, ValidationError, ConstraintError) from ValueError, IoError from
-// OSError, FileNotFound from FileNotFoundError, InternalError from RuntimeError. lepton.Error is the
+// OSError, FileNotFound from FileNotFoundError, InternalError and DistributedError from RuntimeError. lepton.Error is the
 // common base. A plain lepton::Error (the pipeline's "training was interrupted") is raised as
 // lepton.OperationError, a RuntimeError.
 #include <fmt/format.h>
 
 #include "bindings.hpp"
+#include "lepton/distributed.hpp"
 #include "lepton/error.hpp"
 #include "lepton/io.hpp"
 #include "lepton/log.hpp"
@@ -17,7 +18,7 @@ namespace {
 
 struct ExceptionTypes {
   py::handle error, invalid_argument, parse_error, validation_error, constraint_error, io_error, file_not_found,
-      internal_error, operation_error;
+      internal_error, distributed_error, operation_error;
 };
 
 // Filled once at import and never released: the interpreter owns the classes through the module.
@@ -64,6 +65,8 @@ void translate(std::exception_ptr pointer) {
     raise(g_types.io_error, e.what());
   } catch (const InternalError& e) {
     raise(g_types.internal_error, e.what());
+  } catch (const DistributedError& e) {
+    raise(g_types.distributed_error, e.what());
   } catch (const Error& e) {
     raise(g_types.operation_error, e.what());
   }
@@ -98,6 +101,9 @@ void register_exceptions(py::module_& m) {
                                           "A file that the caller named does not exist.");
   g_types.internal_error = make_exception(m, "InternalError", {g_types.error, PyExc_RuntimeError},
                                           "A broken internal invariant: a bug in Lepton, not in the input.");
+  g_types.distributed_error = make_exception(m, "DistributedError", {g_types.error, PyExc_RuntimeError},
+                                             "A rendezvous, a collective or a peer failed: a rank died, hung past "
+                                             "the timeout, or the group started with inconsistent settings.");
   g_types.operation_error = make_exception(m, "OperationError", {g_types.error, PyExc_RuntimeError},
                                            "An operation that failed for another reason, such as interrupted "
                                            "training inside run_pipeline.");

@@ -3,6 +3,8 @@
 
 #include "bindings.hpp"
 #include "lepton/configurator.hpp"
+#include "lepton/crypto.hpp"
+#include "lepton/distributed.hpp"
 #include "lepton/error.hpp"
 #include "lepton/pipeline.hpp"
 #include "lepton/requirements.hpp"
@@ -11,12 +13,56 @@
 namespace lepton::python {
 namespace {
 
+/// TrainerOptions::row_order backed by a Python callable(epoch, rows) that returns the epoch's row order. It
+/// takes the GIL for the call; a Python exception in it propagates out of fit().
+struct RowOrderCallback {
+  PyCallable callable;
+
+  std::vector<std::int64_t> operator()(std::size_t epoch, std::size_t rows) const {
+    py::gil_scoped_acquire gil;
+    const py::object order = callable.function()(epoch, rows);
+    return to_int64_vector(order, "row_order(epoch, rows) result");
+  }
+};
+
+std::function<std::vector<std::int64_t>(std::size_t, std::size_t)> to_row_order(const py::object& function) {
+  if (function.is_none()) return {};
+  if (!PyCallable_Check(function.ptr())) {
+    throw py::type_error(fmt::format("row_order: expected a callable (epoch: int, rows: int) -> sequence of int, "
+                                     "got {}",
+                                     py::str(py::type::of(function).attr("__name__")).cast<std::string>()));
+  }
+  return RowOrderCallback{PyCallable(function)};
+}
+
+py::object from_row_order(const std::function<std::vector<std::int64_t>(std::size_t, std::size_t)>& order) {
+  if (!order) return py::none();
+  if (const auto* python = order.target<RowOrderCallback>()) return python->callable.function();
+  return py::cpp_function(order);
+}
+
+/// A 1-D float32 copy of `values` (any real sequence); `argument` names it in the TypeError.
+std::vector<float> to_float_vector(const py::object& values, const std::string& argument) {
+  const auto array = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(values);
+  if (!array || array.ndim() != 1) {
+    throw py::type_error(fmt::format("{}: expected a 1-D sequence of numbers (float32), got {}", argument,
+                                     py::str(py::type::of(values).attr("__name__")).cast<std::string>()));
+  }
+  return std::vector<float>(array.data(), array.data() + array.size());
+}
+
 void register_requirements(py::module_& m) {
   py::enum_<Interpretability> interpretability(m, "Interpretability", "Required level of explainability.");
   interpretability.value("None_", Interpretability::None)
       .value("Attribution", Interpretability::Attribution)
       .value("Transparent", Interpretability::Transparent);
   use_lepton_names(interpretability);
+
+  py::enum_<PiiHandling> pii_handling(m, "PiiHandling",
+                                      "What happens to columns with personal data before anything else reads them.");
+  pii_handling.value("Drop", PiiHandling::Drop, "Removed from the table.")
+      .value("Hash", PiiHandling::Hash, "Each value replaced by its keyed BLAKE2b hash; equal values stay equal.");
+  use_lepton_names(pii_handling);
 
   py::class_<PrivacyBudget>(m, "PrivacyBudget", "Differential-privacy budget for DP-SGD training.")
       .def(py::init([](double epsilon, double delta, double max_grad_norm) {
@@ -49,6 +95,9 @@ void register_requirements(py::module_& m) {
       .def_readwrite("target", &Requirements::target)
       .def_readwrite("features", &Requirements::features, "Empty: inferred from the data.")
       .def_readwrite("exclude", &Requirements::exclude, "Columns never used as features.")
+      .def_readwrite("pii", &Requirements::pii,
+                     "Columns with personal data; their raw values never reach the model, report, logs or errors.")
+      .def_readwrite("pii_handling", &Requirements::pii_handling, "PiiHandling.Drop (default) or PiiHandling.Hash.")
       .def_readwrite("objective", &Requirements::objective)
       .def_readwrite("constraints", &Requirements::constraints)
       .def_readwrite("split", &Requirements::split)
@@ -110,7 +159,10 @@ void register_configurator(py::module_& m) {
       .def_readwrite("quantize", &ModelConfig::quantize)
       .def_readwrite("objective", &ModelConfig::objective)
       .def_readwrite("seed", &ModelConfig::seed)
-      .def_readwrite("privacy", &ModelConfig::privacy)
+      .def_readwrite("privacy", &ModelConfig::privacy, "PrivacyBudget for DP-SGD; None trains without it.")
+      .def_readwrite("noise_multiplier", &ModelConfig::noise_multiplier,
+                     "DP-SGD noise standard deviation in units of privacy.max_grad_norm; 0 with a budget lets the "
+                     "trainer solve it.")
       .def_readwrite("reasons", &ModelConfig::reasons, "Reason per field name.")
       .def(
           "to_json", [](const ModelConfig& self) { return from_json(self.to_json()); },
@@ -205,7 +257,10 @@ void register_trainer(py::module_& m) {
   py::class_<TrainerOptions>(m, "TrainerOptions",
                              "Options of the Trainer. The with_* methods set a field and return the same object.")
       .def(py::init([](const std::optional<ModelConfig>& config, const py::object& on_epoch,
-                       const std::string& checkpoint_path, bool resume, double max_seconds, int threads) {
+                       const std::string& checkpoint_path, bool resume, double max_seconds, int threads,
+                       std::optional<EncryptionKey> checkpoint_key, std::optional<std::uint64_t> insecure_privacy_seed,
+                       const py::object& row_order, const py::object& initial_parameters, double proximal_mu,
+                       bool restore_best) {
              TrainerOptions options;
              if (config) options.config = *config;
              options.on_epoch = to_epoch_callback(on_epoch);
@@ -213,10 +268,23 @@ void register_trainer(py::module_& m) {
              options.resume = resume;
              options.max_seconds = max_seconds;
              options.threads = threads;
+             options.checkpoint_key = std::move(checkpoint_key);
+             options.insecure_privacy_seed = insecure_privacy_seed;
+             options.row_order = to_row_order(row_order);
+             if (!initial_parameters.is_none()) {
+               options.initial_parameters = to_float_vector(initial_parameters, "initial_parameters");
+             }
+             options.proximal_mu = proximal_mu;
+             options.restore_best = restore_best;
              return options;
            }),
            py::arg("config") = py::none(), py::arg("on_epoch") = py::none(), py::arg("checkpoint_path") = "",
-           py::arg("resume") = false, py::arg("max_seconds") = 0.0, py::arg("threads") = 1)
+           py::arg("resume") = false, py::arg("max_seconds") = 0.0, py::arg("threads") = 1,
+           py::arg("checkpoint_key") = py::none(), py::arg("insecure_privacy_seed") = py::none(),
+           py::arg("row_order") = py::none(), py::arg("initial_parameters") = py::none(),
+           py::arg("proximal_mu") = 0.0, py::arg("restore_best") = true,
+           "gradient_hook is C++-only: it hands a raw float pointer to the callee on every step, and data-parallel "
+           "training (fit_data_parallel) installs the one it needs.")
       .def_readwrite("config", &TrainerOptions::config)
       .def_property(
           "on_epoch", [](const TrainerOptions& self) { return from_epoch_callback(self.on_epoch); },
@@ -228,6 +296,33 @@ void register_trainer(py::module_& m) {
       .def_readwrite("resume", &TrainerOptions::resume, "Continue from checkpoint_path when it matches the config.")
       .def_readwrite("max_seconds", &TrainerOptions::max_seconds, "0: no time budget.")
       .def_readwrite("threads", &TrainerOptions::threads, "Intra-op threads for LibTorch.")
+      .def_readwrite("checkpoint_key", &TrainerOptions::checkpoint_key,
+                     "EncryptionKey: checkpoints are encrypted with it, and resuming needs the same key. None: plain.")
+      .def_readwrite("insecure_privacy_seed", &TrainerOptions::insecure_privacy_seed,
+                     "DP-SGD tests only: seed the noise and sampling so that a run repeats. A seeded run has no "
+                     "privacy guarantee. None: the operating system's CSPRNG.")
+      .def_property(
+          "row_order", [](const TrainerOptions& self) { return from_row_order(self.row_order); },
+          [](TrainerOptions& self, const py::object& f) { self.row_order = to_row_order(f); },
+          "Callable(epoch: int counted from 0, rows: int) returning a permutation of range(rows): the order in "
+          "which an epoch visits the training rows. Called on the training thread with the GIL. None: a "
+          "permutation drawn from config.seed.")
+      .def_property(
+          "initial_parameters",
+          [](const TrainerOptions& self) {
+            return to_array(std::vector<float>(self.initial_parameters));
+          },
+          [](TrainerOptions& self, const py::object& values) {
+            self.initial_parameters = to_float_vector(values, "initial_parameters");
+          },
+          "Starting weights as one flat float32 array W1, b1, W2, b2, ... (each W [out, in], row-major), as "
+          "initial_parameters() returns. Empty: PyTorch's initialization from config.seed. The getter returns "
+          "a copy.")
+      .def_readwrite("proximal_mu", &TrainerOptions::proximal_mu,
+                     "FedProx: adds mu / 2 * ||w - initial_parameters||^2 to the loss; needs initial_parameters "
+                     "when > 0.")
+      .def_readwrite("restore_best", &TrainerOptions::restore_best,
+                     "True: return the best validation epoch's weights. False: the last epoch's.")
       .def(
           "with_config",
           [](py::object self, const ModelConfig& config) {
@@ -269,9 +364,10 @@ void register_trainer(py::module_& m) {
       .def_readonly("history", &TrainingResult::history, "EpochRecord per finished epoch.")
       .def_readonly("best_epoch", &TrainingResult::best_epoch)
       .def_readonly("stop_reason", &TrainingResult::stop_reason,
-                    "'early_stopping', 'max_epochs', 'time_budget' or 'stop_requested'.")
+                    "'early_stopping', 'max_epochs', 'time_budget', 'stop_requested' or 'privacy_budget'.")
       .def_readonly("seconds", &TrainingResult::seconds)
       .def_readonly("resumed", &TrainingResult::resumed)
+      .def_readonly("privacy", &TrainingResult::privacy, "PrivacySpent of a DP-SGD run; None otherwise.")
       .def(
           "to_json", [](const TrainingResult& self) { return from_json(self.to_json()); }, "Return as a dict.");
 
@@ -303,17 +399,18 @@ void register_trainer(py::module_& m) {
 void register_pipeline(py::module_& m) {
   py::class_<PipelineOptions>(m, "PipelineOptions", "Options of run_pipeline.")
       .def(py::init([](const std::string& data_path, const std::string& output_dir, const py::object& on_epoch,
-                       bool resume, int threads) {
+                       bool resume, int threads, std::optional<DistributedOptions> distributed) {
              PipelineOptions options;
              options.data_path = data_path;
              options.output_dir = output_dir;
              options.on_epoch = to_epoch_callback(on_epoch);
              options.resume = resume;
              options.threads = threads;
+             options.distributed = std::move(distributed);
              return options;
            }),
            py::arg("data_path") = "", py::arg("output_dir") = "", py::arg("on_epoch") = py::none(),
-           py::arg("resume") = false, py::arg("threads") = 1)
+           py::arg("resume") = false, py::arg("threads") = 1, py::arg("distributed") = py::none())
       .def_readwrite("data_path", &PipelineOptions::data_path, "Training data CSV file.")
       .def_readwrite("output_dir", &PipelineOptions::output_dir, "Folder for config, model, metrics and reports.")
       .def_property(
@@ -321,7 +418,11 @@ void register_pipeline(py::module_& m) {
           [](PipelineOptions& self, const py::object& f) { self.on_epoch = to_epoch_callback(f); },
           "Callable(EpochRecord) for progress, or None.")
       .def_readwrite("resume", &PipelineOptions::resume, "Resume from output_dir/checkpoint.pt when it matches.")
-      .def_readwrite("threads", &PipelineOptions::threads);
+      .def_readwrite("threads", &PipelineOptions::threads)
+      .def_readwrite("distributed", &PipelineOptions::distributed,
+                     "DistributedOptions: this process is one rank of a data-parallel group and trains its shard. "
+                     "Rank 0 evaluates and writes the outputs; other ranks return with only config, profile and "
+                     "training set. None: one process.");
 
   py::class_<PipelineResult>(m, "PipelineResult", "Files written and measurements taken by run_pipeline.")
       .def_readonly("config", &PipelineResult::config)
@@ -330,6 +431,11 @@ void register_pipeline(py::module_& m) {
       .def_readonly("validation", &PipelineResult::validation)
       .def_readonly("test", &PipelineResult::test)
       .def_readonly("model_path", &PipelineResult::model_path)
+      .def_readonly("int8_model_path", &PipelineResult::int8_model_path,
+                    "output_dir/model_int8.lepton when the configuration quantizes, else empty.")
+      .def_property_readonly(
+          "quantization", [](const PipelineResult& self) { return from_json(self.quantization); },
+          "The int8 accuracy gate's measurements as a dict, or None.")
       .def_readonly("report_json_path", &PipelineResult::report_json_path)
       .def_readonly("report_md_path", &PipelineResult::report_md_path)
       .def_property_readonly(

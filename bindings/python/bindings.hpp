@@ -30,9 +30,14 @@ namespace py = pybind11;
 
 void register_support(py::module_& m);  // exceptions, io, log
 void register_data(py::module_& m);     // table, CSV, dataset, preprocessing, metrics
+void register_crypto(py::module_& m);   // keys, envelopes, save and load options
+void register_privacy(py::module_& m);  // RDP accountant, noise multiplier solver, privacy spent
 void register_predict(py::module_& m);  // model artifact, predictor, evaluator
-void register_train(py::module_& m);    // requirements, configurator, trainer, pipeline
-void register_explain(py::module_& m);  // explainers
+/// DistributedOptions only, registered before the pipeline whose options hold one.
+void register_distributed_options(py::module_& m);
+void register_train(py::module_& m);        // requirements, configurator, trainer, pipeline
+void register_distributed(py::module_& m);  // process group, data-parallel and federated training
+void register_explain(py::module_& m);      // explainers
 
 /// Replaces the __str__ that py::enum_ defines ("Task.Regression") with Lepton's to_string ("regression").
 template <class Enum>

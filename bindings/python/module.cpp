@@ -12,7 +12,11 @@ PYBIND11_MODULE(lepton, m) {
   // Exceptions first: the other areas' defaults and docstrings may raise while they register.
   lepton::python::register_support(m);
   lepton::python::register_data(m);
+  lepton::python::register_crypto(m);
+  lepton::python::register_privacy(m);
   lepton::python::register_predict(m);
+  lepton::python::register_distributed_options(m);
   lepton::python::register_train(m);
+  lepton::python::register_distributed(m);
   lepton::python::register_explain(m);
 }
