@@ -39,14 +39,17 @@ PARAMETER_TYPES = {
     "delimiter": "Optional[str]",
     "missing_markers": "Optional[List[str]]",
     "calibration": "Optional[numpy.typing.ArrayLike]",
+    "row_order": "Optional[Callable[[int, int], numpy.typing.ArrayLike]]",
+    "initial_parameters": "Optional[numpy.typing.ArrayLike]",
 }
 ARRAY_PARAMETERS = {"rows", "labels", "values", "truth", "predicted", "probability", "score", "prediction",
                     "weights", "validation_truth", "encoded", "data", "validation", "features", "array", "weight",
-                    "bias", "row"}
+                    "bias", "row", "orders", "rdp"}
 
 PROPERTY_TYPES = {"configuration": "Dict[str, Any]", "metrics": "Dict[str, Any]", "extensions": "Dict[str, Any]",
                   "explanations": "Dict[str, Any]", "on_epoch": "Optional[Callable[[EpochRecord], None]]",
-                  "delimiter": "Optional[str]"}
+                  "delimiter": "Optional[str]", "quantization": "Optional[Dict[str, Any]]",
+                  "row_order": "Optional[Callable[[int, int], numpy.typing.ArrayLike]]"}
 
 SIGNATURE = re.compile(r"^(?:\d+\. )?(\w+)\((.*)\)(?: -> (.+))?$")
 
@@ -92,6 +95,10 @@ def stub_parameter(parameter: str) -> str:
         annotation = PARAMETER_TYPES[result]
     elif annotation == "Any" and result in ARRAY_PARAMETERS:
         annotation = "numpy.typing.ArrayLike"
+    elif annotation == "Optional[Any]" and PARAMETER_TYPES.get(result, "").startswith("Optional["):
+        annotation = PARAMETER_TYPES[result]
+    elif annotation == "Optional[Any]" and result in ARRAY_PARAMETERS:
+        annotation = "Optional[numpy.typing.ArrayLike]"
     if annotation:
         result += ": " + annotation
     if has_default:
@@ -195,7 +202,8 @@ def emit_class(lines, name, cls):
 
 
 def generate() -> str:
-    lines = [HEADER.rstrip("\n"), "", f"__version__: str", "EXPLANATION_BACKGROUND_KEY: str", ""]
+    constants = sorted(n for n, v in vars(lepton).items() if isinstance(v, str) and n.isupper())
+    lines = [HEADER.rstrip("\n"), "", "__version__: str"] + [f"{n}: str" for n in constants] + [""]
     classes = [(n, v) for n, v in vars(lepton).items() if inspect.isclass(v)]
     # Exceptions in dependency order: a base comes before its subclasses.
     classes.sort(key=lambda item: (not issubclass(item[1], BaseException), len(item[1].__mro__), item[0]))
