@@ -41,7 +41,7 @@ py::object from_row_order(const std::function<std::vector<std::int64_t>(std::siz
   return py::cpp_function(order);
 }
 
-/// A 1-D float32 copy of `values` (any real sequence); `argument` names it in the TypeError.
+/// Copies `values`, any 1-D real sequence, into float32. The TypeError names `argument`.
 std::vector<float> to_float_vector(const py::object& values, const std::string& argument) {
   const auto array = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(values);
   if (!array || array.ndim() != 1) {
