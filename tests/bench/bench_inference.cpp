@@ -2,16 +2,22 @@
 // thread, in one process. Prints single-row latency, rows/s at batch 1024, the ratio to each anchor and to
 // the FLOP floor, and the int8 accuracy on the test split.
 //
-// Usage: bench_inference [MODEL] [DATA]
+// Usage: bench_inference [MODEL] [DATA] [ORT_LIBRARY ONNX_DIR]
 //   MODEL defaults to tests/golden/ai4i_mlp.lepton, DATA to the shared AI4I CSV.
+//   ORT_LIBRARY (or LEPTON_ORT_LIBRARY) is a libonnxruntime.so.1; with it, ONNX Runtime runs side by side
+//   on ONNX_DIR/model_f32.onnx and ONNX_DIR/model_int8.onnx (or LEPTON_ORT_MODELS), which
+//   tests/bench/export_onnx.py writes from MODEL. Without it the bench prints ONNX Runtime's reference
+//   figures instead.
 // Environment: LEPTON_SIMD=scalar|avx2|avx512 lowers the kernel level; LEPTON_BENCH_GHZ sets the clock
 // used for the FLOP floor (default 2.6, an estimate from lscpu's BogoMIPS / 2 on the benchmark machine).
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,10 +25,12 @@
 #include <torch/torch.h>
 
 #include "lepton/dataset.hpp"
+#include "lepton/error.hpp"
 #include "lepton/evaluator.hpp"
 #include "lepton/predictor.hpp"
 #include "lepton/quantize.hpp"
 #include "lepton/table.hpp"
+#include "ort_runner.hpp"
 
 namespace {
 
@@ -30,8 +38,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kBatch = 1024;
 
-// ONNX Runtime 1.30 figures of the issue (MLP 8-128-64-2, this machine, C API, one thread). The bench does
-// not run ONNX Runtime: the npm package ships libonnxruntime.so without its C header.
+// ONNX Runtime 1.30 reference figures for MLP 8-128-64-2 on the benchmark machine (C API, one thread),
+// printed when no ONNX Runtime library is given.
 constexpr double kOrtF32SingleUs = 2.7;
 constexpr double kOrtInt8SingleUs = 4.4;
 constexpr double kOrtF32RowsPerSecond = 4.5e6;
@@ -127,11 +135,143 @@ std::vector<std::int64_t> pick(const std::vector<std::int64_t>& labels, const st
   return picked;
 }
 
+// Rows of the consistency check, and the batch sizes each row is also predicted in: a full batch and an
+// odd size, so that rows sit at different positions and next to different neighbours.
+constexpr std::size_t kConsistencyRows = 4096;
+constexpr std::size_t kConsistencyBatches[] = {kBatch, 37};
+
+// Probabilities of `count` rows from `first`, predicted `batch` rows per call by `predict_rows`, which
+// returns [rows, outputs] for the rows it is given.
+using PredictRows = std::function<std::vector<double>(const float* data, std::size_t rows)>;
+
+std::vector<double> predict_in_batches(const PredictRows& predict_rows, const lepton::Matrix& rows,
+                                       std::size_t count, std::size_t batch) {
+  std::vector<double> probability;
+  for (std::size_t first = 0; first < count; first += batch) {
+    const std::vector<double> part = predict_rows(rows.row(first), std::min(batch, count - first));
+    probability.insert(probability.end(), part.begin(), part.end());
+  }
+  return probability;
+}
+
+double max_abs_difference(const std::vector<double>& a, const std::vector<double>& b) {
+  double largest = 0;
+  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i) largest = std::max(largest, std::abs(a[i] - b[i]));
+  return largest;
+}
+
+// Max |probability alone - probability inside a batch| over the first kConsistencyRows rows and every
+// size in kConsistencyBatches.
+double batch_consistency(const PredictRows& predict_rows, const lepton::Matrix& rows) {
+  const std::vector<double> alone = predict_in_batches(predict_rows, rows, kConsistencyRows, 1);
+  double largest = 0;
+  for (const std::size_t batch : kConsistencyBatches) {
+    largest = std::max(largest, max_abs_difference(alone, predict_in_batches(predict_rows, rows, kConsistencyRows,
+                                                                              batch)));
+  }
+  return largest;
+}
+
+PredictRows lepton_rows(const lepton::Predictor& predictor) {
+  return [&predictor](const float* data, std::size_t count) {
+    lepton::Workspace workspace;
+    lepton::Predictions out;
+    predictor.predict(data, count, workspace, out);
+    return out.probability;
+  };
+}
+
+PredictRows ort_rows(lepton_bench::OrtSession& session) {
+  return [&session](const float* data, std::size_t count) {
+    const std::vector<float> probability = session.predict(data, count);
+    return std::vector<double>(probability.begin(), probability.end());
+  };
+}
+
+// Same schedule as measure_torch: 256 single rows taken in turn, then one batch, all bound before timing.
+Figures measure_ort(lepton_bench::OrtSession& session, const lepton::Matrix& rows) {
+  const std::size_t available = rows.rows - kBatch;
+  std::vector<std::size_t> singles;
+  for (std::size_t i = 0; i < 256; ++i) singles.push_back(session.bind(rows.row(i % available), 1));
+  const std::size_t batch = session.bind(rows.row(0), kBatch);
+
+  Figures figures;
+  figures.single_us = 1e6 * median_seconds([&](std::size_t i) { session.run(singles[i % 256]); }, 101, 1000);
+  const double batch_seconds = median_seconds([&](std::size_t) { session.run(batch); }, 51, 10);
+  figures.rows_per_second = static_cast<double>(kBatch) / batch_seconds;
+  return figures;
+}
+
+// ONNX Runtime's side of the run: measured figures, or the reference figures when it did not run.
+struct OrtResults {
+  bool measured = false;
+  std::string version;
+  Figures f32{kOrtF32SingleUs, kOrtF32RowsPerSecond};
+  Figures int8{kOrtInt8SingleUs, kOrtInt8RowsPerSecond};
+  double f32_consistency = 0;
+  double int8_consistency = 0;
+  double f32_vs_lepton = 0;   // max |ONNX Runtime f32 - Lepton f32| in probability, rows predicted alone
+  double int8_vs_lepton = 0;  // max |ONNX Runtime int8 - Lepton f32|
+};
+
+std::string getenv_or(const char* name, const std::string& fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr ? value : fallback;
+}
+
+OrtResults run_ort(const std::string& library, const std::string& onnx_dir, const lepton::Predictor& f32,
+                   const lepton::Mlp& network, const lepton::Matrix& rows) {
+  OrtResults results;
+  if (library.empty()) return results;
+  if (onnx_dir.empty()) {
+    throw lepton::InvalidArgument(fmt::format(
+        "ONNX Runtime library {} given without an ONNX folder; pass ONNX_DIR as the 4th argument or set "
+        "LEPTON_ORT_MODELS to the folder that tests/bench/export_onnx.py wrote",
+        library));
+  }
+
+  const lepton_bench::OrtRuntime runtime(library);
+  lepton_bench::OrtSession ort_f32(runtime, onnx_dir + "/model_f32.onnx", network.inputs(), network.outputs());
+  lepton_bench::OrtSession ort_int8(runtime, onnx_dir + "/model_int8.onnx", network.inputs(), network.outputs());
+  results.measured = true;
+  results.version = runtime.version();
+
+  const std::vector<double> lepton_alone = predict_in_batches(lepton_rows(f32), rows, kConsistencyRows, 1);
+  results.f32_vs_lepton =
+      max_abs_difference(lepton_alone, predict_in_batches(ort_rows(ort_f32), rows, kConsistencyRows, 1));
+  results.int8_vs_lepton =
+      max_abs_difference(lepton_alone, predict_in_batches(ort_rows(ort_int8), rows, kConsistencyRows, 1));
+  results.f32_consistency = batch_consistency(ort_rows(ort_f32), rows);
+  results.int8_consistency = batch_consistency(ort_rows(ort_int8), rows);
+
+  results.f32 = measure_ort(ort_f32, rows);
+  results.int8 = measure_ort(ort_int8, rows);
+  return results;
+}
+
 }  // namespace
+
+// Prints max |probability alone - probability inside a batch| per runtime, and how far ONNX Runtime's
+// outputs are from Lepton f32's, which shows that both run the same weights.
+static void print_consistency(const lepton::Predictor& f32, const lepton::Predictor& int8, const OrtResults& ort,
+                       const lepton::Matrix& rows) {
+  fmt::print("\nconsistency over the first {} rows, each predicted alone and in batches of {} and {} "
+             "(max |difference| in probability):\n",
+             kConsistencyRows, kConsistencyBatches[0], kConsistencyBatches[1]);
+  fmt::print("  Lepton f32 {:.3g}, Lepton int8 {:.3g}\n", batch_consistency(lepton_rows(f32), rows),
+             batch_consistency(lepton_rows(int8), rows));
+  if (!ort.measured) return;
+  fmt::print("  ONNX Runtime f32 {:.3g}, ONNX Runtime int8 {:.3g}\n", ort.f32_consistency, ort.int8_consistency);
+  fmt::print("  same weights: max |ONNX Runtime f32 - Lepton f32| {:.3g}, max |ONNX Runtime int8 - Lepton f32| "
+             "{:.3g} (rows alone)\n",
+             ort.f32_vs_lepton, ort.int8_vs_lepton);
+}
 
 int main(int argc, char** argv) {
   const std::string model_path = argc > 1 ? argv[1] : LEPTON_SOURCE_DIR "/tests/golden/ai4i_mlp.lepton";
   const std::string data_path = argc > 2 ? argv[2] : LEPTON_SHARED_DIR "/data/ai4i2020.csv";
+  const std::string ort_library = argc > 3 ? argv[3] : getenv_or("LEPTON_ORT_LIBRARY", "");
+  const std::string onnx_dir = argc > 4 ? argv[4] : getenv_or("LEPTON_ORT_MODELS", "");
   const char* ghz_text = std::getenv("LEPTON_BENCH_GHZ");
   const double ghz = ghz_text != nullptr ? std::atof(ghz_text) : 2.6;
   torch::set_num_threads(1);
@@ -171,6 +311,13 @@ int main(int argc, char** argv) {
   const Figures lepton_f32 = measure_lepton(f32, rows);
   const Figures lepton_int8 = measure_lepton(int8, rows);
   const Figures torch_f32 = measure_torch(TorchNetwork(f32_artifact.network), rows);
+  OrtResults ort;
+  try {
+    ort = run_ort(ort_library, onnx_dir, f32, f32_artifact.network, rows);
+  } catch (const lepton::Error& error) {
+    fmt::print(stderr, "bench_inference: {}\n", error.what());
+    return 1;
+  }
 
   const double flops = flops_per_row(f32_artifact.network);
   // Peak per core: two AVX-512 FMA units (2 x 16 lanes x 2 FLOP) in f32; VNNI does 4 multiply-adds per
@@ -183,28 +330,38 @@ int main(int argc, char** argv) {
   fmt::print("| Lepton int8 | {:.3f} us | {:.2f} M |\n", lepton_int8.single_us, lepton_int8.rows_per_second / 1e6);
   fmt::print("| LibTorch 1.13 f32 (torch::linear, measured here) | {:.3f} us | {:.2f} M |\n", torch_f32.single_us,
              torch_f32.rows_per_second / 1e6);
-  fmt::print("| ONNX Runtime 1.30 f32 (issue's figure, MLP 8-128-64-2, not run) | {:.1f} us | {:.1f} M |\n",
-             kOrtF32SingleUs, kOrtF32RowsPerSecond / 1e6);
-  fmt::print("| ONNX Runtime 1.30 int8 (issue's figure, not run) | {:.1f} us | {:.1f} M |\n", kOrtInt8SingleUs,
-             kOrtInt8RowsPerSecond / 1e6);
+  if (ort.measured) {
+    fmt::print("| ONNX Runtime {} f32 (C API, same weights, measured here) | {:.3f} us | {:.2f} M |\n", ort.version,
+               ort.f32.single_us, ort.f32.rows_per_second / 1e6);
+    fmt::print("| ONNX Runtime {} dynamic int8 (measured here) | {:.3f} us | {:.2f} M |\n", ort.version,
+               ort.int8.single_us, ort.int8.rows_per_second / 1e6);
+  } else {
+    fmt::print("| ONNX Runtime 1.30 f32 (reference figure, MLP 8-128-64-2, not run) | {:.1f} us | {:.1f} M |\n",
+               ort.f32.single_us, ort.f32.rows_per_second / 1e6);
+    fmt::print("| ONNX Runtime 1.30 int8 (reference figure, not run) | {:.1f} us | {:.1f} M |\n",
+               ort.int8.single_us, ort.int8.rows_per_second / 1e6);
+  }
 
   fmt::print("\nratios (higher is better for Lepton):\n");
-  fmt::print("  f32 single row: {:.1f}x faster than LibTorch, {:.1f}x than ONNX Runtime's figure; target <= 0.3 us: {}\n",
-             torch_f32.single_us / lepton_f32.single_us, kOrtF32SingleUs / lepton_f32.single_us,
+  const char* ort_kind = ort.measured ? "ONNX Runtime (measured)" : "ONNX Runtime's reference figure";
+  fmt::print("  f32 single row: {:.1f}x faster than LibTorch, {:.1f}x than {}; target <= 0.3 us: {}\n",
+             torch_f32.single_us / lepton_f32.single_us, ort.f32.single_us / lepton_f32.single_us, ort_kind,
              lepton_f32.single_us <= 0.3 ? "met" : "NOT met");
-  fmt::print("  int8 single row: {:.1f}x faster than LibTorch f32, {:.1f}x than ONNX Runtime int8's figure; target "
-             "<= 0.3 us: {}\n",
-             torch_f32.single_us / lepton_int8.single_us, kOrtInt8SingleUs / lepton_int8.single_us,
+  fmt::print("  int8 single row: {:.1f}x faster than LibTorch f32, {:.1f}x than {} int8; target <= 0.3 us: {}\n",
+             torch_f32.single_us / lepton_int8.single_us, ort.int8.single_us / lepton_int8.single_us, ort_kind,
              lepton_int8.single_us <= 0.3 ? "met" : "NOT met");
-  fmt::print("  f32 batch: {:.1f}x LibTorch, {:.2f}x ONNX Runtime's figure; target >= 4.5 M rows/s: {}\n",
-             lepton_f32.rows_per_second / torch_f32.rows_per_second, lepton_f32.rows_per_second / kOrtF32RowsPerSecond,
+  fmt::print("  f32 batch: {:.1f}x LibTorch, {:.2f}x {}; target >= 4.5 M rows/s: {}\n",
+             lepton_f32.rows_per_second / torch_f32.rows_per_second, lepton_f32.rows_per_second / ort.f32.rows_per_second,
+             ort_kind,
              lepton_f32.rows_per_second >= 4.5e6 ? "met" : "NOT met");
-  fmt::print("  int8 batch: {:.2f}x ONNX Runtime int8's figure; target >= 10.5 M rows/s: {}\n",
-             lepton_int8.rows_per_second / kOrtInt8RowsPerSecond,
+  fmt::print("  int8 batch: {:.2f}x {} int8; target >= 10.5 M rows/s: {}\n",
+             lepton_int8.rows_per_second / ort.int8.rows_per_second, ort_kind,
              lepton_int8.rows_per_second >= 10.5e6 ? "met" : "NOT met");
   fmt::print("  FLOP floor at {:.1f} GHz ({:.0f} FLOP/row): f32 {:.1f} M rows/s (Lepton reaches {:.0f} %), int8 "
              "{:.1f} M rows/s (Lepton reaches {:.0f} %)\n",
              ghz, flops, f32_floor / 1e6, 100.0 * lepton_f32.rows_per_second / f32_floor, int8_floor / 1e6,
              100.0 * lepton_int8.rows_per_second / int8_floor);
+
+  print_consistency(f32, int8, ort, rows);
   return 0;
 }
