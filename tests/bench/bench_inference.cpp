@@ -140,10 +140,10 @@ std::vector<std::int64_t> pick(const std::vector<std::int64_t>& labels, const st
 constexpr std::size_t kConsistencyRows = 4096;
 constexpr std::size_t kConsistencyBatches[] = {kBatch, 37};
 
-// Probabilities of `count` rows from `first`, predicted `batch` rows per call by `predict_rows`, which
-// returns [rows, outputs] for the rows it is given.
+// A runtime's prediction of `rows` rows at `data`, as probabilities [rows, outputs].
 using PredictRows = std::function<std::vector<double>(const float* data, std::size_t rows)>;
 
+// Predicts the first `count` rows, `batch` rows per call, and concatenates the probabilities.
 std::vector<double> predict_in_batches(const PredictRows& predict_rows, const lepton::Matrix& rows,
                                        std::size_t count, std::size_t batch) {
   std::vector<double> probability;

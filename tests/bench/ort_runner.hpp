@@ -12,7 +12,7 @@ namespace lepton_bench {
 /// A loaded libonnxruntime.so and its C API function table, plus one OrtEnv. Move-only.
 class OrtRuntime {
  public:
-  /// Loads the library at `library_path` and checks that its table answers a status round trip.
+  /// Loads the library at `library_path` and checks its function table with a status round trip.
   /// Throws lepton::IoError when the library or OrtGetApiBase is missing, lepton::Error when the
   /// library rejects the API version or the round trip fails.
   explicit OrtRuntime(const std::string& library_path);
@@ -50,7 +50,7 @@ class OrtSession {
   /// Runs one bound batch. Throws lepton::Error with ONNX Runtime's message on failure.
   void run(std::size_t binding);
 
-  /// The probabilities of the last run of `binding`, row-major [rows, outputs].
+  /// Returns the probabilities written by the last run of `binding`, row-major [rows, outputs].
   const float* output(std::size_t binding) const;
 
   /// Runs `rows` rows at `data` once, without keeping the binding, and returns [rows, outputs].
