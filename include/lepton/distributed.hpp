@@ -8,11 +8,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "lepton/error.hpp"
 #include "lepton/preprocess.hpp"
+#include "lepton/privacy.hpp"
 #include "lepton/trainer.hpp"
 
 namespace lepton {
@@ -134,6 +136,11 @@ std::vector<std::int64_t> data_parallel_order(std::uint64_t seed, std::size_t ep
 /// global batch has batch_size * world_size rows. `validation` must be the same rows on every rank, so that
 /// early stopping decides alike everywhere. Only rank 0 writes options.checkpoint_path. When options.resume
 /// is set, rank 0 reads that checkpoint and sends it to the other ranks, so the ranks need no shared disk.
+///
+/// Stopping is decided together after each epoch, so that no rank waits for a peer that has left: rank 0
+/// alone measures options.max_seconds, and options.stop_requested is read on every rank at the end of the
+/// epoch rather than between batches. When rank 0's budget has passed, or any rank's stop flag is set, every
+/// rank stops after the same epoch with stop_reason "time_budget" or "stop_requested".
 /// Throws InvalidArgument when the ranks' shards differ in size and DistributedError when a peer fails.
 TrainingResult fit_data_parallel(ProcessGroup& group, TrainerOptions options, const TrainingData& shard,
                                  const TrainingData& validation);
@@ -179,8 +186,31 @@ struct FederatedRound {
 struct FederatedResult {
   Mlp network;
   std::vector<FederatedRound> rounds;
+  /// "rounds" when every round ran, or "privacy_budget" when a client's DP-SGD budget could not pay for
+  /// another round, so the group stopped before it.
+  std::string stop_reason;
+  /// Client-side DP-SGD: what this client spent over all its rounds, composed with the RDP accountant
+  /// (compose_private_steps). std::nullopt on the server and without DP-SGD.
+  std::optional<PrivacySpent> privacy;
+  /// Client-side DP-SGD: every client's total, client rank k at index k - 1, the same on every rank. Only
+  /// these accounting numbers travel, no data. Empty without DP-SGD.
+  std::vector<PrivacySpent> client_privacy;
   CommunicationStats communication;  ///< This rank's traffic.
 };
+
+/// DP-SGD steps taken at one sampling rate and noise multiplier, for example one federated round.
+struct PrivateSteps {
+  double sample_rate = 0;       ///< Poisson sampling probability q, in [0, 1].
+  double noise_multiplier = 0;  ///< Noise standard deviation in units of the clipping norm, >= 0.
+  std::uint64_t steps = 0;
+};
+
+/// Composes DP-SGD runs on the same data: sums their RDP curves over default_rdp_orders(), then converts
+/// the sum to (epsilon, delta) once, which is tighter than adding the runs' epsilons. R runs of S steps with
+/// the same q and sigma give RdpAccountant(q, sigma).epsilon(R * S, delta). With no steps at all, nothing
+/// was spent, so it returns epsilon 0 at order 0 (RdpAccountant returns the conversion's small positive floor).
+/// Throws InvalidArgument for delta outside (0, 1) or a run with a rate or multiplier out of range.
+EpsilonAtOrder compose_private_steps(const std::vector<PrivateSteps>& runs, double delta);
 
 /// Runs the server of a federated group: rank 0, which has no data. Clients are ranks 1 .. world_size - 1.
 /// Only weights, row counts and losses travel; with secure aggregation only masked weights do. `config`
@@ -189,9 +219,14 @@ struct FederatedResult {
 FederatedResult run_federated_server(ProcessGroup& group, const FederatedOptions& options, const ModelConfig& config);
 
 /// Runs one client: each round it starts from the global weights, trains options.local_epochs epochs on
-/// `train` with `trainer` (client-side DP-SGD applies when trainer.config.privacy is set), and sends its
-/// weights, weighted by its row count. The round's learning rate is constant, because a schedule would
-/// restart every round.
+/// `train` with `trainer`, and sends its weights, weighted by its row count. The round's learning rate is
+/// constant, because a schedule would restart every round.
+///
+/// Client-side DP-SGD applies when trainer.config.privacy is set. The budget covers all rounds together:
+/// when config.noise_multiplier is 0, the client solves one multiplier for rounds x steps per round, and
+/// the privacy spent is composed over the rounds. Before each round, every client checks that one more
+/// round stays within its epsilon; when one cannot, the whole group stops with stop_reason
+/// "privacy_budget". Throws InvalidArgument on every rank when not even the first round fits.
 FederatedResult run_federated_client(ProcessGroup& group, const FederatedOptions& options, TrainerOptions trainer,
                                      const TrainingData& train, const TrainingData& validation);
 

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include "lepton/distributed.hpp"
@@ -244,10 +245,130 @@ std::vector<double> aggregate(ProcessGroup& group, const std::vector<double>& co
   return sum;
 }
 
-// Trains one round on a client and returns its contribution: n * w, then n, then n * last-epoch loss.
-std::vector<double> train_round(const TrainerOptions& base, const FederatedOptions& options,
-                                const std::vector<float>& global, std::size_t round, const TrainingData& train,
-                                const TrainingData& validation) {
+// Client-side DP-SGD accounting over all rounds. The trainer accounts one round at a time, so the client
+// fixes one noise multiplier for every round and composes the rounds' RDP here.
+class ClientBudget {
+ public:
+  ClientBudget(const ModelConfig& config, std::size_t rows, const FederatedOptions& options)
+      : budget_(*config.privacy) {
+    // The trainer's DP-SGD geometry: Poisson rate batch / rows and ceil(rows / batch) steps per epoch,
+    // where the batch is capped at the row count.
+    expected_batch_ = std::min(config.batch_size, rows);
+    sample_rate_ = static_cast<double>(expected_batch_) / static_cast<double>(rows);
+    steps_per_round_ = static_cast<std::uint64_t>(options.local_epochs) *
+                       static_cast<std::uint64_t>((rows + expected_batch_ - 1) / expected_batch_);
+
+    noise_multiplier_ = config.noise_multiplier;
+    if (noise_multiplier_ == 0.0 && std::isfinite(budget_.epsilon)) {
+      const std::uint64_t scheduled = steps_per_round_ * static_cast<std::uint64_t>(options.rounds);
+      noise_multiplier_ = solve_noise_multiplier(budget_.epsilon, budget_.delta, sample_rate_, scheduled);
+      log(LogLevel::Info, fmt::format("federated DP-SGD: noise multiplier {:.4f} keeps {} rounds x {} steps at "
+                                      "sampling rate {:.5f} within epsilon {:g}, delta {:g}",
+                                      noise_multiplier_, options.rounds, steps_per_round_, sample_rate_,
+                                      budget_.epsilon, budget_.delta));
+    }
+  }
+
+  double noise_multiplier() const { return noise_multiplier_; }
+
+  // Whether one more full round keeps the composed epsilon within the target.
+  bool affords_next_round() const {
+    std::vector<PrivateSteps> planned = rounds_;
+    planned.push_back({sample_rate_, noise_multiplier_, steps_per_round_});
+    return compose_private_steps(planned, budget_.delta).epsilon <= budget_.epsilon;
+  }
+
+  void record_round(std::uint64_t steps) { rounds_.push_back({sample_rate_, noise_multiplier_, steps}); }
+
+  PrivacySpent spent(bool budget_exhausted) const {
+    const EpsilonAtOrder composed = compose_private_steps(rounds_, budget_.delta);
+    PrivacySpent result;
+    result.epsilon = composed.epsilon;
+    result.optimal_order = composed.order;
+    result.target_epsilon = budget_.epsilon;
+    result.delta = budget_.delta;
+    result.noise_multiplier = noise_multiplier_;
+    result.max_grad_norm = budget_.max_grad_norm;
+    result.sample_rate = sample_rate_;
+    result.expected_batch_size = expected_batch_;
+    for (const PrivateSteps& round : rounds_) {
+      result.steps += round.steps;
+    }
+    result.budget_exhausted = budget_exhausted;
+    return result;
+  }
+
+ private:
+  PrivacyBudget budget_;
+  std::size_t expected_batch_ = 0;
+  double sample_rate_ = 0;
+  double noise_multiplier_ = 0;
+  std::uint64_t steps_per_round_ = 0;
+  std::vector<PrivateSteps> rounds_;
+};
+
+// Whether every client can pay for one more round; every rank must call it, and all get the same answer.
+// Rounds after the first end the training with "privacy_budget". When not even round 1 fits, every rank
+// throws, naming the clients at fault.
+bool group_affords_round(ProcessGroup& group, const ClientBudget* budget, const ModelConfig& config,
+                         std::size_t round) {
+  std::vector<double> short_of_budget(static_cast<std::size_t>(group.world_size()), 0.0);
+  if (budget != nullptr && !budget->affords_next_round()) {
+    short_of_budget[static_cast<std::size_t>(group.rank())] = 1.0;
+  }
+  group.all_reduce_sum(short_of_budget.data(), short_of_budget.size());
+
+  std::vector<std::size_t> clients;
+  for (std::size_t rank = 1; rank < short_of_budget.size(); ++rank) {
+    if (short_of_budget[rank] > 0) clients.push_back(rank);
+  }
+  if (clients.empty()) {
+    return true;
+  }
+  if (round == 1) {
+    throw InvalidArgument(fmt::format("federated training: one round of DP-SGD on client rank(s) {} spends more "
+                                      "than config.privacy.epsilon = {:g}; leave config.noise_multiplier at 0 so "
+                                      "that each client solves it for all rounds, or raise it",
+                                      fmt::join(clients, ", "), config.privacy->epsilon));
+  }
+  log(LogLevel::Info, fmt::format("federated training stops before round {}: client rank(s) {} would exceed "
+                                  "epsilon {:g}",
+                                  round, fmt::join(clients, ", "), config.privacy->epsilon));
+  return false;
+}
+
+// Every rank's composed privacy spent, client rank k at index k - 1. The server sends null.
+std::vector<PrivacySpent> gather_client_privacy(ProcessGroup& group, const std::optional<PrivacySpent>& mine) {
+  std::vector<PrivacySpent> all;
+  const std::vector<std::string> gathered = group.all_gather_bytes(mine ? mine->to_json().dump() : "null");
+  for (std::size_t rank = 1; rank < gathered.size(); ++rank) {
+    const nlohmann::json j = nlohmann::json::parse(gathered[rank]);
+    PrivacySpent spent;
+    spent.epsilon = j.at("epsilon").get<double>();
+    spent.target_epsilon = j.at("target_epsilon").get<double>();
+    spent.delta = j.at("delta").get<double>();
+    spent.optimal_order = j.at("optimal_order").get<double>();
+    spent.noise_multiplier = j.at("noise_multiplier").get<double>();
+    spent.max_grad_norm = j.at("max_grad_norm").get<double>();
+    spent.sample_rate = j.at("sample_rate").get<double>();
+    spent.expected_batch_size = j.at("expected_batch_size").get<std::size_t>();
+    spent.steps = j.at("steps").get<std::uint64_t>();
+    spent.budget_exhausted = j.at("budget_exhausted").get<bool>();
+    all.push_back(spent);
+  }
+  return all;
+}
+
+// What one client's round produced: n * w, then n, then n * last-epoch loss; and its DP-SGD steps.
+struct RoundContribution {
+  std::vector<double> values;
+  std::uint64_t private_steps = 0;
+};
+
+// Trains one round on a client and returns its contribution.
+RoundContribution train_round(const TrainerOptions& base, const FederatedOptions& options,
+                              const std::vector<float>& global, std::size_t round, const TrainingData& train,
+                              const TrainingData& validation, const ClientBudget* budget) {
   TrainerOptions trainer = base;
   trainer.config.max_epochs = options.local_epochs;
   trainer.config.lr_schedule = "constant";
@@ -260,17 +381,26 @@ std::vector<double> train_round(const TrainerOptions& base, const FederatedOptio
   trainer.checkpoint_path.clear();
   trainer.row_order = nullptr;
   trainer.gradient_hook = nullptr;
+  if (budget != nullptr) {
+    trainer.config.noise_multiplier = budget->noise_multiplier();
+  }
+  if (trainer.insecure_privacy_seed) {
+    // A new stream each round; repeating one round's noise in the next would correlate the rounds.
+    *trainer.insecure_privacy_seed += round;
+  }
 
   const TrainingResult result = Trainer(std::move(trainer)).fit(train, validation);
   const std::vector<float> local = flatten(result.network);
   const auto rows = static_cast<double>(train.features.rows);
 
-  std::vector<double> contribution(local.size() + 2);
+  RoundContribution contribution;
+  contribution.values.resize(local.size() + 2);
   for (std::size_t i = 0; i < local.size(); ++i) {
-    contribution[i] = rows * static_cast<double>(local[i]);
+    contribution.values[i] = rows * static_cast<double>(local[i]);
   }
-  contribution[local.size()] = rows;
-  contribution[local.size() + 1] = result.history.empty() ? 0.0 : rows * result.history.back().train_loss;
+  contribution.values[local.size()] = rows;
+  contribution.values[local.size() + 1] = result.history.empty() ? 0.0 : rows * result.history.back().train_loss;
+  contribution.private_steps = result.privacy ? result.privacy->steps : 0;
   return contribution;
 }
 
@@ -306,13 +436,28 @@ FederatedResult run_rounds(ProcessGroup& group, const FederatedOptions& options,
   std::vector<float> global = initial_parameters(config, inputs, outputs);
   group.broadcast(global.data(), global.size(), 0);
 
+  std::optional<ClientBudget> budget;
+  if (config.privacy && train != nullptr) budget.emplace(config, train->features.rows, options);
+
   FederatedResult result;
+  result.stop_reason = "rounds";
   for (std::size_t round = 1; round <= options.rounds; ++round) {
+    // The configs are equal on every rank, so either all ranks take part in this check or none does.
+    if (config.privacy && !group_affords_round(group, budget ? &*budget : nullptr, config, round)) {
+      result.stop_reason = "privacy_budget";
+      break;
+    }
+
     const Clock::time_point start = Clock::now();
-    const std::vector<double> contribution =
-        train != nullptr ? train_round(trainer, options, global, round, *train, *validation)
-                         : std::vector<double>(count + 2, 0.0);
-    const std::vector<double> sum = aggregate(group, contribution, options.secure_aggregation, keys ? &*keys : nullptr, all, round);
+    RoundContribution contribution;
+    if (train != nullptr) {
+      contribution = train_round(trainer, options, global, round, *train, *validation, budget ? &*budget : nullptr);
+    } else {
+      contribution.values.assign(count + 2, 0.0);
+    }
+    if (budget) budget->record_round(contribution.private_steps);
+    const std::vector<double> sum =
+        aggregate(group, contribution.values, options.secure_aggregation, keys ? &*keys : nullptr, all, round);
 
     const double rows = sum[count];
     for (std::size_t i = 0; i < count; ++i) {
@@ -330,6 +475,8 @@ FederatedResult run_rounds(ProcessGroup& group, const FederatedOptions& options,
   }
 
   result.network = to_mlp(global, config, inputs, outputs);
+  if (budget) result.privacy = budget->spent(result.stop_reason == "privacy_budget");
+  if (config.privacy) result.client_privacy = gather_client_privacy(group, result.privacy);
   result.communication = group.stats();
   return result;
 }
@@ -365,8 +512,6 @@ FederatedResult run_federated_client(ProcessGroup& group, const FederatedOptions
   if (group.rank() == 0) {
     throw InvalidArgument("run_federated_client: rank 0 is the server; clients are ranks 1 and up");
   }
-  // TODO: with DP-SGD (trainer.config.privacy) each round is its own private run, so the budget spent over
-  // all rounds composes; the trainer's accountant sees one round only.
   return run_rounds(group, options, trainer, &train, &validation);
 }
 

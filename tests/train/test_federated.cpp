@@ -14,13 +14,18 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <iomanip>
+#include <sstream>
 #include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "lepton/distributed.hpp"
 #include "lepton/error.hpp"
+#include "lepton/privacy.hpp"
 #include "lepton/table.hpp"
 
 extern char** environ;
@@ -33,6 +38,7 @@ using lepton::ProcessGroup;
 using lepton::TrainingData;
 
 constexpr std::size_t kColumns = 4;
+constexpr double kDelta = 1e-5;
 
 // Client 1 holds rows [0, 40), client 2 rows [40, 100); the classes depend on the row range, so the two
 // clients' data differ in distribution.
@@ -95,7 +101,31 @@ std::string environment_or(const char* name, const std::string& fallback) {
   return value == nullptr ? fallback : std::string(value);
 }
 
-pid_t spawn_worker(int rank, int world_size, int port, const fs::path& folder, bool secure) {
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+nlohmann::json read_summary(const fs::path& folder, int rank) {
+  return nlohmann::json::parse(read_text(folder / ("summary.rank" + std::to_string(rank) + ".json")));
+}
+
+// DP-SGD settings of a worker group, passed through the environment. Empty: no DP-SGD.
+struct PrivateSettings {
+  std::size_t rounds = 1;
+  double epsilon = 0;
+  double noise_multiplier = 0;  // 0: each client solves it for all rounds.
+};
+
+// 17 significant digits, so that the worker reads back the same double.
+std::string exact_text(double value) {
+  std::ostringstream text;
+  text << std::setprecision(17) << value;
+  return text.str();
+}
+
+pid_t spawn_worker(int rank, int world_size, int port, const fs::path& folder, bool secure,
+                   const PrivateSettings& privacy) {
   std::vector<std::string> entries;
   for (char** variable = environ; *variable != nullptr; ++variable) entries.emplace_back(*variable);
   entries.push_back("RANK=" + std::to_string(rank));
@@ -105,6 +135,9 @@ pid_t spawn_worker(int rank, int world_size, int port, const fs::path& folder, b
   entries.push_back("LEPTON_DIST_TIMEOUT=10");
   entries.push_back("LEPTON_TEST_FOLDER=" + folder.string());
   entries.push_back(std::string("LEPTON_TEST_SECURE=") + (secure ? "1" : "0"));
+  entries.push_back("LEPTON_TEST_ROUNDS=" + std::to_string(privacy.rounds));
+  entries.push_back("LEPTON_TEST_EPSILON=" + exact_text(privacy.epsilon));
+  entries.push_back("LEPTON_TEST_NOISE=" + exact_text(privacy.noise_multiplier));
   std::vector<char*> envp;
   for (std::string& entry : entries) envp.push_back(entry.data());
   envp.push_back(nullptr);
@@ -131,13 +164,13 @@ int wait_worker(pid_t pid, double seconds) {
 }
 
 // Runs a server and two clients; returns the folder with weights.rank0 .. weights.rank2.
-fs::path run_group(const std::string& name, bool secure) {
+fs::path run_group(const std::string& name, bool secure, const PrivateSettings& privacy = {}) {
   const fs::path folder = fs::temp_directory_path() / (name + "-" + std::to_string(getpid()));
   fs::remove_all(folder);
   fs::create_directories(folder);
   const int port = lepton::find_free_port();
   std::vector<pid_t> pids;
-  for (int rank = 0; rank < 3; ++rank) pids.push_back(spawn_worker(rank, 3, port, folder, secure));
+  for (int rank = 0; rank < 3; ++rank) pids.push_back(spawn_worker(rank, 3, port, folder, secure, privacy));
   for (int rank = 0; rank < 3; ++rank) {
     INFO("federated rank " << rank << "; its log is in " << folder.string());
     CHECK(wait_worker(pids[static_cast<std::size_t>(rank)], 60) == 0);
@@ -164,19 +197,42 @@ TEST_CASE("federated worker", "[.worker]") {
   const fs::path folder = environment_or("LEPTON_TEST_FOLDER", "");
   REQUIRE(!folder.empty());
   const bool secure = environment_or("LEPTON_TEST_SECURE", "0") == "1";
+  const FederatedOptions federated =
+      federated_options(secure).with_rounds(std::stoul(environment_or("LEPTON_TEST_ROUNDS", "1")));
+
+  lepton::ModelConfig config = small_config();
+  const double epsilon = std::stod(environment_or("LEPTON_TEST_EPSILON", "0"));
+  if (epsilon > 0) {
+    config.privacy = lepton::PrivacyBudget{epsilon, kDelta, 1.0};
+    config.noise_multiplier = std::stod(environment_or("LEPTON_TEST_NOISE", "0"));
+  }
 
   ProcessGroup group = ProcessGroup::join(options);
+  const std::string suffix = ".rank" + std::to_string(group.rank());
   lepton::FederatedResult result;
-  if (group.rank() == 0) {
-    result = lepton::run_federated_server(group, federated_options(secure), small_config());
-  } else {
-    lepton::TrainerOptions trainer;
-    trainer.with_config(small_config());
-    result = lepton::run_federated_client(group, federated_options(secure), trainer, client_rows(group.rank()),
-                                          synthetic_rows(100, 130));
+  try {
+    if (group.rank() == 0) {
+      result = lepton::run_federated_server(group, federated, config);
+    } else {
+      lepton::TrainerOptions trainer;
+      trainer.with_config(config);
+      trainer.insecure_privacy_seed = 17;  // Repeatable noise; these runs promise no privacy.
+      result = lepton::run_federated_client(group, federated, trainer, client_rows(group.rank()),
+                                            synthetic_rows(100, 130));
+    }
+  } catch (const lepton::Error& error) {
+    std::ofstream(folder / ("error" + suffix)) << error.what();
+    return;
   }
-  write_floats(folder / ("weights.rank" + std::to_string(group.rank())), flat_weights(result.network));
-  std::ofstream(folder / ("samples.rank" + std::to_string(group.rank()))) << result.rounds.at(0).samples;
+  write_floats(folder / ("weights" + suffix), flat_weights(result.network));
+  if (!result.rounds.empty()) std::ofstream(folder / ("samples" + suffix)) << result.rounds.at(0).samples;
+
+  nlohmann::json summary = {{"stop_reason", result.stop_reason},
+                            {"rounds", result.rounds.size()},
+                            {"privacy", result.privacy ? result.privacy->to_json() : nlohmann::json()},
+                            {"client_privacy", nlohmann::json::array()}};
+  for (const lepton::PrivacySpent& spent : result.client_privacy) summary["client_privacy"].push_back(spent.to_json());
+  std::ofstream(folder / ("summary" + suffix + ".json")) << summary.dump();
 }
 
 TEST_CASE("FedAvg weights clients by rows", "[federated]") {
@@ -294,4 +350,128 @@ TEST_CASE("federated preprocessor pools statistics", "[federated]") {
   CHECK(merged.encoded_width() == 4);
   CHECK(server.get().to_json() == merged.to_json());
   CHECK(client_a.get().to_json() == merged.to_json());
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Client-side DP-SGD over several rounds. Client 1 has 40 rows and client 2 has 60, with batch 10: Poisson
+// rates 0.25 and 1/6, and 4 and 6 steps per round of one local epoch.
+
+namespace {
+
+constexpr double kRate1 = 10.0 / 40.0;
+constexpr double kRate2 = 10.0 / 60.0;
+constexpr std::uint64_t kSteps1 = 2 * 4;  // federated_options() trains 2 local epochs per round.
+constexpr std::uint64_t kSteps2 = 2 * 6;
+
+}  // namespace
+
+TEST_CASE("composed rounds equal one long run", "[federated][privacy]") {
+  for (const double rate : {0.01, 0.25, 1.0}) {
+    for (const double sigma : {0.7, 1.1, 4.0}) {
+      INFO("sample rate " << rate << ", noise multiplier " << sigma);
+      const lepton::RdpAccountant accountant(rate, sigma);
+      const std::vector<lepton::PrivateSteps> rounds(7, lepton::PrivateSteps{rate, sigma, 13});
+      const lepton::EpsilonAtOrder composed = lepton::compose_private_steps(rounds, kDelta);
+      const lepton::EpsilonAtOrder single = accountant.epsilon_at_order(7 * 13, kDelta);
+      CHECK(composed.epsilon == single.epsilon);
+      CHECK(composed.order == single.order);
+      // One round's epsilon, which the trainer used to report for the whole federated run, is smaller.
+      CHECK(accountant.epsilon(13, kDelta) < composed.epsilon);
+    }
+  }
+}
+
+TEST_CASE("composition mixes mechanisms", "[federated][privacy]") {
+  const lepton::PrivateSteps a{0.1, 1.0, 50};
+  const lepton::PrivateSteps b{0.3, 2.0, 20};
+  const double both = lepton::compose_private_steps({a, b}, kDelta).epsilon;
+  const double only_a = lepton::compose_private_steps({a}, kDelta).epsilon;
+  const double only_b = lepton::compose_private_steps({b}, kDelta).epsilon;
+  CHECK(both > only_a);
+  CHECK(both > only_b);
+  // RDP composition is tighter than adding the epsilons of the two runs.
+  CHECK(both < only_a + only_b);
+  CHECK(lepton::compose_private_steps({b, a}, kDelta).epsilon == both);
+}
+
+TEST_CASE("composition edge cases", "[federated][privacy]") {
+  CHECK(lepton::compose_private_steps({}, kDelta).epsilon == 0.0);
+  CHECK(lepton::compose_private_steps({{0.5, 1.0, 0}}, kDelta).epsilon == 0.0);
+  CHECK(std::isinf(lepton::compose_private_steps({{0.5, 0.0, 1}}, kDelta).epsilon));
+  CHECK_THROWS_AS(lepton::compose_private_steps({}, 0.0), lepton::InvalidArgument);
+  CHECK_THROWS_AS(lepton::compose_private_steps({{1.5, 1.0, 3}}, kDelta), lepton::InvalidArgument);
+}
+
+TEST_CASE("federated DP spends budget over rounds", "[federated][privacy]") {
+  PrivateSettings privacy;
+  privacy.rounds = 3;
+  privacy.epsilon = 2.0;
+  const fs::path folder = run_group("lepton-fed-dp", false, privacy);
+
+  for (int rank = 1; rank <= 2; ++rank) {
+    INFO("client rank " << rank);
+    const nlohmann::json spent = read_summary(folder, rank).at("privacy");
+    const double rate = rank == 1 ? kRate1 : kRate2;
+    const std::uint64_t steps = 3 * (rank == 1 ? kSteps1 : kSteps2);
+    CHECK(spent.at("steps").get<std::uint64_t>() == steps);
+    CHECK(spent.at("sample_rate").get<double>() == rate);
+    const lepton::RdpAccountant accountant(rate, spent.at("noise_multiplier").get<double>());
+    CHECK(spent.at("epsilon").get<double>() == accountant.epsilon(steps, kDelta));
+    CHECK(spent.at("epsilon").get<double>() <= 2.0);
+    // The multiplier was solved for all 3 rounds, so the total lands near the target (solver tolerance 1e-4).
+    CHECK(spent.at("epsilon").get<double>() >= 2.0 * (1 - 1e-4));
+    CHECK_FALSE(spent.at("budget_exhausted").get<bool>());
+  }
+
+  const nlohmann::json server = read_summary(folder, 0);
+  CHECK(server.at("stop_reason") == "rounds");
+  CHECK(server.at("rounds") == 3);
+  CHECK(server.at("privacy").is_null());
+  REQUIRE(server.at("client_privacy").size() == 2);
+  CHECK(server.at("client_privacy")[0] == read_summary(folder, 1).at("privacy"));
+  CHECK(server.at("client_privacy")[1] == read_summary(folder, 2).at("privacy"));
+  fs::remove_all(folder);
+}
+
+TEST_CASE("federated DP stops before overspending", "[federated][privacy]") {
+  // A fixed multiplier and a target between client 1's epsilon after 2 and after 3 rounds.
+  const double sigma = 1.0;
+  const lepton::RdpAccountant client1(kRate1, sigma);
+  const lepton::RdpAccountant client2(kRate2, sigma);
+  PrivateSettings privacy;
+  privacy.rounds = 5;
+  privacy.noise_multiplier = sigma;
+  privacy.epsilon = 0.5 * (client1.epsilon(2 * kSteps1, kDelta) + client1.epsilon(3 * kSteps1, kDelta));
+  REQUIRE(client2.epsilon(2 * kSteps2, kDelta) <= privacy.epsilon);  // Client 2 could afford round 2.
+
+  const fs::path folder = run_group("lepton-fed-dp-stop", false, privacy);
+  for (int rank = 0; rank <= 2; ++rank) {
+    INFO("rank " << rank);
+    const nlohmann::json summary = read_summary(folder, rank);
+    CHECK(summary.at("stop_reason") == "privacy_budget");
+    CHECK(summary.at("rounds") == 2);
+  }
+  const nlohmann::json spent = read_summary(folder, 1).at("privacy");
+  CHECK(spent.at("steps").get<std::uint64_t>() == 2 * kSteps1);
+  CHECK(spent.at("epsilon").get<double>() <= privacy.epsilon);
+  CHECK(spent.at("budget_exhausted").get<bool>());
+  CHECK(read_floats(folder / "weights.rank1") == read_floats(folder / "weights.rank0"));
+  fs::remove_all(folder);
+}
+
+TEST_CASE("federated DP rejects an unaffordable round", "[federated][privacy]") {
+  const lepton::RdpAccountant client1(kRate1, 1.0);
+  PrivateSettings privacy;
+  privacy.rounds = 2;
+  privacy.noise_multiplier = 1.0;
+  privacy.epsilon = 0.9 * client1.epsilon(kSteps1, kDelta);  // Not even round 1 fits on client 1.
+
+  const fs::path folder = run_group("lepton-fed-dp-reject", false, privacy);
+  for (int rank = 0; rank <= 2; ++rank) {
+    INFO("rank " << rank);
+    const std::string message = read_text(folder / ("error.rank" + std::to_string(rank)));
+    CHECK_THAT(message, Catch::Contains("client rank(s) 1"));
+    CHECK_THAT(message, Catch::Contains("noise_multiplier"));
+  }
+  fs::remove_all(folder);
 }
