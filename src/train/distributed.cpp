@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -492,6 +493,47 @@ class ScratchCheckpoint {
   std::string path_;
 };
 
+// The stop decision of a data-parallel group. Each rank measuring its own clock could stop one rank an
+// epoch before the others, which would then wait for it until the timeout. So the group decides together
+// after every epoch, and the trainer only sees the shared flag.
+struct GroupStop {
+  std::atomic<bool> requested{false};  // Polled by the trainer; set only at the end of an epoch.
+  bool time_budget_passed = false;
+  Clock::time_point start = Clock::now();
+};
+
+// Replaces the trainer's time budget and stop flag by `stop`. After each epoch every rank all-reduces two
+// flags: rank 0's "the budget has passed" and its own "stop was requested". Any nonzero sum stops every rank
+// before the next epoch's first step, so all ranks leave after the same epoch.
+void install_group_stop(ProcessGroup& group, TrainerOptions& options, GroupStop& stop) {
+  const double max_seconds = options.max_seconds;
+  const std::atomic<bool>* caller_stop = options.stop_requested;
+  std::function<void(const EpochRecord&)> caller_on_epoch = std::move(options.on_epoch);
+
+  options.max_seconds = 0;
+  options.stop_requested = &stop.requested;
+  options.on_epoch = [&group, &stop, max_seconds, caller_stop, caller_on_epoch](const EpochRecord& record) {
+    if (caller_on_epoch) caller_on_epoch(record);
+
+    double flags[2] = {0.0, 0.0};
+    if (group.rank() == 0 && max_seconds > 0 &&
+        std::chrono::duration<double>(Clock::now() - stop.start).count() >= max_seconds) {
+      flags[0] = 1.0;
+    }
+    if (caller_stop != nullptr && caller_stop->load(std::memory_order_relaxed)) {
+      flags[1] = 1.0;
+    }
+    group.all_reduce_sum(flags, 2);
+
+    if (flags[0] > 0) {
+      stop.time_budget_passed = true;
+    }
+    if (flags[0] > 0 || flags[1] > 0) {
+      stop.requested.store(true, std::memory_order_relaxed);
+    }
+  };
+}
+
 }  // namespace
 
 TrainingResult fit_data_parallel(ProcessGroup& group, TrainerOptions options, const TrainingData& shard,
@@ -510,12 +552,8 @@ TrainingResult fit_data_parallel(ProcessGroup& group, TrainerOptions options, co
     if (caller_hook) caller_hook(gradient, count);
   };
 
-  // NOTE: each rank measures its own clock, so a time budget could stop one rank an epoch before the others,
-  // which would then fail at the timeout. Data-parallel runs therefore ignore it.
-  if (options.max_seconds > 0 && group.world_size() > 1) {
-    log(LogLevel::Warning, "fit_data_parallel: the time budget is ignored with more than one rank");
-    options.max_seconds = 0;
-  }
+  GroupStop stop;
+  install_group_stop(group, options, stop);
 
   // Rank 0 owns the checkpoint. The other ranks resume from a copy that rank 0 sends them.
   std::optional<ScratchCheckpoint> scratch;
@@ -536,7 +574,12 @@ TrainingResult fit_data_parallel(ProcessGroup& group, TrainerOptions options, co
     }
   }
 
-  return Trainer(std::move(options)).fit(shard, validation);
+  stop.start = Clock::now();
+  TrainingResult result = Trainer(std::move(options)).fit(shard, validation);
+  if (result.stop_reason == "stop_requested" && stop.time_budget_passed) {
+    result.stop_reason = "time_budget";
+  }
+  return result;
 }
 
 namespace {

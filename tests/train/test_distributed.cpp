@@ -185,9 +185,16 @@ void train_worker(const DistributedOptions& options, const fs::path& folder) {
   trainer.with_config(small_config(kPerRankBatch, std::stoul(environment_or("LEPTON_TEST_EPOCHS", "2"))));
   trainer.restore_best = false;
   trainer.stop_requested = &stop;
-  trainer.on_epoch = [&stop, stop_after](const lepton::EpochRecord& record) {
-    if (record.epoch == stop_after) stop = true;
+  // LEPTON_TEST_STOP_RANK: only that rank requests the stop; unset: every rank does.
+  const std::string stop_rank = environment_or("LEPTON_TEST_STOP_RANK", "");
+  const bool requests_stop = stop_rank.empty() || stop_rank == std::to_string(group.rank());
+  trainer.on_epoch = [&stop, stop_after, requests_stop](const lepton::EpochRecord& record) {
+    if (requests_stop && record.epoch == stop_after) stop = true;
   };
+  // The time budget applies only on the ranks listed in LEPTON_TEST_BUDGET_RANKS ("0", "1", "01").
+  if (environment_or("LEPTON_TEST_BUDGET_RANKS", "").find(std::to_string(group.rank())) != std::string::npos) {
+    trainer.with_time_budget(1e-9);
+  }
   const std::string checkpoint = environment_or("LEPTON_TEST_CHECKPOINT", "");
   if (!checkpoint.empty()) {
     trainer.with_checkpoint(checkpoint, environment_or("LEPTON_TEST_RESUME", "0") == "1");
@@ -421,5 +428,37 @@ TEST_CASE("hung rank times out its peer", "[distributed]") {
   const double seconds = std::stod(read_text((folder / "seconds.txt").string()));
   CHECK(seconds >= kWorkerTimeoutSeconds - 0.5);
   CHECK(seconds < kWorkerTimeoutSeconds + 3);
+  fs::remove_all(folder);
+}
+
+TEST_CASE("rank 0 time budget stops every rank", "[distributed]") {
+  const fs::path folder = fresh_folder("lepton-dp-budget");
+  // Only rank 0 has a budget, and it passes during epoch 1: rank 1 must stop after the same epoch.
+  run_workers(2, "train", folder, {"LEPTON_TEST_EPOCHS=5", "LEPTON_TEST_BUDGET_RANKS=0"});
+  CHECK(read_text((folder / "stop.rank0").string()) == "time_budget");
+  CHECK(read_text((folder / "stop.rank1").string()) == "time_budget");
+  CHECK(read_text((folder / "steps.rank0").string()) == "6");  // 1 epoch x 48 rows / 8 rows per step.
+  CHECK(read_text((folder / "steps.rank1").string()) == "6");
+  CHECK(read_floats((folder / "weights.rank0").string()) == read_floats((folder / "weights.rank1").string()));
+  fs::remove_all(folder);
+}
+
+TEST_CASE("time budget of other ranks is ignored", "[distributed]") {
+  const fs::path folder = fresh_folder("lepton-dp-budget-rank1");
+  // Rank 0 alone reads the clock, so a budget set only on rank 1 stops nobody.
+  run_workers(2, "train", folder, {"LEPTON_TEST_EPOCHS=2", "LEPTON_TEST_BUDGET_RANKS=1"});
+  CHECK(read_text((folder / "stop.rank0").string()) == "max_epochs");
+  CHECK(read_text((folder / "stop.rank1").string()) == "max_epochs");
+  CHECK(read_text((folder / "steps.rank1").string()) == "12");
+  fs::remove_all(folder);
+}
+
+TEST_CASE("stop request on one rank stops all", "[distributed]") {
+  const fs::path folder = fresh_folder("lepton-dp-stop-one");
+  // Rank 1 alone requests a stop after epoch 1; the group reads every rank's flag at the epoch's end.
+  run_workers(2, "train", folder, {"LEPTON_TEST_EPOCHS=3", "LEPTON_TEST_STOP_RANK=1", "LEPTON_TEST_STOP_AFTER=1"});
+  CHECK(read_text((folder / "stop.rank0").string()) == "stop_requested");
+  CHECK(read_text((folder / "stop.rank1").string()) == "stop_requested");
+  CHECK(read_text((folder / "steps.rank0").string()) == "6");
   fs::remove_all(folder);
 }
