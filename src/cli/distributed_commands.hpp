@@ -1,5 +1,5 @@
 #pragma once
-// `lepton launch` and the data-parallel flags of `lepton run`.
+// `lepton launch`, `lepton federated` and the data-parallel flags of `lepton run`.
 
 #include <optional>
 
@@ -16,10 +16,10 @@ void add_distributed_run_flags(CLI::App& run);
 /// LEPTON_DIST_TIMEOUT. std::nullopt when neither a flag nor WORLD_SIZE is set, so the run is not distributed.
 std::optional<DistributedOptions> run_distribution();
 
-/// Adds `lepton launch`.
+/// Adds `lepton launch` and `lepton federated`.
 void add_distributed_commands(CLI::App& app);
 
-/// Runs `lepton launch` when it was selected and returns its exit code; std::nullopt otherwise.
+/// Runs `lepton launch` or `lepton federated` when it was selected and returns its exit code; std::nullopt otherwise.
 std::optional<int> run_distributed_command();
 
 }  // namespace lepton::cli
