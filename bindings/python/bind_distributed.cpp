@@ -328,7 +328,30 @@ void register_federated(py::module_& m) {
   py::class_<FederatedResult>(m, "FederatedResult", "Result of federated training; every rank holds the same network.")
       .def_readonly("network", &FederatedResult::network)
       .def_readonly("rounds", &FederatedResult::rounds, "FederatedRound per round.")
+      .def_readonly("stop_reason", &FederatedResult::stop_reason,
+                    "\"rounds\" when every round ran, or \"privacy_budget\" when a client's DP-SGD budget could not "
+                    "pay for another round.")
+      .def_readonly("privacy", &FederatedResult::privacy,
+                    "PrivacySpent of this client over all rounds, composed with the RDP accountant; None on the "
+                    "server and without DP-SGD.")
+      .def_readonly("client_privacy", &FederatedResult::client_privacy,
+                    "PrivacySpent of every client (client rank k at index k - 1); empty without DP-SGD.")
       .def_readonly("communication", &FederatedResult::communication, "This rank's CommunicationStats.");
+
+  py::class_<PrivateSteps>(m, "PrivateSteps", "DP-SGD steps taken at one sampling rate and noise multiplier.")
+      .def(py::init([](double sample_rate, double noise_multiplier, std::uint64_t steps) {
+             return PrivateSteps{sample_rate, noise_multiplier, steps};
+           }),
+           py::arg("sample_rate"), py::arg("noise_multiplier"), py::arg("steps"))
+      .def_readwrite("sample_rate", &PrivateSteps::sample_rate, "Poisson sampling probability q, in [0, 1].")
+      .def_readwrite("noise_multiplier", &PrivateSteps::noise_multiplier,
+                     "Noise standard deviation in units of the clipping norm.")
+      .def_readwrite("steps", &PrivateSteps::steps);
+
+  m.def("compose_private_steps", &compose_private_steps, py::call_guard<py::gil_scoped_release>(), py::arg("runs"),
+        py::arg("delta"),
+        "Compose DP-SGD runs on the same data: sum their RDP curves, then convert to (epsilon, delta) once. "
+        "Returns EpsilonAtOrder. Raises InvalidArgument for delta outside (0, 1) or a run out of range.");
 
   m.def("run_federated_server", &run_federated_server, py::call_guard<py::gil_scoped_release>(), py::arg("group"),
         py::arg("options"), py::arg("config"),

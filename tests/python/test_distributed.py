@@ -165,3 +165,22 @@ def test_join_timeout_raises_distributed_error():
                                         timeout_seconds=1.0)
     with pytest.raises(lepton.DistributedError):
         lepton.ProcessGroup.join(options)
+
+
+def test_compose_private_steps_equals_one_long_run():
+    rounds = [lepton.PrivateSteps(0.01, 1.1, 50) for _ in range(4)]
+    composed = lepton.compose_private_steps(rounds, 1e-5)
+    single = lepton.compose_private_steps([lepton.PrivateSteps(0.01, 1.1, 200)], 1e-5)
+    assert composed.epsilon == pytest.approx(single.epsilon, rel=1e-12)
+    assert composed.epsilon > 0
+
+
+def test_compose_private_steps_rejects_bad_delta():
+    with pytest.raises(ValueError, match="delta"):
+        lepton.compose_private_steps([lepton.PrivateSteps(0.01, 1.1, 10)], 2.0)
+
+
+def test_federated_result_has_privacy_fields():
+    for name in ("stop_reason", "privacy", "client_privacy"):
+        assert hasattr(lepton.FederatedResult, name)
+
