@@ -3,6 +3,8 @@
 // trainers in one process interfere.
 #include <catch2/catch.hpp>
 
+#include "train/weights_io.hpp"
+
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -74,27 +76,9 @@ FederatedOptions federated_options(bool secure) {
   return FederatedOptions().with_rounds(1).with_local_epochs(2).with_secure_aggregation(secure);
 }
 
-std::vector<float> flat_weights(const lepton::Mlp& network) {
-  std::vector<float> flat;
-  for (const auto& layer : network.layers) {
-    flat.insert(flat.end(), layer.weight.begin(), layer.weight.end());
-    flat.insert(flat.end(), layer.bias.begin(), layer.bias.end());
-  }
-  return flat;
-}
-
-void write_floats(const fs::path& path, const std::vector<float>& values) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(values.data()), static_cast<std::streamsize>(values.size() * sizeof(float)));
-}
-
-std::vector<float> read_floats(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<float> values(bytes.size() / sizeof(float));
-  std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
-  return values;
-}
+using lepton::test::flat_weights;
+using lepton::test::read_floats;
+using lepton::test::write_floats;
 
 std::string environment_or(const char* name, const std::string& fallback) {
   const char* value = std::getenv(name);
