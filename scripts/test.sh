@@ -20,7 +20,9 @@ if compgen -G "$build_path/bindings/python/lepton*.so" > /dev/null; then
   PYTHONPATH="$build_path/bindings/python${PYTHONPATH:+:$PYTHONPATH}" LEPTON_CLI="$build_path/lepton" \
     LEPTON_SHARED_DIR="${LEPTON_SHARED_DIR:-$PWD/../shared}" /usr/bin/python3 -m pytest -q tests/python
 else
-  echo "test.sh: $build_path has no Python module (see CMake's 'lepton: skipping' line), so pytest did not run"
+  # install-deps.sh installs pybind11 and the Python headers, so a missing module is a build fault here.
+  echo "test.sh: $build_path has no Python module (see CMake's 'lepton: skipping' line); pytest cannot run" >&2
+  exit 1
 fi
 
 # Fuzz the model-file parser with libFuzzer for a bounded 30 s, in a small runtime-only clang build.

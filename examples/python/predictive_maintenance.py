@@ -2,7 +2,7 @@
 
 Usage: predictive_maintenance.py DATA_CSV OUTPUT_DIR
 Writes the pipeline's files (config.json, model.lepton, metrics.json, report.json, report.md) and
-model-int8.lepton into OUTPUT_DIR.
+model_int8.lepton into OUTPUT_DIR.
 """
 import pathlib
 import sys
@@ -49,7 +49,7 @@ def main(data_path: str, output_dir: str) -> None:
     split = lepton.stratified_split(labels, requirements.split, requirements.seed)
     validation = predictor.artifact.preprocessor.transform(frame, split.validation)
     quantized = lepton.quantize(predictor.artifact, None, validation, labels[split.validation])
-    lepton.save_artifact(quantized.artifact, str(pathlib.Path(output_dir) / "model-int8.lepton"))
+    lepton.save_artifact(quantized.artifact, str(pathlib.Path(output_dir) / "model_int8.lepton"))
     print(f"int8: F1 {quantized.int8_metric:.4f} vs f32 {quantized.f32_metric:.4f}, "
           f"label agreement {quantized.label_agreement:.4f}, layers {[str(p) for p in quantized.precisions]}")
 

@@ -79,7 +79,7 @@ def main(data_path: str, output_dir: str) -> None:
 
     # 9. int8 model, gated on the validation rows.
     quantized = lepton.quantize(artifact, None, validation.features, validation.labels)
-    lepton.save_artifact(quantized.artifact, str(out / "model-int8.lepton"))
+    lepton.save_artifact(quantized.artifact, str(out / "model_int8.lepton"))
     print(f"int8 F1 {quantized.int8_metric:.4f} (f32 {quantized.f32_metric:.4f})")
 
     # 10. Explain the test rows that the model flags, from the model file alone.

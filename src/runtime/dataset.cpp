@@ -213,11 +213,11 @@ ColumnProfile profile_column(const Table& table, std::size_t column) {
     // A few stray texts in a numeric column are far more often typos than a change of type, so the
     // column stays numeric and preprocessing reports each stray value with its location.
     classify_numeric(profile, scan);
-    profile.reason += fmt::format(
-        "; {} of {} non-missing values are not numbers (first: '{}' at {}): correct them or use a missing-value "
-        "marker",
-        scan.non_numeric, scan.present, table.cell(scan.first_non_numeric_row, column),
-        table.locate(scan.first_non_numeric_row, column));
+    profile.reason = fmt::format(
+        "{} of {} non-missing values are numbers (from {} to {}), so the column is numeric; {} are not (first: '{}' "
+        "at {}): correct them or use a missing-value marker",
+        scan.numbers.size(), scan.present, profile.min, profile.max, scan.non_numeric,
+        table.cell(scan.first_non_numeric_row, column), table.locate(scan.first_non_numeric_row, column));
   } else {
     classify_text(profile, scan, table, column);
   }

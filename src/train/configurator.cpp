@@ -15,6 +15,7 @@
 #include "lepton/error.hpp"
 #include "lepton/log.hpp"
 #include "lepton/privacy.hpp"
+#include "runtime/text_detail.hpp"
 #include "train/configurator_detail.hpp"
 #include "train/requirements_detail.hpp"
 
@@ -623,13 +624,21 @@ std::vector<FeatureSpec> select_features(const Requirements& requirements, const
                                           ? inferred_features(requirements, profile, reasons)
                                           : listed_features(requirements, profile, reasons);
 
-  // A stale or misspelled exclude entry is harmless for training but worth a line in the report.
+  // A misspelled exclude entry would let an ID or leakage column into the model, so it is an error.
+  std::vector<std::string> column_names;
+  for (const ColumnProfile& column : profile.columns) column_names.push_back(column.name);
+  std::vector<std::string> unknown;
   for (const std::string& name : requirements.exclude) {
-    const bool known = std::any_of(profile.columns.begin(), profile.columns.end(),
-                                   [&name](const ColumnProfile& column) { return column.name == name; });
-    if (!known && reasons) {
-      reasons->push_back(fmt::format("exclude lists '{}', which is not a column of the data; check its spelling", name));
-    }
+    if (std::find(column_names.begin(), column_names.end(), name) != column_names.end()) continue;
+    const std::string suggestion = detail::closest_name(name, column_names);
+    unknown.push_back(suggestion.empty() ? fmt::format("'{}'", name)
+                                         : fmt::format("'{}' (did you mean '{}'?)", name, suggestion));
+  }
+  if (!unknown.empty()) {
+    throw InvalidArgument(fmt::format(
+        "requirements $.exclude lists {} that the data does not have: {}. Fix the spelling or remove the entry, "
+        "because a misspelled exclusion would let that column into the model",
+        unknown.size() == 1 ? "a column" : "columns", fmt::join(unknown, ", ")));
   }
   return features;
 }

@@ -88,16 +88,15 @@ double select_threshold(const ModelConfig& config, const Predictions& validation
   return choose_threshold(truth, validation.probability, config.objective);
 }
 
-Evaluation evaluate_rows(const Predictor& predictor, const Table& table, const SplitTarget& target,
-                         const std::vector<std::size_t>& rows) {
-  const Predictions predictions = predictor.predict(predictor.artifact().preprocessor.transform(table, rows));
-  if (is_classification(target.encoding.task)) {
-    std::vector<std::int64_t> truth;
-    truth.reserve(rows.size());
-    for (std::size_t row : rows) truth.push_back(target.labels[row]);
-    return evaluate(predictions, truth);
-  }
-  return evaluate(predictions, target.encoding.encode_values(table, rows));
+// Scores encoded rows against their targets; regression targets go back to the user's units first.
+Evaluation evaluate_data(const Predictor& predictor, const TrainingData& data, const TargetEncoding& encoding) {
+  const Predictions predictions = predictor.predict(data.features);
+  if (is_classification(encoding.task)) return evaluate(predictions, data.labels);
+
+  std::vector<double> truth;
+  truth.reserve(data.values.size());
+  for (double value : data.values) truth.push_back(value * encoding.scale + encoding.mean);
+  return evaluate(predictions, truth);
 }
 
 // The privacy section of the artifact and the report: the DP-SGD budget spent and how PII columns were
@@ -167,6 +166,8 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
   const Preprocessor preprocessor = Preprocessor::fit(table, result.config.features, target.split.train);
   const TrainingData train = training_data(table, preprocessor, target, target.split.train);
   const TrainingData validation = training_data(table, preprocessor, target, target.split.validation);
+  // Encoding the test rows now reports a bad cell there before training, not after it.
+  const TrainingData test = training_data(table, preprocessor, target, target.split.test);
 
   // Train.
   std::error_code io_error;
@@ -217,15 +218,19 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
     artifact.threshold = select_threshold(result.config, validation_predictions, validation.labels);
   }
   const Predictor predictor(artifact);
-  result.validation = evaluate_rows(predictor, table, target, target.split.validation);
-  result.test = evaluate_rows(predictor, table, target, target.split.test);
+  result.validation = evaluate_data(predictor, validation, target.encoding);
+  result.test = evaluate_data(predictor, test, target.encoding);
   artifact.metrics = {{"validation", result.validation.to_json()}, {"test", result.test.to_json()}};
 
   // Explanations: a weighted k-means summary of the training rows goes into the artifact, so that deployed
   // models explain predictions without the training data.
   store_background(artifact, Background::kmeans(train.features, FeatureGroups::from_preprocessor(preprocessor),
                                                 KMeansOptions().clusters(kBackgroundClusters).seed(requirements.seed)));
-  result.explanations = detail::explain_test_rows(artifact, table, target.split.test, options.threads);
+  std::vector<std::string> id_columns;
+  for (const ColumnProfile& column : result.profile.columns) {
+    if (column.kind == ColumnKind::IdLike) id_columns.push_back(column.name);
+  }
+  result.explanations = detail::explain_test_rows(artifact, table, target.split.test, id_columns, options.threads);
 
   // Export: every file goes to a temporary name first, so the folder never contains a partial file.
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

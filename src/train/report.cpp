@@ -164,8 +164,8 @@ void render_explanations(std::string& md, const json& section) {
 
   const json& flagged = section["flagged_test_rows"];
   if (flagged.empty()) return;
-  md += fmt::format("\nThe model flags {} test rows. The {} most probable, with the {} largest contributions "
-                    "(positive values raise the probability):\n\n",
+  md += fmt::format("\nThe model flags {} test rows (all of them are in report.json). The {} most probable, with "
+                    "the {} largest contributions (positive values raise the probability):\n\n",
                     flagged.size(), std::min(flagged.size(), kFlaggedRowsShown), kReasonsShown);
   md += "| Row | Probability | Main reasons |\n|---|---:|---|\n";
   for (std::size_t i = 0; i < std::min(flagged.size(), kFlaggedRowsShown); ++i) {
@@ -178,8 +178,12 @@ void render_explanations(std::string& md, const json& section) {
       reasons += fmt::format("{}{} = {} ({:+.3f})", k ? "; " : "", feature,
                              raw.is_string() ? raw.get<std::string>() : "missing", contribution["shap"].get<double>());
     }
-    md += fmt::format("| {} | {} | {} |\n", cell(row["location"].get<std::string>()), number(row["probability"], 3),
-                      cell(reasons));
+    // Rows are 0-based data rows, as `lepton predict` and `lepton explain --rows` count them.
+    std::string label = fmt::format("row {}", row["row"].get<std::size_t>());
+    if (row.contains("ids")) {
+      for (const auto& [name, value] : row["ids"].items()) label += fmt::format(", {} {}", name, value.get<std::string>());
+    }
+    md += fmt::format("| {} | {} | {} |\n", cell(label), number(row["probability"], 3), cell(reasons));
   }
 }
 

@@ -18,8 +18,11 @@ nlohmann::json build_report(const Requirements& requirements, const PipelineResu
 /// Explains the test rows exactly over the artifact's stored background: global importance (mean |SHAP| per
 /// raw feature, with its spread) and, for binary classification, the attributions of every test row that the
 /// model flags as positive, with the row's raw values.
+/// `id_columns` (ID-like columns of the data, such as a serial number) are copied into each flagged row, so
+/// that a reader can find the machine or customer it describes.
 nlohmann::json explain_test_rows(const ModelArtifact& artifact, const Table& table,
-                                 const std::vector<std::size_t>& test_rows, int threads);
+                                 const std::vector<std::size_t>& test_rows, const std::vector<std::string>& id_columns,
+                                 int threads);
 
 /// Renders the report JSON as Markdown for plant engineers and risk officers.
 std::string render_report_markdown(const nlohmann::json& report);

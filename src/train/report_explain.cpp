@@ -41,7 +41,7 @@ json importance_rows(const GlobalImportance& importance) {
 }  // namespace
 
 json explain_test_rows(const ModelArtifact& artifact, const Table& table, const std::vector<std::size_t>& test_rows,
-                       int threads) {
+                       const std::vector<std::string>& id_columns, int threads) {
   const OutputLink link = default_output_link(artifact);
   const FeatureGroups groups = FeatureGroups::from_preprocessor(artifact.preprocessor);
   const Background background = stored_background(artifact);
@@ -79,8 +79,14 @@ json explain_test_rows(const ModelArtifact& artifact, const Table& table, const 
       std::stable_sort(contributions.begin(), contributions.end(), [](const json& a, const json& b) {
         return std::abs(a["shap"].get<double>()) > std::abs(b["shap"].get<double>());
       });
+      json ids = json::object();
+      for (const std::string& name : id_columns) {
+        const std::size_t column = table.column_index(name);
+        if (!table.is_missing(test_rows[i], column)) ids[name] = table.cell(test_rows[i], column);
+      }
       flagged.push_back({{"row", test_rows[i]},
                          {"location", table.locate(test_rows[i], 0)},
+                         {"ids", ids},
                          {"probability", predictions.probability[i]},
                          {"values", raw_values(table, artifact.preprocessor, test_rows[i])},
                          {"contributions", contributions}});

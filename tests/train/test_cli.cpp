@@ -183,3 +183,14 @@ TEST_CASE("cli: predict rejects a file that is not a model", "[cli]") {
   CHECK_THAT(r.output, Catch::Contains("model.lepton"));
   CHECK(scratch.out_is_empty());
 }
+
+TEST_CASE("cli: misspelled exclude entry stops the run", "[cli]") {
+  Scratch scratch("misspelled_exclude");
+  const std::string requirements = scratch.write(
+      "req.json", R"({"version": 1, "task": "binary_classification", "target": "Machine failure",
+                      "exclude": ["UDI", "Product ID", "TWF", "HDF", "PWF", "osf", "RNF"]})");
+  const CommandResult r = run(run_arguments(requirements, kData, scratch));
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Catch::Contains("'osf' (did you mean 'OSF'?)"));
+  CHECK(scratch.out_is_empty());
+}

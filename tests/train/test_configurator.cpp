@@ -148,13 +148,13 @@ TEST_CASE("unknown feature column is InvalidArgument", "[configurator][features]
   CHECK_THROWS_WITH(lepton::select_features(r, binary_profile(1000, 100)), Contains("'x9'"));
 }
 
-TEST_CASE("stale exclude entry is reported", "[configurator][features]") {
+TEST_CASE("misspelled exclude entry is an error", "[configurator][features]") {
   lepton::Requirements r = binary_requirements();
-  r.exclude = {"Product Id"};
-  std::vector<std::string> reasons;
-  lepton::select_features(r, binary_profile(1000, 100), &reasons);
-  CHECK_THAT(join_lines(reasons),
-             Contains("exclude lists 'Product Id', which is not a column of the data"));
+  r.exclude = {"Grade"};
+  CHECK_THROWS_AS(lepton::select_features(r, binary_profile(1000, 100)), lepton::InvalidArgument);
+  CHECK_THROWS_WITH(lepton::select_features(r, binary_profile(1000, 100)),
+                    Contains("'Grade' (did you mean 'grade'?)"));
+  CHECK_THROWS_WITH(lepton::select_features(r, binary_profile(1000, 100)), Contains("$.exclude"));
 }
 
 // ---- Rules on a synthetic profile
