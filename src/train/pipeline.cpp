@@ -175,6 +175,7 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
   if (io_error) {
     throw IoError(fmt::format("cannot create output folder '{}': {}", options.output_dir, io_error.message()));
   }
+  // NOTE: --resume checks that the checkpoint's configuration matches, not that the data file is unchanged.
   TrainerOptions trainer_options;
   trainer_options.with_config(result.config)
       .with_progress(options.on_epoch)
