@@ -74,7 +74,8 @@ void register_keys(py::module_& m) {
                   "Read a seed file of 64 hex digits or exactly 32 raw bytes. Raises FileNotFound, IoError or "
                   "InvalidArgument.")
       .def("seed_hex", &SigningKey::seed_hex, "Return the seed as 64 hex digits, the format from_file reads.")
-      .def_property_readonly("public_key", &SigningKey::public_key, "The PublicKey that verifies this key's signatures.")
+      .def_property_readonly("public_key", &SigningKey::public_key,
+                             "The PublicKey that verifies this key's signatures.")
       .def("__repr__", [](const SigningKey& self) {
         return fmt::format("SigningKey(public_key='{}')", self.public_key().to_hex());
       });

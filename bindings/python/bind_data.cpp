@@ -192,8 +192,8 @@ void register_dataset(py::module_& m) {
   use_lepton_names(column_kind);
 
   py::class_<ColumnProfile>(m, "ColumnProfile", "Summary statistics of one column.")
-      .def_readonly("name", &ColumnProfile::name)
-      .def_readonly("kind", &ColumnProfile::kind)
+      .def_readonly("name", &ColumnProfile::name, "Column name.")
+      .def_readonly("kind", &ColumnProfile::kind, "Inferred kind of the column.")
       .def_readonly("missing", &ColumnProfile::missing, "Missing cells.")
       .def_readonly("distinct", &ColumnProfile::distinct, "Distinct non-missing texts.")
       .def_readonly("min", &ColumnProfile::min, "Numeric columns only.")
@@ -204,9 +204,9 @@ void register_dataset(py::module_& m) {
       .def_readonly("reason", &ColumnProfile::reason, "Why inference chose kind.");
 
   py::class_<DataProfile>(m, "DataProfile", "Profile of a data set: columns and, with a target, its classes.")
-      .def_readonly("rows", &DataProfile::rows)
+      .def_readonly("rows", &DataProfile::rows, "Number of data rows.")
       .def_readonly("columns", &DataProfile::columns, "ColumnProfile per column.")
-      .def_readonly("target", &DataProfile::target)
+      .def_readonly("target", &DataProfile::target, "Target column name; empty until a target is known.")
       .def_readonly("classes", &DataProfile::classes, "Sorted class labels (classification).")
       .def_readonly("class_counts", &DataProfile::class_counts, "Rows per class, in the order of classes.")
       .def_readonly("minority_fraction", &DataProfile::minority_fraction, "Smallest class count / rows.")
@@ -233,17 +233,20 @@ void register_dataset(py::module_& m) {
              return SplitFractions{train, validation, test};
            }),
            py::arg("train") = 0.6, py::arg("validation") = 0.2, py::arg("test") = 0.2)
-      .def_readwrite("train", &SplitFractions::train)
-      .def_readwrite("validation", &SplitFractions::validation)
-      .def_readwrite("test", &SplitFractions::test);
+      .def_readwrite("train", &SplitFractions::train, "Share of rows in the training split (default 0.6).")
+      .def_readwrite("validation", &SplitFractions::validation, "Share of rows in the validation split (default 0.2).")
+      .def_readwrite("test", &SplitFractions::test, "Share of rows in the test split (default 0.2).");
 
   py::class_<Split>(m, "Split", "Row indices of the train, validation and test parts (int64 arrays).")
       .def_property_readonly(
-          "train", [](py::object self) { return index_view(self.cast<const Split&>().train, self); })
+          "train", [](py::object self) { return index_view(self.cast<const Split&>().train, self); },
+          "Row indices of the training split.")
       .def_property_readonly(
-          "validation", [](py::object self) { return index_view(self.cast<const Split&>().validation, self); })
+          "validation", [](py::object self) { return index_view(self.cast<const Split&>().validation, self); },
+          "Row indices of the validation split.")
       .def_property_readonly(
-          "test", [](py::object self) { return index_view(self.cast<const Split&>().test, self); });
+          "test", [](py::object self) { return index_view(self.cast<const Split&>().test, self); },
+          "Row indices of the test split.");
 
   m.def(
       "stratified_split",
@@ -263,18 +266,18 @@ void register_preprocess(py::module_& m) {
   py::class_<FeatureSpec>(m, "FeatureSpec", "A raw column and how it enters the model.")
       .def(py::init([](std::string column, FeatureType type) { return FeatureSpec{std::move(column), type}; }),
            py::arg("column"), py::arg("type") = FeatureType::Numeric)
-      .def_readwrite("column", &FeatureSpec::column)
-      .def_readwrite("type", &FeatureSpec::type)
+      .def_readwrite("column", &FeatureSpec::column, "Raw column name.")
+      .def_readwrite("type", &FeatureSpec::type, "How the column is encoded (default FeatureType.Numeric).")
       .def("__repr__", [](const FeatureSpec& spec) {
         return fmt::format("FeatureSpec('{}', {})", spec.column, to_string(spec.type));
       });
 
   py::class_<FeatureTransform>(m, "FeatureTransform", "Fitted state of one raw input column.")
-      .def_readonly("column", &FeatureTransform::column)
-      .def_readonly("type", &FeatureTransform::type)
+      .def_readonly("column", &FeatureTransform::column, "Raw column name.")
+      .def_readonly("type", &FeatureTransform::type, "How the column is encoded (default FeatureType.Numeric).")
       .def_readonly("fill", &FeatureTransform::fill, "Numeric: value that replaces a missing cell (training median).")
       .def_readonly("mean", &FeatureTransform::mean, "Numeric: z = (value - mean) / scale.")
-      .def_readonly("scale", &FeatureTransform::scale)
+      .def_readonly("scale", &FeatureTransform::scale, "Numeric: divisor in z = (value - mean) / scale (default 1).")
       .def_readonly("categories", &FeatureTransform::categories, "Categorical: one encoded column per category.")
       .def_readonly("fill_category", &FeatureTransform::fill_category, "Categorical: replaces a missing cell.")
       .def_readonly("offset", &FeatureTransform::offset, "First encoded column that this feature writes.")
@@ -342,11 +345,12 @@ void register_preprocess(py::module_& m) {
           },
           py::arg("table"), py::arg("column"), py::arg("task"), py::arg("rows"),
           "Build the encoding from the training rows; raises InvalidArgument for a target with one class.")
-      .def_readwrite("task", &TargetEncoding::task)
-      .def_readwrite("column", &TargetEncoding::column)
+      .def_readwrite("task", &TargetEncoding::task, "Task that decides the encoding: class ids or standardized values.")
+      .def_readwrite("column", &TargetEncoding::column, "Target column name.")
       .def_readwrite("classes", &TargetEncoding::classes, "Classification: sorted labels; index = class id.")
       .def_readwrite("mean", &TargetEncoding::mean, "Regression: y_model = (y - mean) / scale.")
-      .def_readwrite("scale", &TargetEncoding::scale)
+      .def_readwrite("scale", &TargetEncoding::scale,
+                     "Regression: divisor in y_model = (y - mean) / scale (default 1).")
       .def(
           "encode_labels",
           [](const TargetEncoding& self, const py::object& records, const py::object& rows) {
@@ -391,7 +395,7 @@ std::vector<double> flat_probabilities(const py::object& probability, std::size_
 
 void register_metrics(py::module_& m) {
   py::class_<ConfusionMatrix>(m, "ConfusionMatrix", "Counts[true class][predicted class].")
-      .def_readonly("classes", &ConfusionMatrix::classes)
+      .def_readonly("classes", &ConfusionMatrix::classes, "Number of classes; counts has classes x classes entries.")
       .def_property_readonly(
           "counts",
           [](py::object self) {
@@ -419,15 +423,15 @@ void register_metrics(py::module_& m) {
       py::arg("truth"), py::arg("predicted"), py::arg("classes"), "Count truth/prediction pairs of class ids.");
 
   py::class_<BinaryMetrics>(m, "BinaryMetrics", "Metrics of a binary classifier at one decision threshold.")
-      .def_readonly("threshold", &BinaryMetrics::threshold)
-      .def_readonly("accuracy", &BinaryMetrics::accuracy)
-      .def_readonly("precision", &BinaryMetrics::precision)
-      .def_readonly("recall", &BinaryMetrics::recall)
-      .def_readonly("f1", &BinaryMetrics::f1)
+      .def_readonly("threshold", &BinaryMetrics::threshold, "Decision threshold of these metrics (default 0.5).")
+      .def_readonly("accuracy", &BinaryMetrics::accuracy, "Share of rows predicted correctly, in [0, 1].")
+      .def_readonly("precision", &BinaryMetrics::precision, "Precision of the positive class, in [0, 1].")
+      .def_readonly("recall", &BinaryMetrics::recall, "Recall of the positive class, in [0, 1].")
+      .def_readonly("f1", &BinaryMetrics::f1, "F1 score of the positive class, in [0, 1].")
       .def_readonly("roc_auc", &BinaryMetrics::roc_auc, "Area under the ROC curve (sklearn roc_auc_score).")
       .def_readonly("pr_auc", &BinaryMetrics::pr_auc, "Average precision (sklearn average_precision_score).")
       .def_readonly("log_loss", &BinaryMetrics::log_loss, "Probabilities clipped to [1e-15, 1 - 1e-15].")
-      .def_readonly("confusion", &BinaryMetrics::confusion)
+      .def_readonly("confusion", &BinaryMetrics::confusion, "Confusion matrix of the 2 classes.")
       .def(
           "to_json", [](const BinaryMetrics& self) { return from_json(self.to_json()); }, "Return the metrics as a dict.");
 
@@ -492,20 +496,25 @@ void register_metrics(py::module_& m) {
       "probabilities, ties keep the highest).");
 
   py::class_<MulticlassMetrics>(m, "MulticlassMetrics", "Metrics of a multiclass classifier.")
-      .def_readonly("accuracy", &MulticlassMetrics::accuracy)
-      .def_readonly("macro_precision", &MulticlassMetrics::macro_precision)
-      .def_readonly("macro_recall", &MulticlassMetrics::macro_recall)
-      .def_readonly("macro_f1", &MulticlassMetrics::macro_f1)
-      .def_readonly("weighted_precision", &MulticlassMetrics::weighted_precision)
-      .def_readonly("weighted_recall", &MulticlassMetrics::weighted_recall)
-      .def_readonly("weighted_f1", &MulticlassMetrics::weighted_f1)
-      .def_readonly("roc_auc_ovr", &MulticlassMetrics::roc_auc_ovr, "Macro one-vs-rest ROC-AUC; NaN when a class is absent.")
-      .def_readonly("log_loss", &MulticlassMetrics::log_loss)
+      .def_readonly("accuracy", &MulticlassMetrics::accuracy, "Share of rows predicted correctly, in [0, 1].")
+      .def_readonly("macro_precision", &MulticlassMetrics::macro_precision,
+                    "Unweighted mean of the per-class precisions.")
+      .def_readonly("macro_recall", &MulticlassMetrics::macro_recall, "Unweighted mean of the per-class recalls.")
+      .def_readonly("macro_f1", &MulticlassMetrics::macro_f1, "Unweighted mean of the per-class F1 scores.")
+      .def_readonly("weighted_precision", &MulticlassMetrics::weighted_precision,
+                    "Mean of the per-class precisions, weighted by true rows per class.")
+      .def_readonly("weighted_recall", &MulticlassMetrics::weighted_recall,
+                    "Mean of the per-class recalls, weighted by true rows per class.")
+      .def_readonly("weighted_f1", &MulticlassMetrics::weighted_f1,
+                    "Mean of the per-class F1 scores, weighted by true rows per class.")
+      .def_readonly("roc_auc_ovr", &MulticlassMetrics::roc_auc_ovr,
+                    "Macro one-vs-rest ROC-AUC; NaN when a class is absent.")
+      .def_readonly("log_loss", &MulticlassMetrics::log_loss, "Mean negative log-likelihood of the true classes.")
       .def_readonly("precision", &MulticlassMetrics::precision, "Per class.")
       .def_readonly("recall", &MulticlassMetrics::recall, "Per class.")
       .def_readonly("f1", &MulticlassMetrics::f1, "Per class.")
       .def_readonly("support", &MulticlassMetrics::support, "Rows per class in the truth.")
-      .def_readonly("confusion", &MulticlassMetrics::confusion)
+      .def_readonly("confusion", &MulticlassMetrics::confusion, "Confusion matrix over all classes.")
       .def(
           "to_json", [](const MulticlassMetrics& self) { return from_json(self.to_json()); },
           "Return the metrics as a dict.");
@@ -519,8 +528,8 @@ void register_metrics(py::module_& m) {
       "Compute MulticlassMetrics from class ids and probabilities [rows, classes] (or flattened row-major).");
 
   py::class_<RegressionMetrics>(m, "RegressionMetrics", "Metrics of a regressor.")
-      .def_readonly("mae", &RegressionMetrics::mae)
-      .def_readonly("rmse", &RegressionMetrics::rmse)
+      .def_readonly("mae", &RegressionMetrics::mae, "Mean absolute error, in target units.")
+      .def_readonly("rmse", &RegressionMetrics::rmse, "Root mean squared error, in target units.")
       .def_readonly("r2", &RegressionMetrics::r2, "sklearn r2_score: 1 - SS_res / SS_tot.")
       .def(
           "to_json", [](const RegressionMetrics& self) { return from_json(self.to_json()); },

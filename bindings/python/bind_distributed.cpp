@@ -134,9 +134,9 @@ void register_process_group(py::module_& m) {
           "Validate options, meet the other ranks at the TCPStore and connect Gloo. Raises DistributedError when "
           "the port is in use, ranks disagree, a rank number is taken twice, or not every rank arrives within "
           "options.timeout_seconds.")
-      .def_property_readonly("rank", &ProcessGroup::rank)
-      .def_property_readonly("world_size", &ProcessGroup::world_size)
-      .def_property_readonly("options", &ProcessGroup::options)
+      .def_property_readonly("rank", &ProcessGroup::rank, "Rank of this process, in [0, world_size).")
+      .def_property_readonly("world_size", &ProcessGroup::world_size, "Number of ranks in the group.")
+      .def_property_readonly("options", &ProcessGroup::options, "Options the group was joined with.")
       .def(
           "all_reduce_sum",
           [](ProcessGroup& self, const py::object& values) {
@@ -323,10 +323,10 @@ void register_federated(py::module_& m) {
       .def_readonly("samples", &FederatedRound::samples, "Training rows summed over the clients.")
       .def_readonly("mean_train_loss", &FederatedRound::mean_train_loss,
                     "Client training losses of the round's last epoch, weighted by rows.")
-      .def_readonly("seconds", &FederatedRound::seconds);
+      .def_readonly("seconds", &FederatedRound::seconds, "Wall-clock duration of the round, seconds.");
 
   py::class_<FederatedResult>(m, "FederatedResult", "Result of federated training; every rank holds the same network.")
-      .def_readonly("network", &FederatedResult::network)
+      .def_readonly("network", &FederatedResult::network, "Global network after the last round.")
       .def_readonly("rounds", &FederatedResult::rounds, "FederatedRound per round.")
       .def_readonly("stop_reason", &FederatedResult::stop_reason,
                     "\"rounds\" when every round ran, or \"privacy_budget\" when a client's DP-SGD budget could not "
@@ -346,7 +346,7 @@ void register_federated(py::module_& m) {
       .def_readwrite("sample_rate", &PrivateSteps::sample_rate, "Poisson sampling probability q, in [0, 1].")
       .def_readwrite("noise_multiplier", &PrivateSteps::noise_multiplier,
                      "Noise standard deviation in units of the clipping norm.")
-      .def_readwrite("steps", &PrivateSteps::steps);
+      .def_readwrite("steps", &PrivateSteps::steps, "Number of noisy gradient steps.");
 
   m.def("compose_private_steps", &compose_private_steps, py::call_guard<py::gil_scoped_release>(), py::arg("runs"),
         py::arg("delta"),

@@ -90,29 +90,31 @@ void register_model(py::module_& m) {
              return layer;
            }),
            py::arg("weight"), py::arg("bias"), py::arg("activation") = Activation::Relu)
-      .def_readonly("inputs", &DoubleDenseLayer::inputs)
-      .def_readonly("outputs", &DoubleDenseLayer::outputs)
+      .def_readonly("inputs", &DoubleDenseLayer::inputs, "Input width of the layer.")
+      .def_readonly("outputs", &DoubleDenseLayer::outputs, "Output width of the layer.")
       .def_property_readonly("weight",
                              [](py::object self) {
                                const auto& l = self.cast<const DoubleDenseLayer&>();
                                return view_array(l.weight,
                                                  {static_cast<py::ssize_t>(l.outputs), static_cast<py::ssize_t>(l.inputs)},
                                                  self);
-                             })
+                             },
+                             "Read-only float64 array [outputs, inputs].")
       .def_property_readonly("bias",
                              [](py::object self) {
                                const auto& l = self.cast<const DoubleDenseLayer&>();
                                return view_array(l.bias, {static_cast<py::ssize_t>(l.outputs)}, self);
-                             })
-      .def_readwrite("activation", &DoubleDenseLayer::activation);
+                             },
+                             "Read-only float64 array [outputs].")
+      .def_readwrite("activation", &DoubleDenseLayer::activation, "Activation applied after W x + b.");
 
   py::class_<DoubleMlp>(m, "DoubleMlp", "An MLP with float64 weights, for reference weights that float32 cannot hold.")
       .def(py::init([](std::vector<DoubleDenseLayer> layers) { return DoubleMlp{std::move(layers)}; }),
            py::arg("layers"))
       .def_static("from_mlp", &DoubleMlp::from, py::arg("mlp"), "Convert a trained float32 Mlp exactly.")
-      .def_readwrite("layers", &DoubleMlp::layers)
-      .def_property_readonly("inputs", &DoubleMlp::inputs)
-      .def_property_readonly("outputs", &DoubleMlp::outputs);
+      .def_readwrite("layers", &DoubleMlp::layers, "DoubleDenseLayer per layer, input first.")
+      .def_property_readonly("inputs", &DoubleMlp::inputs, "Input width of the first layer; 0 without layers.")
+      .def_property_readonly("outputs", &DoubleMlp::outputs, "Output width of the last layer; 0 without layers.");
 
   py::class_<ExplainModel>(m, "ExplainModel",
                            "The model as explainers see it: a batched function from encoded rows [n, d] to outputs "
@@ -129,8 +131,8 @@ void register_model(py::module_& m) {
                   "because of the GIL.")
       .def_static("from_float_function", &model_from_float_function, py::arg("inputs"), py::arg("outputs"),
                   py::arg("function"), "Same as from_function, with rows rounded to float32.")
-      .def_property_readonly("inputs", &ExplainModel::inputs)
-      .def_property_readonly("outputs", &ExplainModel::outputs)
+      .def_property_readonly("inputs", &ExplainModel::inputs, "Width d of an encoded input row.")
+      .def_property_readonly("outputs", &ExplainModel::outputs, "Number of model outputs K.")
       .def(
           "evaluate",
           [](const ExplainModel& self, const py::object& rows) {
@@ -165,9 +167,9 @@ void register_groups(py::module_& m) {
              return FeatureGroup{std::move(name), std::move(columns), one_hot};
            }),
            py::arg("name"), py::arg("columns"), py::arg("one_hot") = false)
-      .def_readwrite("name", &FeatureGroup::name)
+      .def_readwrite("name", &FeatureGroup::name, "The raw column's name, e.g. 'Type' for Type=L, Type=M, Type=H.")
       .def_readwrite("columns", &FeatureGroup::columns, "Encoded columns, ascending.")
-      .def_readwrite("one_hot", &FeatureGroup::one_hot);
+      .def_readwrite("one_hot", &FeatureGroup::one_hot, "True for the one-hot block of a categorical column.");
 
   py::class_<FeatureGroups>(m, "FeatureGroups", "A partition of the encoded columns; attributions are per group.")
       .def_static("from_preprocessor", &FeatureGroups::from_preprocessor, py::arg("preprocessor"),
@@ -179,10 +181,10 @@ void register_groups(py::module_& m) {
                   "One group per encoded column, named by names or 'x0', 'x1', ...")
       .def_static("custom", &FeatureGroups::custom, py::arg("width"), py::arg("groups"),
                   "User-named groups; raises InvalidArgument unless they partition the columns below width.")
-      .def_property_readonly("width", &FeatureGroups::width)
-      .def_property_readonly("size", &FeatureGroups::size)
+      .def_property_readonly("width", &FeatureGroups::width, "Number of encoded columns that the groups partition.")
+      .def_property_readonly("size", &FeatureGroups::size, "Number of groups.")
       .def("__len__", &FeatureGroups::size)
-      .def_property_readonly("groups", &FeatureGroups::groups)
+      .def_property_readonly("groups", &FeatureGroups::groups, "FeatureGroup per group, in order.")
       .def("names", &FeatureGroups::names, "Return the group names, in order.");
 }
 
@@ -192,7 +194,7 @@ void register_background(py::module_& m) {
              return KMeansOptions().clusters(clusters).iterations(iterations).seed(seed);
            }),
            py::arg("clusters") = 10, py::arg("iterations") = 100, py::arg("seed") = 0)
-      .def_readwrite("clusters", &KMeansOptions::clusters_)
+      .def_readwrite("clusters", &KMeansOptions::clusters_, "Number of k-means centres (default 10).")
       .def_readwrite("iterations", &KMeansOptions::iterations_, "Maximum Lloyd iterations.")
       .def_readwrite("seed", &KMeansOptions::seed_, "Seeds the k-means++ initialisation.");
 
@@ -242,7 +244,7 @@ void register_background(py::module_& m) {
             return view_array(b.weights, {static_cast<py::ssize_t>(b.weights.size())}, self);
           },
           "Read-only float64 [count].")
-      .def_property_readonly("size", &Background::size)
+      .def_property_readonly("size", &Background::size, "Number of background rows.")
       .def("validate", &Background::validate, "Raise InvalidArgument naming the first fault (shape, weight).")
       .def(
           "to_json", [](const Background& self) { return from_json(self.to_json()); },
@@ -260,10 +262,10 @@ void register_explanation(py::module_& m) {
                           "Result of an explainer, with R rows, G groups and K outputs. Arrays are read-only views "
                           "(no copy).")
       .def_readonly("method", &Explanation::method, "'exact', 'kernel', 'permutation' or 'integrated_gradients'.")
-      .def_readonly("rows", &Explanation::rows)
-      .def_readonly("groups", &Explanation::groups)
-      .def_readonly("outputs", &Explanation::outputs)
-      .def_readonly("group_names", &Explanation::group_names)
+      .def_readonly("rows", &Explanation::rows, "Number of explained rows R.")
+      .def_readonly("groups", &Explanation::groups, "Number of feature groups G.")
+      .def_readonly("outputs", &Explanation::outputs, "Number of model outputs K.")
+      .def_readonly("group_names", &Explanation::group_names, "Group names [G].")
       .def_property_readonly(
           "base_values",
           [](py::object self) {
@@ -322,9 +324,9 @@ void register_explanation(py::module_& m) {
           "to_json", [](const Explanation& self) { return from_json(self.to_json()); }, "Return as a dict.");
 
   py::class_<GlobalImportance>(m, "GlobalImportance", "Mean |value| per group over the explained rows.")
-      .def_readonly("groups", &GlobalImportance::groups)
-      .def_readonly("outputs", &GlobalImportance::outputs)
-      .def_readonly("group_names", &GlobalImportance::group_names)
+      .def_readonly("groups", &GlobalImportance::groups, "Number of feature groups G.")
+      .def_readonly("outputs", &GlobalImportance::outputs, "Number of model outputs K.")
+      .def_readonly("group_names", &GlobalImportance::group_names, "Group names [G].")
       .def_property_readonly(
           "mean_abs",
           [](py::object self) {
@@ -368,7 +370,8 @@ void register_options(py::module_& m) {
            }),
            py::arg("threads") = 0, py::arg("path") = CoalitionPath::Reference, py::arg("max_groups") = 20)
       .def_readwrite("threads", &ExactOptions::threads_, "Rows explained in parallel; 0: hardware concurrency.")
-      .def_readwrite("path", &ExactOptions::path_)
+      .def_readwrite("path", &ExactOptions::path_,
+                     "How coalition values are computed (default CoalitionPath.Reference).")
       .def_readwrite("max_groups", &ExactOptions::max_groups_, "2^groups coalitions are enumerated; at most 24.");
 
   py::class_<KernelOptions>(m, "KernelOptions", "Options of Kernel SHAP.")
@@ -379,10 +382,13 @@ void register_options(py::module_& m) {
            py::arg("samples") = 0, py::arg("seed") = 0, py::arg("threads") = 0, py::arg("bootstrap") = 32,
            py::arg("path") = CoalitionPath::Reference)
       .def_readwrite("samples", &KernelOptions::samples_, "Coalition budget; 0: 2 * groups + 2048.")
-      .def_readwrite("seed", &KernelOptions::seed_)
-      .def_readwrite("threads", &KernelOptions::threads_)
+      .def_readwrite("seed", &KernelOptions::seed_,
+                     "Random seed; each row's generator is derived from (seed, row index).")
+      .def_readwrite("threads", &KernelOptions::threads_,
+                     "Worker threads; 0 means std::thread::hardware_concurrency().")
       .def_readwrite("bootstrap", &KernelOptions::bootstrap_, "Bootstrap resamples for the standard error.")
-      .def_readwrite("path", &KernelOptions::path_);
+      .def_readwrite("path", &KernelOptions::path_,
+                     "How coalition values are computed (default CoalitionPath.Reference).");
 
   py::class_<PermutationOptions>(m, "PermutationOptions", "Options of antithetic permutation SHAP.")
       .def(py::init([](std::size_t permutations, std::uint64_t seed, std::size_t threads, CoalitionPath path) {
@@ -391,9 +397,10 @@ void register_options(py::module_& m) {
            py::arg("permutations") = 10, py::arg("seed") = 0, py::arg("threads") = 0,
            py::arg("path") = CoalitionPath::Reference)
       .def_readwrite("permutations", &PermutationOptions::permutations_, "Antithetic pairs.")
-      .def_readwrite("seed", &PermutationOptions::seed_)
-      .def_readwrite("threads", &PermutationOptions::threads_)
-      .def_readwrite("path", &PermutationOptions::path_);
+      .def_readwrite("seed", &PermutationOptions::seed_, "Random seed of the sampled permutations.")
+      .def_readwrite("threads", &PermutationOptions::threads_, "Worker threads.")
+      .def_readwrite("path", &PermutationOptions::path_,
+                     "How coalition values are computed (default CoalitionPath.Reference).");
 
   py::enum_<GradientBaseline>(m, "GradientBaseline", "Starting point of integrated gradients.")
       .value("BackgroundMean", GradientBaseline::BackgroundMean)
@@ -405,8 +412,9 @@ void register_options(py::module_& m) {
            }),
            py::arg("steps") = 64, py::arg("baseline") = GradientBaseline::BackgroundMean, py::arg("threads") = 0)
       .def_readwrite("steps", &GradientOptions::steps_, "Trapezoid intervals along each path.")
-      .def_readwrite("baseline", &GradientOptions::baseline_)
-      .def_readwrite("threads", &GradientOptions::threads_);
+      .def_readwrite("baseline", &GradientOptions::baseline_,
+                     "Where integrated gradients start (default GradientBaseline.BackgroundMean).")
+      .def_readwrite("threads", &GradientOptions::threads_, "Worker threads.");
 }
 
 template <class Explainer, class Options>

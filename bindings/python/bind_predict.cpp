@@ -68,8 +68,8 @@ void register_model(py::module_& m) {
            }),
            py::arg("weight"), py::arg("bias"), py::arg("activation") = Activation::Relu,
            "Build a layer from weight [outputs, inputs] and bias [outputs] (copied to float32).")
-      .def_readonly("inputs", &DenseLayer::inputs)
-      .def_readonly("outputs", &DenseLayer::outputs)
+      .def_readonly("inputs", &DenseLayer::inputs, "Input width of the layer.")
+      .def_readonly("outputs", &DenseLayer::outputs, "Output width of the layer.")
       .def_property_readonly(
           "weight",
           [](py::object self) {
@@ -85,16 +85,17 @@ void register_model(py::module_& m) {
             return view_array(layer.bias, {static_cast<py::ssize_t>(layer.outputs)}, self);
           },
           "Read-only float32 array [outputs].")
-      .def_readwrite("activation", &DenseLayer::activation)
-      .def_readwrite("precision", &DenseLayer::precision)
+      .def_readwrite("activation", &DenseLayer::activation, "Activation applied after W x + b.")
+      .def_readwrite("precision", &DenseLayer::precision,
+                     "Number format of the layer: LayerPrecision.F32 or LayerPrecision.Int8.")
       .def_readonly("quantized", &DenseLayer::quantized,
                     "Int8 weights when precision is Int8; weight then holds the dequantized values.");
 
   py::class_<Mlp>(m, "Mlp", "A multilayer perceptron; the last layer is Identity and emits logits or the value.")
       .def(py::init([](std::vector<DenseLayer> layers) { return Mlp{std::move(layers)}; }), py::arg("layers"))
-      .def_readwrite("layers", &Mlp::layers)
-      .def_property_readonly("inputs", &Mlp::inputs)
-      .def_property_readonly("outputs", &Mlp::outputs)
+      .def_readwrite("layers", &Mlp::layers, "DenseLayer per layer, input first.")
+      .def_property_readonly("inputs", &Mlp::inputs, "Input width of the first layer; 0 without layers.")
+      .def_property_readonly("outputs", &Mlp::outputs, "Output width of the last layer; 0 without layers.")
       .def("parameter_count", &Mlp::parameter_count, "Return the number of weights and biases.")
       .def("validate", &Mlp::validate,
            "Raise InvalidArgument when shapes do not chain, a buffer has the wrong size, there are no layers, or "
@@ -102,12 +103,13 @@ void register_model(py::module_& m) {
 
   py::class_<Provenance>(m, "Provenance", "Origin of a model: version, time, data file and seed.")
       .def(py::init<>())
-      .def_readwrite("lepton_version", &Provenance::lepton_version)
+      .def_readwrite("lepton_version", &Provenance::lepton_version, "Version of Lepton that wrote the model.")
       .def_readwrite("created_utc", &Provenance::created_utc, "ISO 8601, e.g. '2026-12-04T22:10:00Z'.")
-      .def_readwrite("data_file", &Provenance::data_file)
-      .def_readwrite("data_sha256", &Provenance::data_sha256)
-      .def_readwrite("requirements_sha256", &Provenance::requirements_sha256)
-      .def_readwrite("seed", &Provenance::seed)
+      .def_readwrite("data_file", &Provenance::data_file, "Data file path as given by the caller.")
+      .def_readwrite("data_sha256", &Provenance::data_sha256, "Hex SHA-256 of the data file's bytes.")
+      .def_readwrite("requirements_sha256", &Provenance::requirements_sha256,
+                     "Hex SHA-256 of the canonical requirements JSON.")
+      .def_readwrite("seed", &Provenance::seed, "Random seed of the run.")
       .def(
           "to_json", [](const Provenance& self) { return from_json(self.to_json()); }, "Return as a dict.")
       .def_static(
@@ -123,10 +125,10 @@ void register_model(py::module_& m) {
       .def(py::init<>())
       .def_property_readonly_static(
           "FORMAT_VERSION", [](py::object) { return ModelArtifact::kFormatVersion; }, "Model file format version.")
-      .def_readwrite("task", &ModelArtifact::task)
-      .def_readwrite("preprocessor", &ModelArtifact::preprocessor)
-      .def_readwrite("target", &ModelArtifact::target)
-      .def_readwrite("network", &ModelArtifact::network)
+      .def_readwrite("task", &ModelArtifact::task, "Task the model was trained for.")
+      .def_readwrite("preprocessor", &ModelArtifact::preprocessor, "Fitted encoding of the raw input columns.")
+      .def_readwrite("target", &ModelArtifact::target, "Fitted encoding of the target column.")
+      .def_readwrite("network", &ModelArtifact::network, "Trained network.")
       .def_readwrite("threshold", &ModelArtifact::threshold, "Binary decision threshold on P(positive).")
       .def_property(
           "configuration", [](const ModelArtifact& self) { return from_json(self.configuration); },
@@ -136,7 +138,7 @@ void register_model(py::module_& m) {
           "metrics", [](const ModelArtifact& self) { return from_json(self.metrics); },
           [](ModelArtifact& self, const py::object& value) { self.metrics = to_json(value, "metrics"); },
           "Evaluation results (a dict copy; assign to change it).")
-      .def_readwrite("provenance", &ModelArtifact::provenance)
+      .def_readwrite("provenance", &ModelArtifact::provenance, "Where the model came from.")
       .def_property(
           "extensions", [](const ModelArtifact& self) { return from_json(self.extensions); },
           [](ModelArtifact& self, const py::object& value) { self.extensions = to_json(value, "extensions"); },
@@ -180,8 +182,8 @@ void register_model(py::module_& m) {
 void register_predictions(py::module_& m) {
   py::class_<Predictions>(m, "Predictions",
                           "Model outputs for a batch. Arrays are read-only views into this object (no copy).")
-      .def_readonly("task", &Predictions::task)
-      .def_readonly("rows", &Predictions::rows)
+      .def_readonly("task", &Predictions::task, "Task of the model that made the predictions.")
+      .def_readonly("rows", &Predictions::rows, "Number of predicted rows.")
       .def_readonly("classes", &Predictions::classes, "2 for binary, K for multiclass, 0 for regression.")
       .def_readonly("threshold", &Predictions::threshold, "Binary: the threshold that produced label_index.")
       .def_property_readonly(
@@ -312,7 +314,8 @@ void register_predictor(py::module_& m) {
           },
           py::arg("path"), py::arg("options") = PredictorOptions{},
           "Load the artifact at path (see load_artifact for the errors).")
-      .def_property_readonly("artifact", &Predictor::artifact, py::return_value_policy::reference_internal)
+      .def_property_readonly("artifact", &Predictor::artifact, py::return_value_policy::reference_internal,
+                             "The loaded model.")
       .def_property_readonly("simd_level", &Predictor::simd_level, "Kernel level in use.")
       .def_property_readonly("quantized", &Predictor::quantized, "True when at least one layer runs in int8.")
       .def(
@@ -413,7 +416,8 @@ void register_quantize(py::module_& m) {
            }),
            py::arg("activations") = ActivationScaling::PerRow, py::arg("percentile") = 99.99,
            py::arg("objective") = "", py::arg("tolerance") = 0.005, py::arg("fallback_to_f32") = true)
-      .def_readwrite("activations", &QuantizationOptions::activations)
+      .def_readwrite("activations", &QuantizationOptions::activations,
+                     "Source of each layer's int8 input scale (default ActivationScaling.PerRow).")
       .def_readwrite("percentile", &QuantizationOptions::percentile, "For Percentile scaling, in (0, 100].")
       .def_readwrite("objective", &QuantizationOptions::objective, "Metric name of the gate; empty: the model's.")
       .def_readwrite("tolerance", &QuantizationOptions::tolerance,
@@ -424,13 +428,16 @@ void register_quantize(py::module_& m) {
   py::class_<QuantizationResult>(m, "QuantizationResult", "Model and measurements produced by quantize().")
       .def_readonly("artifact", &QuantizationResult::artifact, "The mixed-precision model, ready for save_artifact.")
       .def_readonly("precisions", &QuantizationResult::precisions, "LayerPrecision per layer.")
-      .def_readonly("objective", &QuantizationResult::objective)
-      .def_readonly("f32_metric", &QuantizationResult::f32_metric)
-      .def_readonly("int8_metric", &QuantizationResult::int8_metric)
+      .def_readonly("objective", &QuantizationResult::objective, "Metric name of the gate, e.g. 'f1'.")
+      .def_readonly("f32_metric", &QuantizationResult::f32_metric, "Objective of the f32 model on the validation rows.")
+      .def_readonly("int8_metric", &QuantizationResult::int8_metric,
+                    "Objective of the returned model on the validation rows.")
       .def_readonly("metric_drop", &QuantizationResult::metric_drop, "Worsening of the objective (>= 0 is worse).")
-      .def_readonly("label_agreement", &QuantizationResult::label_agreement)
-      .def_readonly("max_abs_output_difference", &QuantizationResult::max_abs_output_difference)
-      .def_readonly("validation_rows", &QuantizationResult::validation_rows)
+      .def_readonly("label_agreement", &QuantizationResult::label_agreement,
+                    "Share of validation rows whose label equals the f32 label.")
+      .def_readonly("max_abs_output_difference", &QuantizationResult::max_abs_output_difference,
+                    "Largest abs(int8 - f32) of a raw network output.")
+      .def_readonly("validation_rows", &QuantizationResult::validation_rows, "Number of validation rows of the gate.")
       .def(
           "to_json", [](const QuantizationResult& self) { return from_json(self.to_json()); }, "Return as a dict.");
 
@@ -461,11 +468,12 @@ void register_quantize(py::module_& m) {
 
 void register_evaluator(py::module_& m) {
   py::class_<Evaluation>(m, "Evaluation", "Metrics of one evaluated split; only the member of the task is filled.")
-      .def_readonly("task", &Evaluation::task)
-      .def_readonly("rows", &Evaluation::rows)
-      .def_readonly("binary", &Evaluation::binary)
-      .def_readonly("multiclass", &Evaluation::multiclass)
-      .def_readonly("regression", &Evaluation::regression)
+      .def_readonly("task", &Evaluation::task, "Task of the evaluated model.")
+      .def_readonly("rows", &Evaluation::rows, "Number of evaluated rows.")
+      .def_readonly("binary", &Evaluation::binary, "Metrics of a binary classifier (task BinaryClassification).")
+      .def_readonly("multiclass", &Evaluation::multiclass,
+                    "Metrics of a multiclass classifier (task MulticlassClassification).")
+      .def_readonly("regression", &Evaluation::regression, "Metrics of a regressor (task Regression).")
       .def("value", &Evaluation::value, py::arg("metric"),
            "Return the value of a Metric; raises InvalidArgument when it does not apply to the task.")
       .def(

@@ -48,8 +48,8 @@ void register_rdp(py::module_& m) {
       "InvalidArgument for values out of range or an order <= 1.");
 
   py::class_<EpsilonAtOrder>(m, "EpsilonAtOrder", "Epsilon and the RDP order that attains it.")
-      .def_readonly("epsilon", &EpsilonAtOrder::epsilon)
-      .def_readonly("order", &EpsilonAtOrder::order)
+      .def_readonly("epsilon", &EpsilonAtOrder::epsilon, "Epsilon from the RDP values.")
+      .def_readonly("order", &EpsilonAtOrder::order, "RDP order that attains epsilon.")
       .def("__repr__", [](const EpsilonAtOrder& self) {
         return fmt::format("EpsilonAtOrder(epsilon={}, order={})", self.epsilon, self.order);
       });
@@ -80,8 +80,9 @@ void register_accountant(py::module_& m) {
       .def("max_steps_within", &RdpAccountant::max_steps_within, py::arg("target_epsilon"), py::arg("delta"),
            py::arg("max_steps"),
            "Return the largest step count whose epsilon stays at or below target_epsilon, capped at max_steps.")
-      .def_property_readonly("sample_rate", &RdpAccountant::sample_rate)
-      .def_property_readonly("noise_multiplier", &RdpAccountant::noise_multiplier);
+      .def_property_readonly("sample_rate", &RdpAccountant::sample_rate, "Poisson sampling probability q, in [0, 1].")
+      .def_property_readonly("noise_multiplier", &RdpAccountant::noise_multiplier,
+                             "Noise standard deviation over the L2 sensitivity, >= 0.");
 
   m.def(
       "solve_noise_multiplier",
@@ -99,15 +100,16 @@ void register_accountant(py::module_& m) {
                            "What a DP-SGD run spent, as stored in the report and in the artifact's "
                            "extensions['privacy'].")
       .def_readonly("epsilon", &PrivacySpent::epsilon, "Spent after steps steps; at most target_epsilon.")
-      .def_readonly("target_epsilon", &PrivacySpent::target_epsilon)
-      .def_readonly("delta", &PrivacySpent::delta)
+      .def_readonly("target_epsilon", &PrivacySpent::target_epsilon, "Epsilon budget of the run.")
+      .def_readonly("delta", &PrivacySpent::delta, "Delta of the (epsilon, delta) guarantee.")
       .def_readonly("optimal_order", &PrivacySpent::optimal_order, "RDP order that gave epsilon.")
       .def_readonly("noise_multiplier", &PrivacySpent::noise_multiplier,
                     "Noise standard deviation in units of max_grad_norm.")
       .def_readonly("max_grad_norm", &PrivacySpent::max_grad_norm, "Per-sample clipping norm C.")
       .def_readonly("sample_rate", &PrivacySpent::sample_rate,
                     "Poisson sampling probability: expected batch size / training rows.")
-      .def_readonly("expected_batch_size", &PrivacySpent::expected_batch_size)
+      .def_readonly("expected_batch_size", &PrivacySpent::expected_batch_size,
+                    "Expected number of rows per Poisson-sampled batch.")
       .def_readonly("steps", &PrivacySpent::steps, "Noisy gradient steps taken, including steps on empty batches.")
       .def_readonly("budget_exhausted", &PrivacySpent::budget_exhausted,
                     "True when training stopped because one more step would exceed target_epsilon.")

@@ -75,7 +75,8 @@ void translate(std::exception_ptr pointer) {
 void register_exceptions(py::module_& m) {
   py::class_<ValidationProblem>(m, "ValidationProblem", "One problem found in a requirements document.")
       .def_readonly("path", &ValidationProblem::path, "JSON path such as '$.constraints.max_model_bytes'.")
-      .def_readonly("value", &ValidationProblem::value, "The offending value as JSON text; empty when the key is missing.")
+      .def_readonly("value", &ValidationProblem::value,
+                    "The offending value as JSON text; empty when the key is missing.")
       .def_readonly("message", &ValidationProblem::message, "What is wrong and what is allowed.")
       .def("__repr__", [](const ValidationProblem& p) {
         return fmt::format("ValidationProblem(path={}, value={}, message={})", py::repr(py::str(p.path)).cast<std::string>(),

@@ -69,8 +69,10 @@ void register_requirements(py::module_& m) {
              return PrivacyBudget{epsilon, delta, max_grad_norm};
            }),
            py::arg("epsilon"), py::arg("delta") = 1e-5, py::arg("max_grad_norm") = 1.0)
-      .def_readwrite("epsilon", &PrivacyBudget::epsilon)
-      .def_readwrite("delta", &PrivacyBudget::delta)
+      .def_readwrite("epsilon", &PrivacyBudget::epsilon,
+                     "Privacy loss bound epsilon of (epsilon, delta)-differential privacy.")
+      .def_readwrite("delta", &PrivacyBudget::delta,
+                     "Failure probability delta of (epsilon, delta)-differential privacy (default 1e-5).")
       .def_readwrite("max_grad_norm", &PrivacyBudget::max_grad_norm, "Per-sample clipping norm C.");
 
   py::class_<Constraints>(m, "Constraints", "Limits the model must respect; None is unconstrained.")
@@ -78,9 +80,11 @@ void register_requirements(py::module_& m) {
       .def_readwrite("max_latency_us", &Constraints::max_latency_us, "Per-row inference latency, microseconds.")
       .def_readwrite("max_model_bytes", &Constraints::max_model_bytes, "Size of the weights, bytes.")
       .def_readwrite("min_metric", &Constraints::min_metric, "Floor (or ceiling) on the test objective.")
-      .def_readwrite("interpretability", &Constraints::interpretability)
-      .def_readwrite("privacy", &Constraints::privacy)
-      .def_readwrite("max_training_seconds", &Constraints::max_training_seconds)
+      .def_readwrite("interpretability", &Constraints::interpretability,
+                     "Required level of explainability (default Interpretability.Attribution).")
+      .def_readwrite("privacy", &Constraints::privacy, "Differential-privacy budget; None trains without DP-SGD.")
+      .def_readwrite("max_training_seconds", &Constraints::max_training_seconds,
+                     "Training time limit, seconds; None is unlimited.")
       .def_readwrite("quantization_tolerance", &Constraints::quantization_tolerance,
                      "Largest objective drop accepted from int8 export.");
 
@@ -89,19 +93,20 @@ void register_requirements(py::module_& m) {
                            "or load_requirements(path).")
       .def_property_readonly_static(
           "SCHEMA_VERSION", [](py::object) { return Requirements::kSchemaVersion; }, "Document format version.")
-      .def_readwrite("version", &Requirements::version)
-      .def_readwrite("name", &Requirements::name)
-      .def_readwrite("task", &Requirements::task)
-      .def_readwrite("target", &Requirements::target)
+      .def_readwrite("version", &Requirements::version,
+                     "Requirements document format version (default SCHEMA_VERSION).")
+      .def_readwrite("name", &Requirements::name, "Name of the model.")
+      .def_readwrite("task", &Requirements::task, "Learning task (default Task.BinaryClassification).")
+      .def_readwrite("target", &Requirements::target, "Target column name.")
       .def_readwrite("features", &Requirements::features, "Empty: inferred from the data.")
       .def_readwrite("exclude", &Requirements::exclude, "Columns never used as features.")
       .def_readwrite("pii", &Requirements::pii,
                      "Columns with personal data; their raw values never reach the model, report, logs or errors.")
       .def_readwrite("pii_handling", &Requirements::pii_handling, "PiiHandling.Drop (default) or PiiHandling.Hash.")
-      .def_readwrite("objective", &Requirements::objective)
-      .def_readwrite("constraints", &Requirements::constraints)
-      .def_readwrite("split", &Requirements::split)
-      .def_readwrite("seed", &Requirements::seed)
+      .def_readwrite("objective", &Requirements::objective, "Objective metric (default Metric.F1).")
+      .def_readwrite("constraints", &Requirements::constraints, "Limits the model must respect.")
+      .def_readwrite("split", &Requirements::split, "Train, validation and test fractions.")
+      .def_readwrite("seed", &Requirements::seed, "Random seed of the run (default 42).")
       .def(
           "to_json", [](const Requirements& self) { return from_json(self.to_json()); },
           "Return the canonical document (every field, defaults resolved) as a dict.");
@@ -134,31 +139,38 @@ void register_requirements(py::module_& m) {
 
 void register_configurator(py::module_& m) {
   py::class_<Reason>(m, "Reason", "Reason for one setting's value, and what drove it.")
-      .def_readonly("text", &Reason::text)
-      .def_readonly("driven_by", &Reason::driven_by, "'requirements.constraints...', 'data.class_balance', 'default', ...")
+      .def_readonly("text", &Reason::text,
+                    "One sentence, e.g. 'Minority class is 3.4 %, so positives are weighted 5.2x'.")
+      .def_readonly("driven_by", &Reason::driven_by,
+                    "'requirements.constraints...', 'data.class_balance', 'default', ...")
       .def("__repr__", [](const Reason& r) { return fmt::format("Reason('{}', driven_by='{}')", r.text, r.driven_by); });
 
   py::class_<ModelConfig>(m, "ModelConfig", "A resolved, trainable configuration with a reason for every field.")
       .def(py::init<>())
-      .def_readwrite("task", &ModelConfig::task)
-      .def_readwrite("features", &ModelConfig::features)
-      .def_readwrite("hidden_units", &ModelConfig::hidden_units)
-      .def_readwrite("activation", &ModelConfig::activation)
-      .def_readwrite("dropout", &ModelConfig::dropout)
-      .def_readwrite("weight_decay", &ModelConfig::weight_decay)
-      .def_readwrite("optimizer", &ModelConfig::optimizer)
-      .def_readwrite("learning_rate", &ModelConfig::learning_rate)
+      .def_readwrite("task", &ModelConfig::task, "Learning task.")
+      .def_readwrite("features", &ModelConfig::features, "FeatureSpec per input column.")
+      .def_readwrite("hidden_units", &ModelConfig::hidden_units,
+                     "Units per hidden layer, input side first (default [128, 64]).")
+      .def_readwrite("activation", &ModelConfig::activation,
+                     "Activation of the hidden layers (default Activation.Relu).")
+      .def_readwrite("dropout", &ModelConfig::dropout, "Dropout probability (default 0.0).")
+      .def_readwrite("weight_decay", &ModelConfig::weight_decay, "AdamW weight decay (default 1e-4).")
+      .def_readwrite("optimizer", &ModelConfig::optimizer, "Optimizer name (default 'adamw').")
+      .def_readwrite("learning_rate", &ModelConfig::learning_rate, "Learning rate of the optimizer (default 1e-3).")
       .def_readwrite("lr_schedule", &ModelConfig::lr_schedule, "'constant', 'cosine' or 'plateau'.")
-      .def_readwrite("warmup_epochs", &ModelConfig::warmup_epochs)
-      .def_readwrite("batch_size", &ModelConfig::batch_size)
-      .def_readwrite("max_epochs", &ModelConfig::max_epochs)
+      .def_readwrite("warmup_epochs", &ModelConfig::warmup_epochs, "Epochs of learning-rate warm-up (default 0).")
+      .def_readwrite("batch_size", &ModelConfig::batch_size, "Rows per batch (default 32).")
+      .def_readwrite("max_epochs", &ModelConfig::max_epochs, "Maximum number of epochs (default 100).")
       .def_readwrite("patience", &ModelConfig::patience, "Epochs without validation improvement before stopping.")
-      .def_readwrite("positive_class_weight", &ModelConfig::positive_class_weight)
-      .def_readwrite("class_weights", &ModelConfig::class_weights)
-      .def_readwrite("threshold_strategy", &ModelConfig::threshold_strategy)
-      .def_readwrite("quantize", &ModelConfig::quantize)
-      .def_readwrite("objective", &ModelConfig::objective)
-      .def_readwrite("seed", &ModelConfig::seed)
+      .def_readwrite("positive_class_weight", &ModelConfig::positive_class_weight,
+                     "Binary: weight of positive rows in the loss.")
+      .def_readwrite("class_weights", &ModelConfig::class_weights, "Multiclass: weight per class id.")
+      .def_readwrite("threshold_strategy", &ModelConfig::threshold_strategy,
+                     "'optimize_objective_on_validation' (default) or 'fixed_0.5'.")
+      .def_readwrite("quantize", &ModelConfig::quantize, "Export an int8 model as well.")
+      .def_readwrite("objective", &ModelConfig::objective,
+                     "Objective metric on the validation split (default Metric.F1).")
+      .def_readwrite("seed", &ModelConfig::seed, "Random seed of training (default 42).")
       .def_readwrite("privacy", &ModelConfig::privacy, "PrivacyBudget for DP-SGD; None trains without it.")
       .def_readwrite("noise_multiplier", &ModelConfig::noise_multiplier,
                      "DP-SGD noise standard deviation in units of privacy.max_grad_norm; 0 with a budget lets the "
@@ -191,14 +203,14 @@ void register_configurator(py::module_& m) {
 void register_epoch_types(py::module_& m) {
   py::class_<EpochRecord>(m, "EpochRecord", "One finished epoch, as passed to the progress callback.")
       .def_readonly("epoch", &EpochRecord::epoch, "1-based.")
-      .def_readonly("max_epochs", &EpochRecord::max_epochs)
-      .def_readonly("train_loss", &EpochRecord::train_loss)
-      .def_readonly("validation_loss", &EpochRecord::validation_loss)
+      .def_readonly("max_epochs", &EpochRecord::max_epochs, "Maximum number of epochs of the run.")
+      .def_readonly("train_loss", &EpochRecord::train_loss, "Training loss of the epoch.")
+      .def_readonly("validation_loss", &EpochRecord::validation_loss, "Loss on the validation split.")
       .def_readonly("validation_metric", &EpochRecord::validation_metric, "The objective on the validation split.")
-      .def_readonly("learning_rate", &EpochRecord::learning_rate)
-      .def_readonly("elapsed_seconds", &EpochRecord::elapsed_seconds)
+      .def_readonly("learning_rate", &EpochRecord::learning_rate, "Learning rate of the epoch.")
+      .def_readonly("elapsed_seconds", &EpochRecord::elapsed_seconds, "Training time so far, seconds.")
       .def_readonly("eta_seconds", &EpochRecord::eta_seconds, "Estimate at the mean epoch time.")
-      .def_readonly("improved", &EpochRecord::improved)
+      .def_readonly("improved", &EpochRecord::improved, "True when this epoch improved the validation objective.")
       .def("__repr__", [](const EpochRecord& r) {
         return fmt::format("EpochRecord(epoch={}/{}, train_loss={:.4f}, validation_loss={:.4f}, "
                            "validation_metric={:.4f}, improved={})",
@@ -285,7 +297,7 @@ void register_trainer(py::module_& m) {
            py::arg("proximal_mu") = 0.0, py::arg("restore_best") = true,
            "gradient_hook is C++-only: it hands a raw float pointer to the callee on every step, and data-parallel "
            "training (fit_data_parallel) installs the one it needs.")
-      .def_readwrite("config", &TrainerOptions::config)
+      .def_readwrite("config", &TrainerOptions::config, "Configuration to train.")
       .def_property(
           "on_epoch", [](const TrainerOptions& self) { return from_epoch_callback(self.on_epoch); },
           [](TrainerOptions& self, const py::object& f) { self.on_epoch = to_epoch_callback(f); },
@@ -360,20 +372,20 @@ void register_trainer(py::module_& m) {
           py::arg("threads"), "Set threads; return this object.");
 
   py::class_<TrainingResult>(m, "TrainingResult", "The best weights (by the validation objective) and the history.")
-      .def_readonly("network", &TrainingResult::network)
+      .def_readonly("network", &TrainingResult::network, "Network with the best weights by the validation objective.")
       .def_readonly("history", &TrainingResult::history, "EpochRecord per finished epoch.")
-      .def_readonly("best_epoch", &TrainingResult::best_epoch)
+      .def_readonly("best_epoch", &TrainingResult::best_epoch, "Epoch whose weights network holds.")
       .def_readonly("stop_reason", &TrainingResult::stop_reason,
                     "'early_stopping', 'max_epochs', 'time_budget', 'stop_requested' or 'privacy_budget'.")
-      .def_readonly("seconds", &TrainingResult::seconds)
-      .def_readonly("resumed", &TrainingResult::resumed)
+      .def_readonly("seconds", &TrainingResult::seconds, "Wall-clock training time, seconds.")
+      .def_readonly("resumed", &TrainingResult::resumed, "True when training continued from the checkpoint.")
       .def_readonly("privacy", &TrainingResult::privacy, "PrivacySpent of a DP-SGD run; None otherwise.")
       .def(
           "to_json", [](const TrainingResult& self) { return from_json(self.to_json()); }, "Return as a dict.");
 
   py::class_<Trainer>(m, "Trainer", "Trains the configured MLP with LibTorch (AdamW, class weights, early stopping).")
       .def(py::init<TrainerOptions>(), py::arg("options"))
-      .def_property_readonly("options", &Trainer::options)
+      .def_property_readonly("options", &Trainer::options, "Options the trainer was built with.")
       .def(
           "fit",
           [](const Trainer& self, const TrainingData& train, const TrainingData& validation, StopToken* token) {
@@ -418,31 +430,31 @@ void register_pipeline(py::module_& m) {
           [](PipelineOptions& self, const py::object& f) { self.on_epoch = to_epoch_callback(f); },
           "Callable(EpochRecord) for progress, or None.")
       .def_readwrite("resume", &PipelineOptions::resume, "Resume from output_dir/checkpoint.pt when it matches.")
-      .def_readwrite("threads", &PipelineOptions::threads)
+      .def_readwrite("threads", &PipelineOptions::threads, "Worker threads for training and explanations (default 1).")
       .def_readwrite("distributed", &PipelineOptions::distributed,
                      "DistributedOptions: this process is one rank of a data-parallel group and trains its shard. "
                      "Rank 0 evaluates and writes the outputs; other ranks return with only config, profile and "
                      "training set. None: one process.");
 
   py::class_<PipelineResult>(m, "PipelineResult", "Files written and measurements taken by run_pipeline.")
-      .def_readonly("config", &PipelineResult::config)
-      .def_readonly("profile", &PipelineResult::profile)
-      .def_readonly("training", &PipelineResult::training)
-      .def_readonly("validation", &PipelineResult::validation)
-      .def_readonly("test", &PipelineResult::test)
-      .def_readonly("model_path", &PipelineResult::model_path)
+      .def_readonly("config", &PipelineResult::config, "Resolved configuration.")
+      .def_readonly("profile", &PipelineResult::profile, "Profile of the data file.")
+      .def_readonly("training", &PipelineResult::training, "Result of the training run.")
+      .def_readonly("validation", &PipelineResult::validation, "Metrics on the validation split.")
+      .def_readonly("test", &PipelineResult::test, "Metrics on the test split.")
+      .def_readonly("model_path", &PipelineResult::model_path, "Path of the model, output_dir/model.lepton.")
       .def_readonly("int8_model_path", &PipelineResult::int8_model_path,
                     "output_dir/model_int8.lepton when the configuration quantizes, else empty.")
       .def_property_readonly(
           "quantization", [](const PipelineResult& self) { return from_json(self.quantization); },
           "The int8 accuracy gate's measurements as a dict, or None.")
-      .def_readonly("report_json_path", &PipelineResult::report_json_path)
-      .def_readonly("report_md_path", &PipelineResult::report_md_path)
+      .def_readonly("report_json_path", &PipelineResult::report_json_path, "Path of the JSON report.")
+      .def_readonly("report_md_path", &PipelineResult::report_md_path, "Path of the Markdown report.")
       .def_property_readonly(
           "explanations", [](const PipelineResult& self) { return from_json(self.explanations); },
           "SHAP section of the report as a dict: global importance over the test rows and the attributions of "
           "flagged test rows.")
-      .def_readonly("seconds", &PipelineResult::seconds);
+      .def_readonly("seconds", &PipelineResult::seconds, "Wall-clock duration of the whole pipeline, seconds.");
 
   m.def(
       "run_pipeline",

@@ -192,7 +192,14 @@ def emit_class(lines, name, cls):
                 lines.append(f"    {attribute}: typing.ClassVar[int]")
                 continue
             lines.append("    @property")
-            lines.append(f"    def {attribute}(self) -> {property_type(value, attribute)}: ...")
+            doc = (value.__doc__ or "").strip().replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+            if doc.endswith('"'):
+                doc = doc[:-1] + '\\"'  # a closing quote would merge with the docstring's end
+            if doc:
+                lines.append(f"    def {attribute}(self) -> {property_type(value, attribute)}:")
+                lines.append(f'        """{doc}"""')
+            else:
+                lines.append(f"    def {attribute}(self) -> {property_type(value, attribute)}: ...")
             if value.fset is not None:
                 lines.append(f"    @{attribute}.setter")
                 lines.append(f"    def {attribute}(self, value: {property_type(value, attribute)}) -> None: ...")

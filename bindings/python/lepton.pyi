@@ -77,11 +77,14 @@ class Background:
     @staticmethod
     def kmeans(data: numpy.typing.ArrayLike, groups: FeatureGroups, options: KMeansOptions = ...) -> Background: ...
     @property
-    def rows(self) -> numpy.typing.NDArray[numpy.float64]: ...
+    def rows(self) -> numpy.typing.NDArray[numpy.float64]:
+        """Read-only float64 [count, d]."""
     @property
-    def weights(self) -> numpy.typing.NDArray[numpy.float64]: ...
+    def weights(self) -> numpy.typing.NDArray[numpy.float64]:
+        """Read-only float64 [count]."""
     @property
-    def size(self) -> int: ...
+    def size(self) -> int:
+        """Number of background rows."""
     def validate(self) -> None: ...
     def to_json(self) -> Dict[str, Any]: ...
     @staticmethod
@@ -90,23 +93,32 @@ class Background:
 class BinaryMetrics:
     """Metrics of a binary classifier at one decision threshold."""
     @property
-    def threshold(self) -> float: ...
+    def threshold(self) -> float:
+        """Decision threshold of these metrics (default 0.5)."""
     @property
-    def accuracy(self) -> float: ...
+    def accuracy(self) -> float:
+        """Share of rows predicted correctly, in [0, 1]."""
     @property
-    def precision(self) -> float: ...
+    def precision(self) -> float:
+        """Precision of the positive class, in [0, 1]."""
     @property
-    def recall(self) -> float: ...
+    def recall(self) -> float:
+        """Recall of the positive class, in [0, 1]."""
     @property
-    def f1(self) -> float: ...
+    def f1(self) -> float:
+        """F1 score of the positive class, in [0, 1]."""
     @property
-    def roc_auc(self) -> float: ...
+    def roc_auc(self) -> float:
+        """Area under the ROC curve (sklearn roc_auc_score)."""
     @property
-    def pr_auc(self) -> float: ...
+    def pr_auc(self) -> float:
+        """Average precision (sklearn average_precision_score)."""
     @property
-    def log_loss(self) -> float: ...
+    def log_loss(self) -> float:
+        """Probabilities clipped to [1e-15, 1 - 1e-15]."""
     @property
-    def confusion(self) -> ConfusionMatrix: ...
+    def confusion(self) -> ConfusionMatrix:
+        """Confusion matrix of the 2 classes."""
     def to_json(self) -> Dict[str, Any]: ...
 
 class CoalitionPath:
@@ -134,74 +146,97 @@ class ColumnKind:
 class ColumnProfile:
     """Summary statistics of one column."""
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """Column name."""
     @property
-    def kind(self) -> ColumnKind: ...
+    def kind(self) -> ColumnKind:
+        """Inferred kind of the column."""
     @property
-    def missing(self) -> int: ...
+    def missing(self) -> int:
+        """Missing cells."""
     @property
-    def distinct(self) -> int: ...
+    def distinct(self) -> int:
+        """Distinct non-missing texts."""
     @property
-    def min(self) -> float: ...
+    def min(self) -> float:
+        """Numeric columns only."""
     @property
-    def max(self) -> float: ...
+    def max(self) -> float:
+        """Numeric columns only."""
     @property
-    def mean(self) -> float: ...
+    def mean(self) -> float:
+        """Numeric columns only."""
     @property
-    def std(self) -> float: ...
+    def std(self) -> float:
+        """Numeric columns only; population standard deviation (ddof 0)."""
     @property
-    def top_categories(self) -> Dict[str, int]: ...
+    def top_categories(self) -> Dict[str, int]:
+        """Categorical: up to 20 most frequent texts."""
     @property
-    def reason(self) -> str: ...
+    def reason(self) -> str:
+        """Why inference chose kind."""
 
 class CommunicationStats:
     """Traffic of one process since it joined: what this rank handed to collectives."""
     @property
-    def all_reduce_calls(self) -> int: ...
+    def all_reduce_calls(self) -> int:
+        """Buckets all-reduced."""
     @property
-    def gradient_steps(self) -> int: ...
+    def gradient_steps(self) -> int:
+        """Gradient hooks run."""
     @property
-    def payload_bytes(self) -> int: ...
+    def payload_bytes(self) -> int:
+        """Bytes handed to all-reduce and broadcast."""
     @property
-    def seconds(self) -> float: ...
+    def seconds(self) -> float:
+        """Wall time inside collectives."""
 
 class ConfusionMatrix:
     """Counts[true class][predicted class]."""
     @property
-    def classes(self) -> int: ...
+    def classes(self) -> int:
+        """Number of classes; counts has classes x classes entries."""
     @property
-    def counts(self) -> numpy.typing.NDArray[numpy.uint64]: ...
+    def counts(self) -> numpy.typing.NDArray[numpy.uint64]:
+        """Read-only array [classes, classes] of row counts (rows: truth, columns: prediction)."""
     def at(self, truth: int, predicted: int) -> int: ...
 
 class Constraints:
     """Limits the model must respect; None is unconstrained."""
     def __init__(self) -> None: ...
     @property
-    def max_latency_us(self) -> Optional[float]: ...
+    def max_latency_us(self) -> Optional[float]:
+        """Per-row inference latency, microseconds."""
     @max_latency_us.setter
     def max_latency_us(self, value: Optional[float]) -> None: ...
     @property
-    def max_model_bytes(self) -> Optional[int]: ...
+    def max_model_bytes(self) -> Optional[int]:
+        """Size of the weights, bytes."""
     @max_model_bytes.setter
     def max_model_bytes(self, value: Optional[int]) -> None: ...
     @property
-    def min_metric(self) -> Optional[float]: ...
+    def min_metric(self) -> Optional[float]:
+        """Floor (or ceiling) on the test objective."""
     @min_metric.setter
     def min_metric(self, value: Optional[float]) -> None: ...
     @property
-    def interpretability(self) -> Interpretability: ...
+    def interpretability(self) -> Interpretability:
+        """Required level of explainability (default Interpretability.Attribution)."""
     @interpretability.setter
     def interpretability(self, value: Interpretability) -> None: ...
     @property
-    def privacy(self) -> Optional[PrivacyBudget]: ...
+    def privacy(self) -> Optional[PrivacyBudget]:
+        """Differential-privacy budget; None trains without DP-SGD."""
     @privacy.setter
     def privacy(self, value: Optional[PrivacyBudget]) -> None: ...
     @property
-    def max_training_seconds(self) -> Optional[float]: ...
+    def max_training_seconds(self) -> Optional[float]:
+        """Training time limit, seconds; None is unlimited."""
     @max_training_seconds.setter
     def max_training_seconds(self, value: Optional[float]) -> None: ...
     @property
-    def quantization_tolerance(self) -> float: ...
+    def quantization_tolerance(self) -> float:
+        """Largest objective drop accepted from int8 export."""
     @quantization_tolerance.setter
     def quantization_tolerance(self, value: float) -> None: ...
 
@@ -209,32 +244,41 @@ class CsvOptions:
     """Options of the CSV reader."""
     def __init__(self, delimiter: Optional[str] = ..., missing_markers: Optional[List[str]] = ..., trim_whitespace: bool = ...) -> None: ...
     @property
-    def delimiter(self) -> Optional[str]: ...
+    def delimiter(self) -> Optional[str]:
+        """Field delimiter, or None to sniff it from the header line."""
     @delimiter.setter
     def delimiter(self, value: Optional[str]) -> None: ...
     @property
-    def missing_markers(self) -> List[str]: ...
+    def missing_markers(self) -> List[str]:
+        """Cell texts (after trimming) that mean missing; matched exactly."""
     @missing_markers.setter
     def missing_markers(self, value: List[str]) -> None: ...
     @property
-    def trim_whitespace(self) -> bool: ...
+    def trim_whitespace(self) -> bool:
+        """Trim spaces and tabs around unquoted cells."""
     @trim_whitespace.setter
     def trim_whitespace(self, value: bool) -> None: ...
 
 class DataProfile:
     """Profile of a data set: columns and, with a target, its classes."""
     @property
-    def rows(self) -> int: ...
+    def rows(self) -> int:
+        """Number of data rows."""
     @property
-    def columns(self) -> List[ColumnProfile]: ...
+    def columns(self) -> List[ColumnProfile]:
+        """ColumnProfile per column."""
     @property
-    def target(self) -> str: ...
+    def target(self) -> str:
+        """Target column name; empty until a target is known."""
     @property
-    def classes(self) -> List[str]: ...
+    def classes(self) -> List[str]:
+        """Sorted class labels (classification)."""
     @property
-    def class_counts(self) -> List[int]: ...
+    def class_counts(self) -> List[int]:
+        """Rows per class, in the order of classes."""
     @property
-    def minority_fraction(self) -> float: ...
+    def minority_fraction(self) -> float:
+        """Smallest class count / rows."""
     def column(self, name: str) -> ColumnProfile: ...
     def to_json(self) -> Dict[str, Any]: ...
 
@@ -242,53 +286,67 @@ class DenseLayer:
     """A fully connected layer y = act(W x + b), W row-major [outputs, inputs]."""
     def __init__(self, weight: numpy.typing.ArrayLike, bias: numpy.typing.ArrayLike, activation: Activation = ...) -> None: ...
     @property
-    def inputs(self) -> int: ...
+    def inputs(self) -> int:
+        """Input width of the layer."""
     @property
-    def outputs(self) -> int: ...
+    def outputs(self) -> int:
+        """Output width of the layer."""
     @property
-    def weight(self) -> numpy.typing.NDArray[numpy.float32]: ...
+    def weight(self) -> numpy.typing.NDArray[numpy.float32]:
+        """Read-only float32 array [outputs, inputs]."""
     @property
-    def bias(self) -> numpy.typing.NDArray[numpy.float32]: ...
+    def bias(self) -> numpy.typing.NDArray[numpy.float32]:
+        """Read-only float32 array [outputs]."""
     @property
-    def activation(self) -> Activation: ...
+    def activation(self) -> Activation:
+        """Activation applied after W x + b."""
     @activation.setter
     def activation(self, value: Activation) -> None: ...
     @property
-    def precision(self) -> LayerPrecision: ...
+    def precision(self) -> LayerPrecision:
+        """Number format of the layer: LayerPrecision.F32 or LayerPrecision.Int8."""
     @precision.setter
     def precision(self, value: LayerPrecision) -> None: ...
     @property
-    def quantized(self) -> QuantizedWeights: ...
+    def quantized(self) -> QuantizedWeights:
+        """Int8 weights when precision is Int8; weight then holds the dequantized values."""
 
 class DistributedOptions:
     """Settings with which one process joins its group. The with_* methods set fields and return the same object."""
     def __init__(self, master_addr: str = ..., master_port: int = ..., world_size: int = ..., rank: int = ..., timeout_seconds: float = ..., rank0_hosts_store: bool = ..., bucket_bytes: int = ...) -> None: ...
     @property
-    def master_addr(self) -> str: ...
+    def master_addr(self) -> str:
+        """Host of the TCPStore."""
     @master_addr.setter
     def master_addr(self, value: str) -> None: ...
     @property
-    def master_port(self) -> int: ...
+    def master_port(self) -> int:
+        """Port of the TCPStore, 1..65535."""
     @master_port.setter
     def master_port(self, value: int) -> None: ...
     @property
-    def world_size(self) -> int: ...
+    def world_size(self) -> int:
+        """Processes in the group, >= 1."""
     @world_size.setter
     def world_size(self, value: int) -> None: ...
     @property
-    def rank(self) -> int: ...
+    def rank(self) -> int:
+        """This process, in [0, world_size)."""
     @rank.setter
     def rank(self, value: int) -> None: ...
     @property
-    def timeout_seconds(self) -> float: ...
+    def timeout_seconds(self) -> float:
+        """Seconds that the rendezvous and every collective may take before DistributedError."""
     @timeout_seconds.setter
     def timeout_seconds(self, value: float) -> None: ...
     @property
-    def rank0_hosts_store(self) -> bool: ...
+    def rank0_hosts_store(self) -> bool:
+        """True: rank 0 serves the TCPStore. False: a launcher serves it and every rank is a client."""
     @rank0_hosts_store.setter
     def rank0_hosts_store(self, value: bool) -> None: ...
     @property
-    def bucket_bytes(self) -> int: ...
+    def bucket_bytes(self) -> int:
+        """All-reduce bucket size, bytes."""
     @bucket_bytes.setter
     def bucket_bytes(self, value: int) -> None: ...
     def with_master(self, address: str, port: int) -> DistributedOptions: ...
@@ -304,15 +362,20 @@ class DoubleDenseLayer:
     """A dense layer with float64 weights [outputs, inputs]."""
     def __init__(self, weight: numpy.typing.ArrayLike, bias: numpy.typing.ArrayLike, activation: Activation = ...) -> None: ...
     @property
-    def inputs(self) -> int: ...
+    def inputs(self) -> int:
+        """Input width of the layer."""
     @property
-    def outputs(self) -> int: ...
+    def outputs(self) -> int:
+        """Output width of the layer."""
     @property
-    def weight(self) -> numpy.typing.NDArray[numpy.float64]: ...
+    def weight(self) -> numpy.typing.NDArray[numpy.float64]:
+        """Read-only float64 array [outputs, inputs]."""
     @property
-    def bias(self) -> numpy.typing.NDArray[numpy.float64]: ...
+    def bias(self) -> numpy.typing.NDArray[numpy.float64]:
+        """Read-only float64 array [outputs]."""
     @property
-    def activation(self) -> Activation: ...
+    def activation(self) -> Activation:
+        """Activation applied after W x + b."""
     @activation.setter
     def activation(self, value: Activation) -> None: ...
 
@@ -322,13 +385,16 @@ class DoubleMlp:
     @staticmethod
     def from_mlp(mlp: Mlp) -> DoubleMlp: ...
     @property
-    def layers(self) -> List[DoubleDenseLayer]: ...
+    def layers(self) -> List[DoubleDenseLayer]:
+        """DoubleDenseLayer per layer, input first."""
     @layers.setter
     def layers(self, value: List[DoubleDenseLayer]) -> None: ...
     @property
-    def inputs(self) -> int: ...
+    def inputs(self) -> int:
+        """Input width of the first layer; 0 without layers."""
     @property
-    def outputs(self) -> int: ...
+    def outputs(self) -> int:
+        """Output width of the last layer; 0 without layers."""
 
 class EncryptionKey:
     """A 32-byte XChaCha20-Poly1305 key. Build one with generate(), from_hex(), from_file() or from_environment(); repr() never shows the key."""
@@ -347,43 +413,59 @@ class EncryptionKey:
 class EpochRecord:
     """One finished epoch, as passed to the progress callback."""
     @property
-    def epoch(self) -> int: ...
+    def epoch(self) -> int:
+        """1-based."""
     @property
-    def max_epochs(self) -> int: ...
+    def max_epochs(self) -> int:
+        """Maximum number of epochs of the run."""
     @property
-    def train_loss(self) -> float: ...
+    def train_loss(self) -> float:
+        """Training loss of the epoch."""
     @property
-    def validation_loss(self) -> float: ...
+    def validation_loss(self) -> float:
+        """Loss on the validation split."""
     @property
-    def validation_metric(self) -> float: ...
+    def validation_metric(self) -> float:
+        """The objective on the validation split."""
     @property
-    def learning_rate(self) -> float: ...
+    def learning_rate(self) -> float:
+        """Learning rate of the epoch."""
     @property
-    def elapsed_seconds(self) -> float: ...
+    def elapsed_seconds(self) -> float:
+        """Training time so far, seconds."""
     @property
-    def eta_seconds(self) -> float: ...
+    def eta_seconds(self) -> float:
+        """Estimate at the mean epoch time."""
     @property
-    def improved(self) -> bool: ...
+    def improved(self) -> bool:
+        """True when this epoch improved the validation objective."""
 
 class EpsilonAtOrder:
     """Epsilon and the RDP order that attains it."""
     @property
-    def epsilon(self) -> float: ...
+    def epsilon(self) -> float:
+        """Epsilon from the RDP values."""
     @property
-    def order(self) -> float: ...
+    def order(self) -> float:
+        """RDP order that attains epsilon."""
 
 class Evaluation:
     """Metrics of one evaluated split; only the member of the task is filled."""
     @property
-    def task(self) -> Task: ...
+    def task(self) -> Task:
+        """Task of the evaluated model."""
     @property
-    def rows(self) -> int: ...
+    def rows(self) -> int:
+        """Number of evaluated rows."""
     @property
-    def binary(self) -> BinaryMetrics: ...
+    def binary(self) -> BinaryMetrics:
+        """Metrics of a binary classifier (task BinaryClassification)."""
     @property
-    def multiclass(self) -> MulticlassMetrics: ...
+    def multiclass(self) -> MulticlassMetrics:
+        """Metrics of a multiclass classifier (task MulticlassClassification)."""
     @property
-    def regression(self) -> RegressionMetrics: ...
+    def regression(self) -> RegressionMetrics:
+        """Metrics of a regressor (task Regression)."""
     def value(self, metric: Metric) -> float: ...
     def to_json(self) -> Dict[str, Any]: ...
 
@@ -396,15 +478,18 @@ class ExactOptions:
     """Options of the exact explainer."""
     def __init__(self, threads: int = ..., path: CoalitionPath = ..., max_groups: int = ...) -> None: ...
     @property
-    def threads(self) -> int: ...
+    def threads(self) -> int:
+        """Rows explained in parallel; 0: hardware concurrency."""
     @threads.setter
     def threads(self, value: int) -> None: ...
     @property
-    def path(self) -> CoalitionPath: ...
+    def path(self) -> CoalitionPath:
+        """How coalition values are computed (default CoalitionPath.Reference)."""
     @path.setter
     def path(self, value: CoalitionPath) -> None: ...
     @property
-    def max_groups(self) -> int: ...
+    def max_groups(self) -> int:
+        """2^groups coalitions are enumerated; at most 24."""
     @max_groups.setter
     def max_groups(self, value: int) -> None: ...
 
@@ -421,36 +506,49 @@ class ExplainModel:
     @staticmethod
     def from_float_function(inputs: int, outputs: int, function: Callable[[numpy.typing.NDArray[typing.Any]], numpy.typing.ArrayLike]) -> ExplainModel: ...
     @property
-    def inputs(self) -> int: ...
+    def inputs(self) -> int:
+        """Width d of an encoded input row."""
     @property
-    def outputs(self) -> int: ...
+    def outputs(self) -> int:
+        """Number of model outputs K."""
     def evaluate(self, rows: numpy.typing.ArrayLike) -> numpy.typing.NDArray[numpy.float64]: ...
     @property
-    def has_gradient(self) -> bool: ...
+    def has_gradient(self) -> bool:
+        """True for MLP models."""
     def gradient(self, row: numpy.typing.ArrayLike, output: int = ...) -> numpy.typing.NDArray[numpy.float64]: ...
 
 class Explanation:
     """Result of an explainer, with R rows, G groups and K outputs. Arrays are read-only views (no copy)."""
     @property
-    def method(self) -> str: ...
+    def method(self) -> str:
+        """'exact', 'kernel', 'permutation' or 'integrated_gradients'."""
     @property
-    def rows(self) -> int: ...
+    def rows(self) -> int:
+        """Number of explained rows R."""
     @property
-    def groups(self) -> int: ...
+    def groups(self) -> int:
+        """Number of feature groups G."""
     @property
-    def outputs(self) -> int: ...
+    def outputs(self) -> int:
+        """Number of model outputs K."""
     @property
-    def group_names(self) -> List[str]: ...
+    def group_names(self) -> List[str]:
+        """Group names [G]."""
     @property
-    def base_values(self) -> numpy.typing.NDArray[numpy.float64]: ...
+    def base_values(self) -> numpy.typing.NDArray[numpy.float64]:
+        """float64 [K]: expected output over the background."""
     @property
-    def predictions(self) -> numpy.typing.NDArray[numpy.float64]: ...
+    def predictions(self) -> numpy.typing.NDArray[numpy.float64]:
+        """float64 [R, K]: model output at each explained row."""
     @property
-    def values(self) -> numpy.typing.NDArray[numpy.float64]: ...
+    def values(self) -> numpy.typing.NDArray[numpy.float64]:
+        """float64 [R, G, K]: attribution of group g to output k of row r."""
     @property
-    def standard_errors(self) -> numpy.typing.NDArray[numpy.float64]: ...
+    def standard_errors(self) -> numpy.typing.NDArray[numpy.float64]:
+        """float64 [R, G, K]: 0 for exact, the estimated sampling or integration error otherwise."""
     @property
-    def completeness_gaps(self) -> numpy.typing.NDArray[numpy.float64]: ...
+    def completeness_gaps(self) -> numpy.typing.NDArray[numpy.float64]:
+        """float64 [R, K]: |sum of values - (prediction - base value)|."""
     def value(self, row: int, group: int, output: int = ...) -> float: ...
     def to_json(self) -> Dict[str, Any]: ...
 
@@ -458,15 +556,18 @@ class FeatureGroup:
     """Encoded columns that are switched on or off together."""
     def __init__(self, name: str, columns: List[int], one_hot: bool = ...) -> None: ...
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The raw column's name, e.g. 'Type' for Type=L, Type=M, Type=H."""
     @name.setter
     def name(self, value: str) -> None: ...
     @property
-    def columns(self) -> List[int]: ...
+    def columns(self) -> List[int]:
+        """Encoded columns, ascending."""
     @columns.setter
     def columns(self, value: List[int]) -> None: ...
     @property
-    def one_hot(self) -> bool: ...
+    def one_hot(self) -> bool:
+        """True for the one-hot block of a categorical column."""
     @one_hot.setter
     def one_hot(self, value: bool) -> None: ...
 
@@ -481,46 +582,60 @@ class FeatureGroups:
     @staticmethod
     def custom(width: int, groups: List[FeatureGroup]) -> FeatureGroups: ...
     @property
-    def width(self) -> int: ...
+    def width(self) -> int:
+        """Number of encoded columns that the groups partition."""
     @property
-    def size(self) -> int: ...
+    def size(self) -> int:
+        """Number of groups."""
     def __len__(self) -> int: ...
     @property
-    def groups(self) -> List[FeatureGroup]: ...
+    def groups(self) -> List[FeatureGroup]:
+        """FeatureGroup per group, in order."""
     def names(self) -> List[str]: ...
 
 class FeatureSpec:
     """A raw column and how it enters the model."""
     def __init__(self, column: str, type: FeatureType = ...) -> None: ...
     @property
-    def column(self) -> str: ...
+    def column(self) -> str:
+        """Raw column name."""
     @column.setter
     def column(self, value: str) -> None: ...
     @property
-    def type(self) -> FeatureType: ...
+    def type(self) -> FeatureType:
+        """How the column is encoded (default FeatureType.Numeric)."""
     @type.setter
     def type(self, value: FeatureType) -> None: ...
 
 class FeatureTransform:
     """Fitted state of one raw input column."""
     @property
-    def column(self) -> str: ...
+    def column(self) -> str:
+        """Raw column name."""
     @property
-    def type(self) -> FeatureType: ...
+    def type(self) -> FeatureType:
+        """How the column is encoded (default FeatureType.Numeric)."""
     @property
-    def fill(self) -> float: ...
+    def fill(self) -> float:
+        """Numeric: value that replaces a missing cell (training median)."""
     @property
-    def mean(self) -> float: ...
+    def mean(self) -> float:
+        """Numeric: z = (value - mean) / scale."""
     @property
-    def scale(self) -> float: ...
+    def scale(self) -> float:
+        """Numeric: divisor in z = (value - mean) / scale (default 1)."""
     @property
-    def categories(self) -> List[str]: ...
+    def categories(self) -> List[str]:
+        """Categorical: one encoded column per category."""
     @property
-    def fill_category(self) -> str: ...
+    def fill_category(self) -> str:
+        """Categorical: replaces a missing cell."""
     @property
-    def offset(self) -> int: ...
+    def offset(self) -> int:
+        """First encoded column that this feature writes."""
     @property
-    def width(self) -> int: ...
+    def width(self) -> int:
+        """Encoded columns that this feature writes."""
 
 class FeatureType:
     """Encoding of a column in the model."""
@@ -537,19 +652,23 @@ class FederatedOptions:
     """Options of federated training. The with_* methods set a field and return the same object."""
     def __init__(self, rounds: int = ..., local_epochs: int = ..., proximal_mu: float = ..., secure_aggregation: bool = ...) -> None: ...
     @property
-    def rounds(self) -> int: ...
+    def rounds(self) -> int:
+        """Aggregation rounds, >= 1."""
     @rounds.setter
     def rounds(self, value: int) -> None: ...
     @property
-    def local_epochs(self) -> int: ...
+    def local_epochs(self) -> int:
+        """Epochs each client trains per round, >= 1."""
     @local_epochs.setter
     def local_epochs(self, value: int) -> None: ...
     @property
-    def proximal_mu(self) -> float: ...
+    def proximal_mu(self) -> float:
+        """FedProx: each client adds mu / 2 * ||w - w_global||^2 to its loss; 0 is plain FedAvg."""
     @proximal_mu.setter
     def proximal_mu(self, value: float) -> None: ...
     @property
-    def secure_aggregation(self) -> bool: ...
+    def secure_aggregation(self) -> bool:
+        """Pairwise masking, so that only the sum of the clients' weights is meaningful."""
     @secure_aggregation.setter
     def secure_aggregation(self, value: bool) -> None: ...
     def with_rounds(self, n: int) -> FederatedOptions: ...
@@ -561,41 +680,56 @@ class FederatedOptions:
 class FederatedResult:
     """Result of federated training; every rank holds the same network."""
     @property
-    def network(self) -> Mlp: ...
+    def network(self) -> Mlp:
+        """Global network after the last round."""
     @property
-    def rounds(self) -> List[FederatedRound]: ...
+    def rounds(self) -> List[FederatedRound]:
+        """FederatedRound per round."""
     @property
-    def stop_reason(self) -> str: ...
+    def stop_reason(self) -> str:
+        """"rounds" when every round ran, or "privacy_budget" when a client's DP-SGD budget could not pay for another round."""
     @property
-    def privacy(self) -> Optional[PrivacySpent]: ...
+    def privacy(self) -> Optional[PrivacySpent]:
+        """PrivacySpent of this client over all rounds, composed with the RDP accountant; None on the server and without DP-SGD."""
     @property
-    def client_privacy(self) -> List[PrivacySpent]: ...
+    def client_privacy(self) -> List[PrivacySpent]:
+        """PrivacySpent of every client (client rank k at index k - 1); empty without DP-SGD."""
     @property
-    def communication(self) -> CommunicationStats: ...
+    def communication(self) -> CommunicationStats:
+        """This rank's CommunicationStats."""
 
 class FederatedRound:
     """One aggregation round; every rank records the same values."""
     @property
-    def round(self) -> int: ...
+    def round(self) -> int:
+        """1-based."""
     @property
-    def samples(self) -> int: ...
+    def samples(self) -> int:
+        """Training rows summed over the clients."""
     @property
-    def mean_train_loss(self) -> float: ...
+    def mean_train_loss(self) -> float:
+        """Client training losses of the round's last epoch, weighted by rows."""
     @property
-    def seconds(self) -> float: ...
+    def seconds(self) -> float:
+        """Wall-clock duration of the round, seconds."""
 
 class GlobalImportance:
     """Mean |value| per group over the explained rows."""
     @property
-    def groups(self) -> int: ...
+    def groups(self) -> int:
+        """Number of feature groups G."""
     @property
-    def outputs(self) -> int: ...
+    def outputs(self) -> int:
+        """Number of model outputs K."""
     @property
-    def group_names(self) -> List[str]: ...
+    def group_names(self) -> List[str]:
+        """Group names [G]."""
     @property
-    def mean_abs(self) -> numpy.typing.NDArray[numpy.float64]: ...
+    def mean_abs(self) -> numpy.typing.NDArray[numpy.float64]:
+        """float64 [G, K]."""
     @property
-    def std_abs(self) -> numpy.typing.NDArray[numpy.float64]: ...
+    def std_abs(self) -> numpy.typing.NDArray[numpy.float64]:
+        """float64 [G, K]: population standard deviation of |value| over rows."""
 
 class GradientBaseline:
     """Starting point of integrated gradients."""
@@ -615,15 +749,18 @@ class GradientOptions:
     """Options of integrated gradients."""
     def __init__(self, steps: int = ..., baseline: GradientBaseline = ..., threads: int = ...) -> None: ...
     @property
-    def steps(self) -> int: ...
+    def steps(self) -> int:
+        """Trapezoid intervals along each path."""
     @steps.setter
     def steps(self, value: int) -> None: ...
     @property
-    def baseline(self) -> GradientBaseline: ...
+    def baseline(self) -> GradientBaseline:
+        """Where integrated gradients start (default GradientBaseline.BackgroundMean)."""
     @baseline.setter
     def baseline(self, value: GradientBaseline) -> None: ...
     @property
-    def threads(self) -> int: ...
+    def threads(self) -> int:
+        """Worker threads."""
     @threads.setter
     def threads(self, value: int) -> None: ...
 
@@ -641,15 +778,18 @@ class KMeansOptions:
     """Settings of the weighted k-means background summary."""
     def __init__(self, clusters: int = ..., iterations: int = ..., seed: int = ...) -> None: ...
     @property
-    def clusters(self) -> int: ...
+    def clusters(self) -> int:
+        """Number of k-means centres (default 10)."""
     @clusters.setter
     def clusters(self, value: int) -> None: ...
     @property
-    def iterations(self) -> int: ...
+    def iterations(self) -> int:
+        """Maximum Lloyd iterations."""
     @iterations.setter
     def iterations(self, value: int) -> None: ...
     @property
-    def seed(self) -> int: ...
+    def seed(self) -> int:
+        """Seeds the k-means++ initialisation."""
     @seed.setter
     def seed(self, value: int) -> None: ...
 
@@ -662,23 +802,28 @@ class KernelOptions:
     """Options of Kernel SHAP."""
     def __init__(self, samples: int = ..., seed: int = ..., threads: int = ..., bootstrap: int = ..., path: CoalitionPath = ...) -> None: ...
     @property
-    def samples(self) -> int: ...
+    def samples(self) -> int:
+        """Coalition budget; 0: 2 * groups + 2048."""
     @samples.setter
     def samples(self, value: int) -> None: ...
     @property
-    def seed(self) -> int: ...
+    def seed(self) -> int:
+        """Random seed; each row's generator is derived from (seed, row index)."""
     @seed.setter
     def seed(self, value: int) -> None: ...
     @property
-    def threads(self) -> int: ...
+    def threads(self) -> int:
+        """Worker threads; 0 means std::thread::hardware_concurrency()."""
     @threads.setter
     def threads(self, value: int) -> None: ...
     @property
-    def bootstrap(self) -> int: ...
+    def bootstrap(self) -> int:
+        """Bootstrap resamples for the standard error."""
     @bootstrap.setter
     def bootstrap(self, value: int) -> None: ...
     @property
-    def path(self) -> CoalitionPath: ...
+    def path(self) -> CoalitionPath:
+        """How coalition values are computed (default CoalitionPath.Reference)."""
     @path.setter
     def path(self, value: CoalitionPath) -> None: ...
 
@@ -695,11 +840,13 @@ class LoadOptions:
     """What load_artifact accepts: key opens encrypted files, and trusted_key makes a valid signature by that key mandatory. The with_* methods set a field and return the same object."""
     def __init__(self, key: Optional[EncryptionKey] = ..., trusted_key: Optional[PublicKey] = ...) -> None: ...
     @property
-    def key(self) -> Optional[EncryptionKey]: ...
+    def key(self) -> Optional[EncryptionKey]:
+        """EncryptionKey for encrypted files, or None."""
     @key.setter
     def key(self, value: Optional[EncryptionKey]) -> None: ...
     @property
-    def trusted_key(self) -> Optional[PublicKey]: ...
+    def trusted_key(self) -> Optional[PublicKey]:
+        """PublicKey that must have signed the file; None accepts unsigned files."""
     @trusted_key.setter
     def trusted_key(self, value: Optional[PublicKey]) -> None: ...
     def with_key(self, key: EncryptionKey) -> LoadOptions: ...
@@ -740,13 +887,16 @@ class Mlp:
     """A multilayer perceptron; the last layer is Identity and emits logits or the value."""
     def __init__(self, layers: List[DenseLayer]) -> None: ...
     @property
-    def layers(self) -> List[DenseLayer]: ...
+    def layers(self) -> List[DenseLayer]:
+        """DenseLayer per layer, input first."""
     @layers.setter
     def layers(self, value: List[DenseLayer]) -> None: ...
     @property
-    def inputs(self) -> int: ...
+    def inputs(self) -> int:
+        """Input width of the first layer; 0 without layers."""
     @property
-    def outputs(self) -> int: ...
+    def outputs(self) -> int:
+        """Output width of the last layer; 0 without layers."""
     def parameter_count(self) -> int: ...
     def validate(self) -> None: ...
 
@@ -756,39 +906,48 @@ class ModelArtifact:
     @property
     def FORMAT_VERSION(self) -> int: ...
     @property
-    def task(self) -> Task: ...
+    def task(self) -> Task:
+        """Task the model was trained for."""
     @task.setter
     def task(self, value: Task) -> None: ...
     @property
-    def preprocessor(self) -> Preprocessor: ...
+    def preprocessor(self) -> Preprocessor:
+        """Fitted encoding of the raw input columns."""
     @preprocessor.setter
     def preprocessor(self, value: Preprocessor) -> None: ...
     @property
-    def target(self) -> TargetEncoding: ...
+    def target(self) -> TargetEncoding:
+        """Fitted encoding of the target column."""
     @target.setter
     def target(self, value: TargetEncoding) -> None: ...
     @property
-    def network(self) -> Mlp: ...
+    def network(self) -> Mlp:
+        """Trained network."""
     @network.setter
     def network(self, value: Mlp) -> None: ...
     @property
-    def threshold(self) -> float: ...
+    def threshold(self) -> float:
+        """Binary decision threshold on P(positive)."""
     @threshold.setter
     def threshold(self, value: float) -> None: ...
     @property
-    def configuration(self) -> Dict[str, Any]: ...
+    def configuration(self) -> Dict[str, Any]:
+        """Resolved model configuration with reasons (a dict copy; assign to change it)."""
     @configuration.setter
     def configuration(self, value: Dict[str, Any]) -> None: ...
     @property
-    def metrics(self) -> Dict[str, Any]: ...
+    def metrics(self) -> Dict[str, Any]:
+        """Evaluation results (a dict copy; assign to change it)."""
     @metrics.setter
     def metrics(self, value: Dict[str, Any]) -> None: ...
     @property
-    def provenance(self) -> Provenance: ...
+    def provenance(self) -> Provenance:
+        """Where the model came from."""
     @provenance.setter
     def provenance(self, value: Provenance) -> None: ...
     @property
-    def extensions(self) -> Dict[str, Any]: ...
+    def extensions(self) -> Dict[str, Any]:
+        """Sections added by later components (a dict copy; assign to change it)."""
     @extensions.setter
     def extensions(self, value: Dict[str, Any]) -> None: ...
 
@@ -796,91 +955,113 @@ class ModelConfig:
     """A resolved, trainable configuration with a reason for every field."""
     def __init__(self) -> None: ...
     @property
-    def task(self) -> Task: ...
+    def task(self) -> Task:
+        """Learning task."""
     @task.setter
     def task(self, value: Task) -> None: ...
     @property
-    def features(self) -> List[FeatureSpec]: ...
+    def features(self) -> List[FeatureSpec]:
+        """FeatureSpec per input column."""
     @features.setter
     def features(self, value: List[FeatureSpec]) -> None: ...
     @property
-    def hidden_units(self) -> List[int]: ...
+    def hidden_units(self) -> List[int]:
+        """Units per hidden layer, input side first (default [128, 64])."""
     @hidden_units.setter
     def hidden_units(self, value: List[int]) -> None: ...
     @property
-    def activation(self) -> Activation: ...
+    def activation(self) -> Activation:
+        """Activation of the hidden layers (default Activation.Relu)."""
     @activation.setter
     def activation(self, value: Activation) -> None: ...
     @property
-    def dropout(self) -> float: ...
+    def dropout(self) -> float:
+        """Dropout probability (default 0.0)."""
     @dropout.setter
     def dropout(self, value: float) -> None: ...
     @property
-    def weight_decay(self) -> float: ...
+    def weight_decay(self) -> float:
+        """AdamW weight decay (default 1e-4)."""
     @weight_decay.setter
     def weight_decay(self, value: float) -> None: ...
     @property
-    def optimizer(self) -> str: ...
+    def optimizer(self) -> str:
+        """Optimizer name (default 'adamw')."""
     @optimizer.setter
     def optimizer(self, value: str) -> None: ...
     @property
-    def learning_rate(self) -> float: ...
+    def learning_rate(self) -> float:
+        """Learning rate of the optimizer (default 1e-3)."""
     @learning_rate.setter
     def learning_rate(self, value: float) -> None: ...
     @property
-    def lr_schedule(self) -> str: ...
+    def lr_schedule(self) -> str:
+        """'constant', 'cosine' or 'plateau'."""
     @lr_schedule.setter
     def lr_schedule(self, value: str) -> None: ...
     @property
-    def warmup_epochs(self) -> int: ...
+    def warmup_epochs(self) -> int:
+        """Epochs of learning-rate warm-up (default 0)."""
     @warmup_epochs.setter
     def warmup_epochs(self, value: int) -> None: ...
     @property
-    def batch_size(self) -> int: ...
+    def batch_size(self) -> int:
+        """Rows per batch (default 32)."""
     @batch_size.setter
     def batch_size(self, value: int) -> None: ...
     @property
-    def max_epochs(self) -> int: ...
+    def max_epochs(self) -> int:
+        """Maximum number of epochs (default 100)."""
     @max_epochs.setter
     def max_epochs(self, value: int) -> None: ...
     @property
-    def patience(self) -> int: ...
+    def patience(self) -> int:
+        """Epochs without validation improvement before stopping."""
     @patience.setter
     def patience(self, value: int) -> None: ...
     @property
-    def positive_class_weight(self) -> float: ...
+    def positive_class_weight(self) -> float:
+        """Binary: weight of positive rows in the loss."""
     @positive_class_weight.setter
     def positive_class_weight(self, value: float) -> None: ...
     @property
-    def class_weights(self) -> List[float]: ...
+    def class_weights(self) -> List[float]:
+        """Multiclass: weight per class id."""
     @class_weights.setter
     def class_weights(self, value: List[float]) -> None: ...
     @property
-    def threshold_strategy(self) -> str: ...
+    def threshold_strategy(self) -> str:
+        """'optimize_objective_on_validation' (default) or 'fixed_0.5'."""
     @threshold_strategy.setter
     def threshold_strategy(self, value: str) -> None: ...
     @property
-    def quantize(self) -> bool: ...
+    def quantize(self) -> bool:
+        """Export an int8 model as well."""
     @quantize.setter
     def quantize(self, value: bool) -> None: ...
     @property
-    def objective(self) -> Metric: ...
+    def objective(self) -> Metric:
+        """Objective metric on the validation split (default Metric.F1)."""
     @objective.setter
     def objective(self, value: Metric) -> None: ...
     @property
-    def seed(self) -> int: ...
+    def seed(self) -> int:
+        """Random seed of training (default 42)."""
     @seed.setter
     def seed(self, value: int) -> None: ...
     @property
-    def privacy(self) -> Optional[PrivacyBudget]: ...
+    def privacy(self) -> Optional[PrivacyBudget]:
+        """PrivacyBudget for DP-SGD; None trains without it."""
     @privacy.setter
     def privacy(self, value: Optional[PrivacyBudget]) -> None: ...
     @property
-    def noise_multiplier(self) -> float: ...
+    def noise_multiplier(self) -> float:
+        """DP-SGD noise standard deviation in units of privacy.max_grad_norm; 0 with a budget lets the trainer solve it."""
     @noise_multiplier.setter
     def noise_multiplier(self, value: float) -> None: ...
     @property
-    def reasons(self) -> Dict[str, Reason]: ...
+    def reasons(self) -> Dict[str, Reason]:
+        """Reason per field name."""
     @reasons.setter
     def reasons(self, value: Dict[str, Reason]) -> None: ...
     def to_json(self) -> Dict[str, Any]: ...
@@ -890,33 +1071,47 @@ class ModelConfig:
 class MulticlassMetrics:
     """Metrics of a multiclass classifier."""
     @property
-    def accuracy(self) -> float: ...
+    def accuracy(self) -> float:
+        """Share of rows predicted correctly, in [0, 1]."""
     @property
-    def macro_precision(self) -> float: ...
+    def macro_precision(self) -> float:
+        """Unweighted mean of the per-class precisions."""
     @property
-    def macro_recall(self) -> float: ...
+    def macro_recall(self) -> float:
+        """Unweighted mean of the per-class recalls."""
     @property
-    def macro_f1(self) -> float: ...
+    def macro_f1(self) -> float:
+        """Unweighted mean of the per-class F1 scores."""
     @property
-    def weighted_precision(self) -> float: ...
+    def weighted_precision(self) -> float:
+        """Mean of the per-class precisions, weighted by true rows per class."""
     @property
-    def weighted_recall(self) -> float: ...
+    def weighted_recall(self) -> float:
+        """Mean of the per-class recalls, weighted by true rows per class."""
     @property
-    def weighted_f1(self) -> float: ...
+    def weighted_f1(self) -> float:
+        """Mean of the per-class F1 scores, weighted by true rows per class."""
     @property
-    def roc_auc_ovr(self) -> float: ...
+    def roc_auc_ovr(self) -> float:
+        """Macro one-vs-rest ROC-AUC; NaN when a class is absent."""
     @property
-    def log_loss(self) -> float: ...
+    def log_loss(self) -> float:
+        """Mean negative log-likelihood of the true classes."""
     @property
-    def precision(self) -> List[float]: ...
+    def precision(self) -> List[float]:
+        """Per class."""
     @property
-    def recall(self) -> List[float]: ...
+    def recall(self) -> List[float]:
+        """Per class."""
     @property
-    def f1(self) -> List[float]: ...
+    def f1(self) -> List[float]:
+        """Per class."""
     @property
-    def support(self) -> List[int]: ...
+    def support(self) -> List[int]:
+        """Rows per class in the truth."""
     @property
-    def confusion(self) -> ConfusionMatrix: ...
+    def confusion(self) -> ConfusionMatrix:
+        """Confusion matrix over all classes."""
     def to_json(self) -> Dict[str, Any]: ...
 
 class OutputLink:
@@ -938,19 +1133,23 @@ class PermutationOptions:
     """Options of antithetic permutation SHAP."""
     def __init__(self, permutations: int = ..., seed: int = ..., threads: int = ..., path: CoalitionPath = ...) -> None: ...
     @property
-    def permutations(self) -> int: ...
+    def permutations(self) -> int:
+        """Antithetic pairs."""
     @permutations.setter
     def permutations(self, value: int) -> None: ...
     @property
-    def seed(self) -> int: ...
+    def seed(self) -> int:
+        """Random seed of the sampled permutations."""
     @seed.setter
     def seed(self, value: int) -> None: ...
     @property
-    def threads(self) -> int: ...
+    def threads(self) -> int:
+        """Worker threads."""
     @threads.setter
     def threads(self, value: int) -> None: ...
     @property
-    def path(self) -> CoalitionPath: ...
+    def path(self) -> CoalitionPath:
+        """How coalition values are computed (default CoalitionPath.Reference)."""
     @path.setter
     def path(self, value: CoalitionPath) -> None: ...
 
@@ -967,73 +1166,98 @@ class PipelineOptions:
     """Options of run_pipeline."""
     def __init__(self, data_path: str = ..., output_dir: str = ..., on_epoch: Optional[Callable[[EpochRecord], None]] = ..., resume: bool = ..., threads: int = ..., distributed: Optional[DistributedOptions] = ...) -> None: ...
     @property
-    def data_path(self) -> str: ...
+    def data_path(self) -> str:
+        """Training data CSV file."""
     @data_path.setter
     def data_path(self, value: str) -> None: ...
     @property
-    def output_dir(self) -> str: ...
+    def output_dir(self) -> str:
+        """Folder for config, model, metrics and reports."""
     @output_dir.setter
     def output_dir(self, value: str) -> None: ...
     @property
-    def on_epoch(self) -> Optional[Callable[[EpochRecord], None]]: ...
+    def on_epoch(self) -> Optional[Callable[[EpochRecord], None]]:
+        """Callable(EpochRecord) for progress, or None."""
     @on_epoch.setter
     def on_epoch(self, value: Optional[Callable[[EpochRecord], None]]) -> None: ...
     @property
-    def resume(self) -> bool: ...
+    def resume(self) -> bool:
+        """Resume from output_dir/checkpoint.pt when it matches."""
     @resume.setter
     def resume(self, value: bool) -> None: ...
     @property
-    def threads(self) -> int: ...
+    def threads(self) -> int:
+        """Worker threads for training and explanations (default 1)."""
     @threads.setter
     def threads(self, value: int) -> None: ...
     @property
-    def distributed(self) -> Optional[DistributedOptions]: ...
+    def distributed(self) -> Optional[DistributedOptions]:
+        """DistributedOptions: this process is one rank of a data-parallel group and trains its shard. Rank 0 evaluates and writes the outputs; other ranks return with only config, profile and training set. None: one process."""
     @distributed.setter
     def distributed(self, value: Optional[DistributedOptions]) -> None: ...
 
 class PipelineResult:
     """Files written and measurements taken by run_pipeline."""
     @property
-    def config(self) -> ModelConfig: ...
+    def config(self) -> ModelConfig:
+        """Resolved configuration."""
     @property
-    def profile(self) -> DataProfile: ...
+    def profile(self) -> DataProfile:
+        """Profile of the data file."""
     @property
-    def training(self) -> TrainingResult: ...
+    def training(self) -> TrainingResult:
+        """Result of the training run."""
     @property
-    def validation(self) -> Evaluation: ...
+    def validation(self) -> Evaluation:
+        """Metrics on the validation split."""
     @property
-    def test(self) -> Evaluation: ...
+    def test(self) -> Evaluation:
+        """Metrics on the test split."""
     @property
-    def model_path(self) -> str: ...
+    def model_path(self) -> str:
+        """Path of the model, output_dir/model.lepton."""
     @property
-    def int8_model_path(self) -> str: ...
+    def int8_model_path(self) -> str:
+        """output_dir/model_int8.lepton when the configuration quantizes, else empty."""
     @property
-    def quantization(self) -> Optional[Dict[str, Any]]: ...
+    def quantization(self) -> Optional[Dict[str, Any]]:
+        """The int8 accuracy gate's measurements as a dict, or None."""
     @property
-    def report_json_path(self) -> str: ...
+    def report_json_path(self) -> str:
+        """Path of the JSON report."""
     @property
-    def report_md_path(self) -> str: ...
+    def report_md_path(self) -> str:
+        """Path of the Markdown report."""
     @property
-    def explanations(self) -> Dict[str, Any]: ...
+    def explanations(self) -> Dict[str, Any]:
+        """SHAP section of the report as a dict: global importance over the test rows and the attributions of flagged test rows."""
     @property
-    def seconds(self) -> float: ...
+    def seconds(self) -> float:
+        """Wall-clock duration of the whole pipeline, seconds."""
 
 class Predictions:
     """Model outputs for a batch. Arrays are read-only views into this object (no copy)."""
     @property
-    def task(self) -> Task: ...
+    def task(self) -> Task:
+        """Task of the model that made the predictions."""
     @property
-    def rows(self) -> int: ...
+    def rows(self) -> int:
+        """Number of predicted rows."""
     @property
-    def classes(self) -> int: ...
+    def classes(self) -> int:
+        """2 for binary, K for multiclass, 0 for regression."""
     @property
-    def threshold(self) -> float: ...
+    def threshold(self) -> float:
+        """Binary: the threshold that produced label_index."""
     @property
-    def probability(self) -> numpy.typing.NDArray[numpy.float64]: ...
+    def probability(self) -> numpy.typing.NDArray[numpy.float64]:
+        """float64: binary [rows] P(positive); multiclass [rows, classes]; regression empty."""
     @property
-    def label_index(self) -> numpy.typing.NDArray[numpy.int64]: ...
+    def label_index(self) -> numpy.typing.NDArray[numpy.int64]:
+        """int64 [rows]: predicted class id (classification); empty for regression."""
     @property
-    def value(self) -> numpy.typing.NDArray[numpy.float64]: ...
+    def value(self) -> numpy.typing.NDArray[numpy.float64]:
+        """float64 [rows]: regression prediction in target units; empty for classification."""
 
 class Predictor:
     """Runs a loaded model (f32 and int8 layers) without LibTorch. Thread-safe; the GIL is released while it computes."""
@@ -1041,11 +1265,14 @@ class Predictor:
     @staticmethod
     def load(path: str, options: PredictorOptions = ...) -> Predictor: ...
     @property
-    def artifact(self) -> ModelArtifact: ...
+    def artifact(self) -> ModelArtifact:
+        """The loaded model."""
     @property
-    def simd_level(self) -> SimdLevel: ...
+    def simd_level(self) -> SimdLevel:
+        """Kernel level in use."""
     @property
-    def quantized(self) -> bool: ...
+    def quantized(self) -> bool:
+        """True when at least one layer runs in int8."""
     def encode(self, records: Union[Table, 'pandas.DataFrame', Dict[str, numpy.typing.ArrayLike]]) -> numpy.typing.NDArray[numpy.float32]: ...
     def forward(self, encoded: numpy.typing.ArrayLike) -> numpy.typing.NDArray[numpy.float64]: ...
     def predict(self, x: Union[numpy.typing.NDArray[numpy.floating[typing.Any]], Table, 'pandas.DataFrame', Dict[str, numpy.typing.ArrayLike]], workspace: Optional[Workspace] = ...) -> Predictions: ...
@@ -1058,11 +1285,13 @@ class PredictorOptions:
     """Per-predictor settings."""
     def __init__(self, simd: Optional[SimdLevel] = ..., tile_rows: int = ...) -> None: ...
     @property
-    def simd(self) -> Optional[SimdLevel]: ...
+    def simd(self) -> Optional[SimdLevel]:
+        """Kernel level; None means default_simd_level()."""
     @simd.setter
     def simd(self, value: Optional[SimdLevel]) -> None: ...
     @property
-    def tile_rows(self) -> int: ...
+    def tile_rows(self) -> int:
+        """Rows that pass through all layers together; changes no result. Range [1, 4096]."""
     @tile_rows.setter
     def tile_rows(self, value: int) -> None: ...
 
@@ -1073,9 +1302,11 @@ class Preprocessor:
     def fit(table: Union[Table, 'pandas.DataFrame', Dict[str, numpy.typing.ArrayLike]], features: List[FeatureSpec], rows: numpy.typing.ArrayLike) -> Preprocessor: ...
     def transform(self, table: Union[Table, 'pandas.DataFrame', Dict[str, numpy.typing.ArrayLike]], rows: Optional[numpy.typing.ArrayLike] = ...) -> numpy.typing.NDArray[numpy.float32]: ...
     @property
-    def encoded_width(self) -> int: ...
+    def encoded_width(self) -> int:
+        """Columns of the encoded matrix."""
     @property
-    def features(self) -> List[FeatureTransform]: ...
+    def features(self) -> List[FeatureTransform]:
+        """FeatureTransform per raw column."""
     def encoded_names(self) -> List[str]: ...
     def to_json(self) -> Dict[str, Any]: ...
     @staticmethod
@@ -1085,55 +1316,71 @@ class PrivacyBudget:
     """Differential-privacy budget for DP-SGD training."""
     def __init__(self, epsilon: float, delta: float = ..., max_grad_norm: float = ...) -> None: ...
     @property
-    def epsilon(self) -> float: ...
+    def epsilon(self) -> float:
+        """Privacy loss bound epsilon of (epsilon, delta)-differential privacy."""
     @epsilon.setter
     def epsilon(self, value: float) -> None: ...
     @property
-    def delta(self) -> float: ...
+    def delta(self) -> float:
+        """Failure probability delta of (epsilon, delta)-differential privacy (default 1e-5)."""
     @delta.setter
     def delta(self, value: float) -> None: ...
     @property
-    def max_grad_norm(self) -> float: ...
+    def max_grad_norm(self) -> float:
+        """Per-sample clipping norm C."""
     @max_grad_norm.setter
     def max_grad_norm(self, value: float) -> None: ...
 
 class PrivacySpent:
     """What a DP-SGD run spent, as stored in the report and in the artifact's extensions['privacy']."""
     @property
-    def epsilon(self) -> float: ...
+    def epsilon(self) -> float:
+        """Spent after steps steps; at most target_epsilon."""
     @property
-    def target_epsilon(self) -> float: ...
+    def target_epsilon(self) -> float:
+        """Epsilon budget of the run."""
     @property
-    def delta(self) -> float: ...
+    def delta(self) -> float:
+        """Delta of the (epsilon, delta) guarantee."""
     @property
-    def optimal_order(self) -> float: ...
+    def optimal_order(self) -> float:
+        """RDP order that gave epsilon."""
     @property
-    def noise_multiplier(self) -> float: ...
+    def noise_multiplier(self) -> float:
+        """Noise standard deviation in units of max_grad_norm."""
     @property
-    def max_grad_norm(self) -> float: ...
+    def max_grad_norm(self) -> float:
+        """Per-sample clipping norm C."""
     @property
-    def sample_rate(self) -> float: ...
+    def sample_rate(self) -> float:
+        """Poisson sampling probability: expected batch size / training rows."""
     @property
-    def expected_batch_size(self) -> int: ...
+    def expected_batch_size(self) -> int:
+        """Expected number of rows per Poisson-sampled batch."""
     @property
-    def steps(self) -> int: ...
+    def steps(self) -> int:
+        """Noisy gradient steps taken, including steps on empty batches."""
     @property
-    def budget_exhausted(self) -> bool: ...
+    def budget_exhausted(self) -> bool:
+        """True when training stopped because one more step would exceed target_epsilon."""
     def to_json(self) -> Dict[str, Any]: ...
 
 class PrivateSteps:
     """DP-SGD steps taken at one sampling rate and noise multiplier."""
     def __init__(self, sample_rate: float, noise_multiplier: float, steps: int) -> None: ...
     @property
-    def sample_rate(self) -> float: ...
+    def sample_rate(self) -> float:
+        """Poisson sampling probability q, in [0, 1]."""
     @sample_rate.setter
     def sample_rate(self, value: float) -> None: ...
     @property
-    def noise_multiplier(self) -> float: ...
+    def noise_multiplier(self) -> float:
+        """Noise standard deviation in units of the clipping norm."""
     @noise_multiplier.setter
     def noise_multiplier(self, value: float) -> None: ...
     @property
-    def steps(self) -> int: ...
+    def steps(self) -> int:
+        """Number of noisy gradient steps."""
     @steps.setter
     def steps(self, value: int) -> None: ...
 
@@ -1142,11 +1389,14 @@ class ProcessGroup:
     @staticmethod
     def join(options: DistributedOptions) -> ProcessGroup: ...
     @property
-    def rank(self) -> int: ...
+    def rank(self) -> int:
+        """Rank of this process, in [0, world_size)."""
     @property
-    def world_size(self) -> int: ...
+    def world_size(self) -> int:
+        """Number of ranks in the group."""
     @property
-    def options(self) -> DistributedOptions: ...
+    def options(self) -> DistributedOptions:
+        """Options the group was joined with."""
     def all_reduce_sum(self, values: numpy.typing.ArrayLike) -> None: ...
     def all_reduce_mean(self, values: numpy.typing.ArrayLike) -> None: ...
     def broadcast(self, values: numpy.typing.ArrayLike, root: int) -> None: ...
@@ -1159,27 +1409,33 @@ class Provenance:
     """Origin of a model: version, time, data file and seed."""
     def __init__(self) -> None: ...
     @property
-    def lepton_version(self) -> str: ...
+    def lepton_version(self) -> str:
+        """Version of Lepton that wrote the model."""
     @lepton_version.setter
     def lepton_version(self, value: str) -> None: ...
     @property
-    def created_utc(self) -> str: ...
+    def created_utc(self) -> str:
+        """ISO 8601, e.g. '2026-12-04T22:10:00Z'."""
     @created_utc.setter
     def created_utc(self, value: str) -> None: ...
     @property
-    def data_file(self) -> str: ...
+    def data_file(self) -> str:
+        """Data file path as given by the caller."""
     @data_file.setter
     def data_file(self, value: str) -> None: ...
     @property
-    def data_sha256(self) -> str: ...
+    def data_sha256(self) -> str:
+        """Hex SHA-256 of the data file's bytes."""
     @data_sha256.setter
     def data_sha256(self, value: str) -> None: ...
     @property
-    def requirements_sha256(self) -> str: ...
+    def requirements_sha256(self) -> str:
+        """Hex SHA-256 of the canonical requirements JSON."""
     @requirements_sha256.setter
     def requirements_sha256(self, value: str) -> None: ...
     @property
-    def seed(self) -> int: ...
+    def seed(self) -> int:
+        """Random seed of the run."""
     @seed.setter
     def seed(self, value: int) -> None: ...
     def to_json(self) -> Dict[str, Any]: ...
@@ -1202,56 +1458,73 @@ class QuantizationOptions:
     """Options of quantize()."""
     def __init__(self, activations: ActivationScaling = ..., percentile: float = ..., objective: str = ..., tolerance: float = ..., fallback_to_f32: bool = ...) -> None: ...
     @property
-    def activations(self) -> ActivationScaling: ...
+    def activations(self) -> ActivationScaling:
+        """Source of each layer's int8 input scale (default ActivationScaling.PerRow)."""
     @activations.setter
     def activations(self, value: ActivationScaling) -> None: ...
     @property
-    def percentile(self) -> float: ...
+    def percentile(self) -> float:
+        """For Percentile scaling, in (0, 100]."""
     @percentile.setter
     def percentile(self, value: float) -> None: ...
     @property
-    def objective(self) -> str: ...
+    def objective(self) -> str:
+        """Metric name of the gate; empty: the model's."""
     @objective.setter
     def objective(self, value: str) -> None: ...
     @property
-    def tolerance(self) -> float: ...
+    def tolerance(self) -> float:
+        """Largest allowed drop of the objective on the validation rows, in the metric's units."""
     @tolerance.setter
     def tolerance(self, value: float) -> None: ...
     @property
-    def fallback_to_f32(self) -> bool: ...
+    def fallback_to_f32(self) -> bool:
+        """Move harmful layers back to f32 (True) or raise ConstraintError (False)."""
     @fallback_to_f32.setter
     def fallback_to_f32(self, value: bool) -> None: ...
 
 class QuantizationResult:
     """Model and measurements produced by quantize()."""
     @property
-    def artifact(self) -> ModelArtifact: ...
+    def artifact(self) -> ModelArtifact:
+        """The mixed-precision model, ready for save_artifact."""
     @property
-    def precisions(self) -> List[LayerPrecision]: ...
+    def precisions(self) -> List[LayerPrecision]:
+        """LayerPrecision per layer."""
     @property
-    def objective(self) -> str: ...
+    def objective(self) -> str:
+        """Metric name of the gate, e.g. 'f1'."""
     @property
-    def f32_metric(self) -> float: ...
+    def f32_metric(self) -> float:
+        """Objective of the f32 model on the validation rows."""
     @property
-    def int8_metric(self) -> float: ...
+    def int8_metric(self) -> float:
+        """Objective of the returned model on the validation rows."""
     @property
-    def metric_drop(self) -> float: ...
+    def metric_drop(self) -> float:
+        """Worsening of the objective (>= 0 is worse)."""
     @property
-    def label_agreement(self) -> float: ...
+    def label_agreement(self) -> float:
+        """Share of validation rows whose label equals the f32 label."""
     @property
-    def max_abs_output_difference(self) -> float: ...
+    def max_abs_output_difference(self) -> float:
+        """Largest abs(int8 - f32) of a raw network output."""
     @property
-    def validation_rows(self) -> int: ...
+    def validation_rows(self) -> int:
+        """Number of validation rows of the gate."""
     def to_json(self) -> Dict[str, Any]: ...
 
 class QuantizedWeights:
     """Int8 form of a layer: W[o][k] ~ values[o * inputs + k] * scales[o]."""
     @property
-    def values(self) -> numpy.typing.NDArray[numpy.int8]: ...
+    def values(self) -> numpy.typing.NDArray[numpy.int8]:
+        """Read-only int8 array [outputs * inputs], each in [-127, 127]."""
     @property
-    def scales(self) -> numpy.typing.NDArray[numpy.float32]: ...
+    def scales(self) -> numpy.typing.NDArray[numpy.float32]:
+        """Read-only float32 array [outputs] of per-channel scales."""
     @property
-    def input_scale(self) -> float: ...
+    def input_scale(self) -> float:
+        """Static activation scale; 0 means one scale per row at run time (dynamic)."""
 
 class RdpAccountant:
     """Counts DP-SGD steps of one training run (fixed sampling rate and noise multiplier) and converts them to (epsilon, delta), as Opacus 1.6.0's RDP accountant does."""
@@ -1260,30 +1533,38 @@ class RdpAccountant:
     def epsilon_at_order(self, steps: int, delta: float) -> EpsilonAtOrder: ...
     def max_steps_within(self, target_epsilon: float, delta: float, max_steps: int) -> int: ...
     @property
-    def sample_rate(self) -> float: ...
+    def sample_rate(self) -> float:
+        """Poisson sampling probability q, in [0, 1]."""
     @property
-    def noise_multiplier(self) -> float: ...
+    def noise_multiplier(self) -> float:
+        """Noise standard deviation over the L2 sensitivity, >= 0."""
 
 class Reason:
     """Reason for one setting's value, and what drove it."""
     @property
-    def text(self) -> str: ...
+    def text(self) -> str:
+        """One sentence, e.g. 'Minority class is 3.4 %, so positives are weighted 5.2x'."""
     @property
-    def driven_by(self) -> str: ...
+    def driven_by(self) -> str:
+        """'requirements.constraints...', 'data.class_balance', 'default', ..."""
 
 class RecordSchema:
     """A caller's column order, resolved once by Predictor.bind()."""
     @property
-    def columns(self) -> List[str]: ...
+    def columns(self) -> List[str]:
+        """Columns in the order that values are expected."""
 
 class RegressionMetrics:
     """Metrics of a regressor."""
     @property
-    def mae(self) -> float: ...
+    def mae(self) -> float:
+        """Mean absolute error, in target units."""
     @property
-    def rmse(self) -> float: ...
+    def rmse(self) -> float:
+        """Root mean squared error, in target units."""
     @property
-    def r2(self) -> float: ...
+    def r2(self) -> float:
+        """sklearn r2_score: 1 - SS_res / SS_tot."""
     def to_json(self) -> Dict[str, Any]: ...
 
 class Requirements:
@@ -1291,51 +1572,63 @@ class Requirements:
     @property
     def SCHEMA_VERSION(self) -> int: ...
     @property
-    def version(self) -> int: ...
+    def version(self) -> int:
+        """Requirements document format version (default SCHEMA_VERSION)."""
     @version.setter
     def version(self, value: int) -> None: ...
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """Name of the model."""
     @name.setter
     def name(self, value: str) -> None: ...
     @property
-    def task(self) -> Task: ...
+    def task(self) -> Task:
+        """Learning task (default Task.BinaryClassification)."""
     @task.setter
     def task(self, value: Task) -> None: ...
     @property
-    def target(self) -> str: ...
+    def target(self) -> str:
+        """Target column name."""
     @target.setter
     def target(self, value: str) -> None: ...
     @property
-    def features(self) -> List[FeatureSpec]: ...
+    def features(self) -> List[FeatureSpec]:
+        """Empty: inferred from the data."""
     @features.setter
     def features(self, value: List[FeatureSpec]) -> None: ...
     @property
-    def exclude(self) -> List[str]: ...
+    def exclude(self) -> List[str]:
+        """Columns never used as features."""
     @exclude.setter
     def exclude(self, value: List[str]) -> None: ...
     @property
-    def pii(self) -> List[str]: ...
+    def pii(self) -> List[str]:
+        """Columns with personal data; their raw values never reach the model, report, logs or errors."""
     @pii.setter
     def pii(self, value: List[str]) -> None: ...
     @property
-    def pii_handling(self) -> PiiHandling: ...
+    def pii_handling(self) -> PiiHandling:
+        """PiiHandling.Drop (default) or PiiHandling.Hash."""
     @pii_handling.setter
     def pii_handling(self, value: PiiHandling) -> None: ...
     @property
-    def objective(self) -> Metric: ...
+    def objective(self) -> Metric:
+        """Objective metric (default Metric.F1)."""
     @objective.setter
     def objective(self, value: Metric) -> None: ...
     @property
-    def constraints(self) -> Constraints: ...
+    def constraints(self) -> Constraints:
+        """Limits the model must respect."""
     @constraints.setter
     def constraints(self, value: Constraints) -> None: ...
     @property
-    def split(self) -> SplitFractions: ...
+    def split(self) -> SplitFractions:
+        """Train, validation and test fractions."""
     @split.setter
     def split(self, value: SplitFractions) -> None: ...
     @property
-    def seed(self) -> int: ...
+    def seed(self) -> int:
+        """Random seed of the run (default 42)."""
     @seed.setter
     def seed(self, value: int) -> None: ...
     def to_json(self) -> Dict[str, Any]: ...
@@ -1344,11 +1637,13 @@ class SaveOptions:
     """How save_artifact protects the file: encrypted with key, then signed with signing_key. The with_* methods set a field and return the same object."""
     def __init__(self, key: Optional[EncryptionKey] = ..., signing_key: Optional[SigningKey] = ...) -> None: ...
     @property
-    def key(self) -> Optional[EncryptionKey]: ...
+    def key(self) -> Optional[EncryptionKey]:
+        """EncryptionKey; None writes the file unencrypted."""
     @key.setter
     def key(self, value: Optional[EncryptionKey]) -> None: ...
     @property
-    def signing_key(self) -> Optional[SigningKey]: ...
+    def signing_key(self) -> Optional[SigningKey]:
+        """SigningKey; None writes no signature."""
     @signing_key.setter
     def signing_key(self, value: Optional[SigningKey]) -> None: ...
     def with_key(self, key: EncryptionKey) -> SaveOptions: ...
@@ -1368,7 +1663,8 @@ class SigningKey:
     def from_file(path: str) -> SigningKey: ...
     def seed_hex(self) -> str: ...
     @property
-    def public_key(self) -> PublicKey: ...
+    def public_key(self) -> PublicKey:
+        """The PublicKey that verifies this key's signatures."""
 
 class SimdLevel:
     """Instruction sets of the predictor's kernels, lowest first."""
@@ -1383,25 +1679,31 @@ class SimdLevel:
 class Split:
     """Row indices of the train, validation and test parts (int64 arrays)."""
     @property
-    def train(self) -> numpy.typing.NDArray[numpy.int64]: ...
+    def train(self) -> numpy.typing.NDArray[numpy.int64]:
+        """Row indices of the training split."""
     @property
-    def validation(self) -> numpy.typing.NDArray[numpy.int64]: ...
+    def validation(self) -> numpy.typing.NDArray[numpy.int64]:
+        """Row indices of the validation split."""
     @property
-    def test(self) -> numpy.typing.NDArray[numpy.int64]: ...
+    def test(self) -> numpy.typing.NDArray[numpy.int64]:
+        """Row indices of the test split."""
 
 class SplitFractions:
     """Fractions of a split; positive and summing to 1."""
     def __init__(self, train: float = ..., validation: float = ..., test: float = ...) -> None: ...
     @property
-    def train(self) -> float: ...
+    def train(self) -> float:
+        """Share of rows in the training split (default 0.6)."""
     @train.setter
     def train(self, value: float) -> None: ...
     @property
-    def validation(self) -> float: ...
+    def validation(self) -> float:
+        """Share of rows in the validation split (default 0.2)."""
     @validation.setter
     def validation(self, value: float) -> None: ...
     @property
-    def test(self) -> float: ...
+    def test(self) -> float:
+        """Share of rows in the test split (default 0.2)."""
     @test.setter
     def test(self, value: float) -> None: ...
 
@@ -1410,7 +1712,8 @@ class StopToken:
     def __init__(self) -> None: ...
     def request_stop(self) -> None: ...
     @property
-    def requested(self) -> bool: ...
+    def requested(self) -> bool:
+        """True once stop was requested."""
     def reset(self) -> None: ...
 
 class Table:
@@ -1423,13 +1726,17 @@ class Table:
     @staticmethod
     def from_numpy(array: numpy.typing.ArrayLike, column_names: List[str], source: str = ...) -> Table: ...
     @property
-    def rows(self) -> int: ...
+    def rows(self) -> int:
+        """Number of data rows."""
     @property
-    def columns(self) -> int: ...
+    def columns(self) -> int:
+        """Number of columns."""
     @property
-    def source(self) -> str: ...
+    def source(self) -> str:
+        """Origin named in error messages (file path or '<memory>')."""
     @property
-    def column_names(self) -> List[str]: ...
+    def column_names(self) -> List[str]:
+        """Column names, in order."""
     def __len__(self) -> int: ...
     def find_column(self, name: str) -> Optional[int]: ...
     def column_index(self, name: str) -> int: ...
@@ -1446,23 +1753,28 @@ class TargetEncoding:
     @staticmethod
     def fit(table: Union[Table, 'pandas.DataFrame', Dict[str, numpy.typing.ArrayLike]], column: str, task: Task, rows: numpy.typing.ArrayLike) -> TargetEncoding: ...
     @property
-    def task(self) -> Task: ...
+    def task(self) -> Task:
+        """Task that decides the encoding: class ids or standardized values."""
     @task.setter
     def task(self, value: Task) -> None: ...
     @property
-    def column(self) -> str: ...
+    def column(self) -> str:
+        """Target column name."""
     @column.setter
     def column(self, value: str) -> None: ...
     @property
-    def classes(self) -> List[str]: ...
+    def classes(self) -> List[str]:
+        """Classification: sorted labels; index = class id."""
     @classes.setter
     def classes(self, value: List[str]) -> None: ...
     @property
-    def mean(self) -> float: ...
+    def mean(self) -> float:
+        """Regression: y_model = (y - mean) / scale."""
     @mean.setter
     def mean(self, value: float) -> None: ...
     @property
-    def scale(self) -> float: ...
+    def scale(self) -> float:
+        """Regression: divisor in y_model = (y - mean) / scale (default 1)."""
     @scale.setter
     def scale(self, value: float) -> None: ...
     def encode_labels(self, table: Union[Table, 'pandas.DataFrame', Dict[str, numpy.typing.ArrayLike]], rows: numpy.typing.ArrayLike) -> numpy.typing.NDArray[numpy.int64]: ...
@@ -1485,58 +1797,71 @@ class Trainer:
     """Trains the configured MLP with LibTorch (AdamW, class weights, early stopping)."""
     def __init__(self, options: TrainerOptions) -> None: ...
     @property
-    def options(self) -> TrainerOptions: ...
+    def options(self) -> TrainerOptions:
+        """Options the trainer was built with."""
     def fit(self, train: TrainingData, validation: TrainingData, stop: Optional[StopToken] = ...) -> TrainingResult: ...
 
 class TrainerOptions:
     """Options of the Trainer. The with_* methods set a field and return the same object."""
     def __init__(self, config: Optional[ModelConfig] = ..., on_epoch: Optional[Callable[[EpochRecord], None]] = ..., checkpoint_path: str = ..., resume: bool = ..., max_seconds: float = ..., threads: int = ..., checkpoint_key: Optional[EncryptionKey] = ..., insecure_privacy_seed: Optional[int] = ..., row_order: Optional[Callable[[int, int], numpy.typing.ArrayLike]] = ..., initial_parameters: Optional[numpy.typing.ArrayLike] = ..., proximal_mu: float = ..., restore_best: bool = ...) -> None: ...
     @property
-    def config(self) -> ModelConfig: ...
+    def config(self) -> ModelConfig:
+        """Configuration to train."""
     @config.setter
     def config(self, value: ModelConfig) -> None: ...
     @property
-    def on_epoch(self) -> Optional[Callable[[EpochRecord], None]]: ...
+    def on_epoch(self) -> Optional[Callable[[EpochRecord], None]]:
+        """Callable(EpochRecord) called after each epoch on the training thread, with the GIL; None for none. An exception in it stops training and is raised by fit()."""
     @on_epoch.setter
     def on_epoch(self, value: Optional[Callable[[EpochRecord], None]]) -> None: ...
     @property
-    def checkpoint_path(self) -> str: ...
+    def checkpoint_path(self) -> str:
+        """Empty: no checkpoints. Written atomically after each epoch."""
     @checkpoint_path.setter
     def checkpoint_path(self, value: str) -> None: ...
     @property
-    def resume(self) -> bool: ...
+    def resume(self) -> bool:
+        """Continue from checkpoint_path when it matches the config."""
     @resume.setter
     def resume(self, value: bool) -> None: ...
     @property
-    def max_seconds(self) -> float: ...
+    def max_seconds(self) -> float:
+        """0: no time budget."""
     @max_seconds.setter
     def max_seconds(self, value: float) -> None: ...
     @property
-    def threads(self) -> int: ...
+    def threads(self) -> int:
+        """Intra-op threads for LibTorch."""
     @threads.setter
     def threads(self, value: int) -> None: ...
     @property
-    def checkpoint_key(self) -> Optional[EncryptionKey]: ...
+    def checkpoint_key(self) -> Optional[EncryptionKey]:
+        """EncryptionKey: checkpoints are encrypted with it, and resuming needs the same key. None: plain."""
     @checkpoint_key.setter
     def checkpoint_key(self, value: Optional[EncryptionKey]) -> None: ...
     @property
-    def insecure_privacy_seed(self) -> Optional[int]: ...
+    def insecure_privacy_seed(self) -> Optional[int]:
+        """DP-SGD tests only: seed the noise and sampling so that a run repeats. A seeded run has no privacy guarantee. None: the operating system's CSPRNG."""
     @insecure_privacy_seed.setter
     def insecure_privacy_seed(self, value: Optional[int]) -> None: ...
     @property
-    def row_order(self) -> Optional[Callable[[int, int], numpy.typing.ArrayLike]]: ...
+    def row_order(self) -> Optional[Callable[[int, int], numpy.typing.ArrayLike]]:
+        """Callable(epoch: int counted from 0, rows: int) returning a permutation of range(rows): the order in which an epoch visits the training rows. Called on the training thread with the GIL. None: a permutation drawn from config.seed."""
     @row_order.setter
     def row_order(self, value: Optional[Callable[[int, int], numpy.typing.ArrayLike]]) -> None: ...
     @property
-    def initial_parameters(self) -> numpy.typing.NDArray[numpy.float32]: ...
+    def initial_parameters(self) -> numpy.typing.NDArray[numpy.float32]:
+        """Starting weights as one flat float32 array W1, b1, W2, b2, ... (each W [out, in], row-major), as initial_parameters() returns. Empty: PyTorch's initialization from config.seed. The getter returns a copy."""
     @initial_parameters.setter
     def initial_parameters(self, value: numpy.typing.NDArray[numpy.float32]) -> None: ...
     @property
-    def proximal_mu(self) -> float: ...
+    def proximal_mu(self) -> float:
+        """FedProx: adds mu / 2 * ||w - initial_parameters||^2 to the loss; needs initial_parameters when > 0."""
     @proximal_mu.setter
     def proximal_mu(self, value: float) -> None: ...
     @property
-    def restore_best(self) -> bool: ...
+    def restore_best(self) -> bool:
+        """True: return the best validation epoch's weights. False: the last epoch's."""
     @restore_best.setter
     def restore_best(self, value: bool) -> None: ...
     def with_config(self, config: ModelConfig) -> TrainerOptions: ...
@@ -1549,45 +1874,60 @@ class TrainingData:
     """Encoded features and encoded target, as the trainer consumes them."""
     def __init__(self, features: numpy.typing.ArrayLike, labels: Optional[numpy.typing.ArrayLike] = ..., values: Optional[numpy.typing.ArrayLike] = ...) -> None: ...
     @property
-    def features(self) -> numpy.typing.NDArray[numpy.float32]: ...
+    def features(self) -> numpy.typing.NDArray[numpy.float32]:
+        """Read-only float32 array [rows, inputs]."""
     @property
-    def labels(self) -> numpy.typing.NDArray[numpy.int64]: ...
+    def labels(self) -> numpy.typing.NDArray[numpy.int64]:
+        """Read-only int64 array of class ids."""
     @property
-    def values(self) -> numpy.typing.NDArray[numpy.float64]: ...
+    def values(self) -> numpy.typing.NDArray[numpy.float64]:
+        """Read-only float64 array of standardized regression targets."""
 
 class TrainingResult:
     """The best weights (by the validation objective) and the history."""
     @property
-    def network(self) -> Mlp: ...
+    def network(self) -> Mlp:
+        """Network with the best weights by the validation objective."""
     @property
-    def history(self) -> List[EpochRecord]: ...
+    def history(self) -> List[EpochRecord]:
+        """EpochRecord per finished epoch."""
     @property
-    def best_epoch(self) -> int: ...
+    def best_epoch(self) -> int:
+        """Epoch whose weights network holds."""
     @property
-    def stop_reason(self) -> str: ...
+    def stop_reason(self) -> str:
+        """'early_stopping', 'max_epochs', 'time_budget', 'stop_requested' or 'privacy_budget'."""
     @property
-    def seconds(self) -> float: ...
+    def seconds(self) -> float:
+        """Wall-clock training time, seconds."""
     @property
-    def resumed(self) -> bool: ...
+    def resumed(self) -> bool:
+        """True when training continued from the checkpoint."""
     @property
-    def privacy(self) -> Optional[PrivacySpent]: ...
+    def privacy(self) -> Optional[PrivacySpent]:
+        """PrivacySpent of a DP-SGD run; None otherwise."""
     def to_json(self) -> Dict[str, Any]: ...
 
 class ValidationProblem:
     """One problem found in a requirements document."""
     @property
-    def path(self) -> str: ...
+    def path(self) -> str:
+        """JSON path such as '$.constraints.max_model_bytes'."""
     @property
-    def value(self) -> str: ...
+    def value(self) -> str:
+        """The offending value as JSON text; empty when the key is missing."""
     @property
-    def message(self) -> str: ...
+    def message(self) -> str:
+        """What is wrong and what is allowed."""
 
 class VerifiedContent:
     """The content of a signed envelope and the key that signed it."""
     @property
-    def content(self) -> bytes: ...
+    def content(self) -> bytes:
+        """The signed bytes."""
     @property
-    def signer(self) -> PublicKey: ...
+    def signer(self) -> PublicKey:
+        """PublicKey of the signer."""
 
 class Workspace:
     """Scratch memory that predict calls reuse; serves one thread at a time."""
