@@ -104,7 +104,7 @@ int run_command(const std::string& requirements_path, const std::string& data_pa
   if (!quiet) std::fprintf(stderr, "\n");
   print_summary(result, out_dir);
 
-  // A run that finished but missed a measured constraint still writes its outputs, and says which one failed.
+  // A run that finished but missed a measured constraint still writes its outputs, and names the failed constraint.
   const nlohmann::json report = nlohmann::json::parse(lepton::read_file(result.report_json_path));
   int exit_code = 0;
   for (const auto& row : report["constraints"]) {
