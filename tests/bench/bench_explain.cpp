@@ -1,11 +1,21 @@
 // Explainer benchmark: Kernel SHAP on a 30-128-64-1 sigmoid MLP and exact SHAP on an AI4I-shaped model,
 // compared with shap 0.49.1 figures measured on the same machine (reference BLAS and OpenBLAS, 2 threads).
 //
+// It also measures Kernel SHAP's error against a converged antithetic permutation estimate. That reference is not
+// exact enumeration, which needs 2^30 coalitions. It reports the budget that reaches 1e-3 of the output range,
+// and times exact SHAP on the trained AI4I model (tests/golden/ai4i_mlp.lepton) against its FLOP floor.
+//
 // Build: cmake --build BUILD --target bench_explain
-// Run: BUILD/tests/bench_explain [explained rows, default 8]. LEPTON_SIMD selects the kernel level.
+// Run: BUILD/tests/bench_explain [explained rows, default 8] [AI4I artifact, default tests/golden/ai4i_mlp.lepton];
+// BUILD/tests/bench_explain accuracy, or ai4i [artifact], runs only that section.
+// LEPTON_SIMD selects the kernel level.
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <string>
 #include <cstdlib>
 #include <random>
 #include <thread>
@@ -13,6 +23,8 @@
 #include <Eigen/Core>
 
 #include "lepton/explain.hpp"
+#include "lepton/model.hpp"
+#include "lepton/table.hpp"
 
 using namespace lepton;
 
@@ -23,6 +35,13 @@ constexpr double kShapKernelReferenceBlasMs = 1086.0;
 constexpr double kShapKernelOpenBlasMs = 276.0;
 constexpr double kShapExactReferenceBlasMs = 22.0;
 constexpr double kShapExactOpenBlasMs = 5.3;
+
+// Antithetic permutation pairs of the accuracy reference, chosen so that its largest reported standard error is
+// about 1e-4 of the output range (200 pairs gave 1.9e-3; the error falls as 1 / sqrt(pairs)).
+constexpr std::size_t kReferencePairs = 72000;
+// Estimated fp32 peak of this machine's 2 cores, GFLOP/s: 16 AVX-512 lanes x 2 FMA units x 2 FLOP x 2.5 GHz
+// per core. An assumption (lscpu names no model or clock), used only to place the AI4I exact timings.
+constexpr double kAssumedPeakGflops = 320.0;
 
 DoubleMlp random_mlp(const std::vector<std::size_t>& widths, std::uint64_t seed) {
   std::mt19937_64 engine(seed);
@@ -133,13 +152,165 @@ void bench_exact(std::size_t rows_to_explain) {
   }
 }
 
+// The 30-feature Kernel SHAP setting shared by the speed and the accuracy sections.
+struct KernelSetting {
+  std::size_t width = 30;
+  ExplainModel model = ExplainModel::from_mlp(random_mlp({30, 128, 64, 1}, 2024), OutputLink::Logistic);
+  Background background = Background::uniform(random_rows(100, 30, 1));
+  FeatureGroups groups = FeatureGroups::per_column(30);
+};
+
+// max - min of the model output over the background and the explained rows: the unit of every error below.
+double output_range(const ExplainModel& model, const Background& background, const DoubleMatrix& rows) {
+  const DoubleMatrix from_background = model.evaluate(background.rows);
+  const DoubleMatrix from_rows = model.evaluate(rows);
+  std::vector<double> outputs = from_background.data;
+  outputs.insert(outputs.end(), from_rows.data.begin(), from_rows.data.end());
+  const auto [low, high] = std::minmax_element(outputs.begin(), outputs.end());
+  return *high - *low;
+}
+
+double max_abs_difference(const std::vector<double>& a, const std::vector<double>& b) {
+  double worst = 0.0;
+  for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - b[i]));
+  return worst;
+}
+
+// Kernel SHAP's error against a converged permutation estimate, and the budget that reaches 1e-3 of the range.
+void bench_kernel_accuracy() {
+  const KernelSetting setting;
+  // Two rows, one per thread: the reference took about 85 s per row on this machine.
+  const std::size_t explained = 2;
+  // The first rows of the speed section's explained rows (same generator and seed).
+  const DoubleMatrix rows = random_rows(explained, setting.width, 2);
+  const double range = output_range(setting.model, setting.background, rows);
+  const std::size_t pairs = kReferencePairs;
+
+  std::printf("\nKernel SHAP accuracy, 30-128-64-1 sigmoid MLP, background 100, %zu rows, output range %.6f\n",
+              explained, range);
+  std::printf("reference: PermutationExplainer, %zu antithetic pairs, fast path, 2 threads. It is a converged\n"
+              "sampling estimate, not exact enumeration (2^30 coalitions x 100 background rows is out of reach).\n",
+              pairs);
+  const PermutationExplainer permutation(
+      setting.model, setting.background, setting.groups,
+      PermutationOptions().permutations(pairs).seed(11).threads(2).path(CoalitionPath::Fast));
+  Explanation reference;
+  const double reference_seconds = seconds([&] { reference = permutation.explain(rows); });
+  const double reference_error =
+      *std::max_element(reference.standard_errors.begin(), reference.standard_errors.end());
+  std::printf("reference: %.1f s; largest standard error %.3g = %.3g of the range\n", reference_seconds,
+              reference_error, reference_error / range);
+
+  // The reference path at this many pairs would take hours, so check that the fast path (float later layers)
+  // changes a permutation estimate by far less than the reference's own standard error.
+  const std::size_t check_pairs = 20;
+  Explanation by_path[2];
+  for (CoalitionPath path : {CoalitionPath::Reference, CoalitionPath::Fast}) {
+    const PermutationExplainer check(setting.model, setting.background, setting.groups,
+                                     PermutationOptions().permutations(check_pairs).seed(11).threads(2).path(path));
+    by_path[path == CoalitionPath::Fast ? 1 : 0] = check.explain(rows);
+  }
+  std::printf("fast against reference path, %zu pairs, same seed: max |difference| %.3g of the range\n", check_pairs,
+              max_abs_difference(by_path[0].values, by_path[1].values) / range);
+
+  std::printf("Kernel SHAP, fast path, no bootstrap, 2 threads, seed 3:\n");
+  std::printf("  %7s %12s %16s %10s\n", "budget", "max |error|", "error / range", "ms/row");
+  std::size_t first_reaching = 0;
+  for (std::size_t budget : {256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536}) {
+    const KernelExplainer kernel(
+        setting.model, setting.background, setting.groups,
+        KernelOptions().samples(budget).seed(3).threads(2).bootstrap(0).path(CoalitionPath::Fast));
+    Explanation estimate;
+    const double elapsed = seconds([&] { estimate = kernel.explain(rows); });
+    const double error = max_abs_difference(estimate.values, reference.values) / range;
+    std::printf("  %7zu %12.3g %16.3g %10.1f%s\n", budget, error * range, error,
+                1e3 * elapsed / static_cast<double>(explained), budget == 2048 ? "  (benchmark budget)" : "");
+    if (first_reaching == 0 && error <= 1e-3) first_reaching = budget;
+  }
+  if (first_reaching == 0) {
+    std::printf("no budget up to 65536 reaches a max error of 1e-3 of the range\n");
+  } else {
+    std::printf("first budget with max error <= 1e-3 of the range: %zu coalitions\n", first_reaching);
+  }
+}
+
+// The artifact's path from this file's path as the compiler saw it, because bench_explain has no
+// LEPTON_SOURCE_DIR. A relative __FILE__ is relative to the compile folder, which is the executable's folder.
+std::string default_ai4i_artifact() {
+  namespace fs = std::filesystem;
+  fs::path source = fs::path(__FILE__).parent_path().parent_path().parent_path();
+  if (source.is_relative()) source = fs::read_symlink("/proc/self/exe").parent_path() / source;
+  return (source / "tests/golden/ai4i_mlp.lepton").lexically_normal().string();
+}
+
+// Exact SHAP on the trained AI4I model with a background sampled from the real data file.
+void bench_exact_ai4i(std::size_t rows_to_explain, const std::string& artifact_path) {
+  const ModelArtifact artifact = load_artifact(artifact_path);
+  const ExplainModel model = explain_model(artifact, default_output_link(artifact));
+  const FeatureGroups groups = FeatureGroups::from_preprocessor(artifact.preprocessor);
+  const Table table = read_csv(LEPTON_SHARED_DIR "/data/ai4i2020.csv");
+  const DoubleMatrix encoded = DoubleMatrix::from(artifact.preprocessor.transform(table));
+  // NOTE: the artifact does not store its training split, so the background is a uniform sample of the
+  // whole file (10,000 rows), not of the training rows alone.
+  const Background background = Background::sample(encoded, 100, 5);
+  const DoubleMatrix rows = DoubleMatrix::from_rows([&] {
+    std::vector<std::vector<double>> picked;
+    for (std::size_t r = 0; r < rows_to_explain * 16; ++r) {
+      const double* row = encoded.row((r * 613) % encoded.rows);
+      picked.emplace_back(row, row + encoded.cols);
+    }
+    return picked;
+  }());
+
+  double multiply_adds = 0.0;
+  std::string shape = std::to_string(artifact.network.inputs());
+  for (const DenseLayer& layer : artifact.network.layers) {
+    multiply_adds += static_cast<double>(layer.inputs * layer.outputs);
+    shape += "-" + std::to_string(layer.outputs);
+  }
+  const double coalitions = std::ldexp(1.0, static_cast<int>(groups.size()));
+  const double flop_per_row = coalitions * static_cast<double>(background.size()) * multiply_adds * 2.0;
+  const double floor_ms = flop_per_row / (kAssumedPeakGflops * 1e9) * 1e3;
+
+  std::printf("\nExact SHAP, trained AI4I model %s (%s), %zu encoded inputs, %zu groups (%.0f coalitions),\n"
+              "background %zu rows sampled from the whole data file, %zu explained rows, 2 threads\n",
+              artifact_path.c_str(), shape.c_str(), artifact.network.inputs(), groups.size(), coalitions,
+              background.size(), rows.rows);
+  std::printf("FLOP per explained row: %.0f coalitions x %zu background rows x %.0f multiply-adds x 2 = %.1f MFLOP;\n"
+              "floor %.4f ms/row at an assumed fp32 peak of %.0f GFLOP/s on 2 cores (estimate: 2 x 16 lanes x 2 FMA\n"
+              "units x 2 FLOP x 2.5 GHz; clock and FMA units not verified)\n",
+              coalitions, background.size(), multiply_adds, flop_per_row / 1e6, floor_ms, kAssumedPeakGflops);
+  for (CoalitionPath path : {CoalitionPath::Reference, CoalitionPath::Fast}) {
+    const ExactExplainer explainer(model, background, groups, ExactOptions().threads(2).path(path));
+    const double elapsed = seconds([&] { explainer.explain(rows); });
+    const double ms = 1e3 * elapsed / static_cast<double>(rows.rows);
+    std::printf("  %-9s: %8.3f ms/row (%.0f rows/s)  shap ref BLAS x%.1f  shap OpenBLAS x%.1f  %.1fx the floor  "
+                "%.1f GFLOP/s\n",
+                path == CoalitionPath::Fast ? "fast" : "reference", ms, 1e3 / ms, kShapExactReferenceBlasMs / ms,
+                kShapExactOpenBlasMs / ms, ms / floor_ms, flop_per_row / (ms * 1e-3) / 1e9);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // "accuracy" or "ai4i" as the first argument runs only that section.
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "accuracy") {
+    bench_kernel_accuracy();
+    return 0;
+  }
+  if (mode == "ai4i") {
+    bench_exact_ai4i(8, argc > 2 ? argv[2] : default_ai4i_artifact());
+    return 0;
+  }
+
   const std::size_t rows = argc > 1 ? static_cast<std::size_t>(std::strtoul(argv[1], nullptr, 10)) : 8;
   std::printf("hardware threads: %u\n", std::thread::hardware_concurrency());
   std::printf("Eigen float GEMM on one core (64x128 by 128x1024): %.1f GFLOP/s\n", measure_gemm_gflops());
   bench_kernel(rows);
   bench_exact(rows);
+  bench_exact_ai4i(rows, argc > 2 ? argv[2] : default_ai4i_artifact());
+  bench_kernel_accuracy();
   return 0;
 }
