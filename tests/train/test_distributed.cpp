@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "train/weights_io.hpp"
+#include "train/worker_process.hpp"
 
 #include <spawn.h>
 #include <sys/socket.h>
@@ -105,45 +106,14 @@ std::string environment_or(const char* name, const std::string& fallback) {
 // Starts this executable as rank `rank` of the hidden worker case, with `extra` environment entries.
 pid_t spawn_worker(int rank, int world_size, int port, const std::string& scenario, const fs::path& folder,
                    const std::vector<std::string>& extra) {
-  std::vector<std::string> entries;
-  for (char** variable = environ; *variable != nullptr; ++variable) entries.emplace_back(*variable);
-  entries.push_back("RANK=" + std::to_string(rank));
-  entries.push_back("WORLD_SIZE=" + std::to_string(world_size));
-  entries.push_back("MASTER_ADDR=127.0.0.1");
-  entries.push_back("MASTER_PORT=" + std::to_string(port));
-  entries.push_back("LEPTON_DIST_TIMEOUT=" + std::to_string(kWorkerTimeoutSeconds));
-  entries.push_back("LEPTON_TEST_SCENARIO=" + scenario);
-  entries.push_back("LEPTON_TEST_FOLDER=" + folder.string());
+  std::vector<std::string> entries{"LEPTON_DIST_TIMEOUT=" + std::to_string(kWorkerTimeoutSeconds),
+                                   "LEPTON_TEST_SCENARIO=" + scenario, "LEPTON_TEST_FOLDER=" + folder.string()};
   entries.insert(entries.end(), extra.begin(), extra.end());
-
-  std::vector<char*> envp;
-  for (std::string& entry : entries) envp.push_back(entry.data());
-  envp.push_back(nullptr);
-
-  std::string executable = fs::read_symlink("/proc/self/exe").string();
-  std::string test_name = "distributed worker";
-  std::string log_option = "--out=" + (folder / ("catch.rank" + std::to_string(rank) + ".log")).string();
-  std::vector<char*> argv{executable.data(), test_name.data(), log_option.data(), nullptr};
-
-  pid_t pid = 0;
-  REQUIRE(posix_spawn(&pid, executable.c_str(), nullptr, nullptr, argv.data(), envp.data()) == 0);
-  return pid;
+  return lepton::test::spawn_rank("distributed worker", rank, world_size, port, entries,
+                                  folder / ("catch.rank" + std::to_string(rank) + ".log"));
 }
 
-// Waits up to `seconds` for `pid`; kills it past that. Returns the exit status, or -1 when it was killed.
-int wait_worker(pid_t pid, double seconds) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  int status = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (waitpid(pid, &status, WNOHANG) == pid) {
-      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, &status, 0);
-  return -1;
-}
+using lepton::test::wait_rank;
 
 // Runs `world_size` workers of `scenario` and requires each to exit with status 0 within 60 s.
 void run_workers(int world_size, const std::string& scenario, const fs::path& folder,
@@ -153,7 +123,7 @@ void run_workers(int world_size, const std::string& scenario, const fs::path& fo
   for (int rank = 0; rank < world_size; ++rank) pids.push_back(spawn_worker(rank, world_size, port, scenario, folder, extra));
   for (int rank = 0; rank < world_size; ++rank) {
     INFO("worker rank " << rank << " of scenario " << scenario << "; its log is in " << folder.string());
-    CHECK(wait_worker(pids[static_cast<std::size_t>(rank)], 60) == 0);
+    CHECK(wait_rank(pids[static_cast<std::size_t>(rank)], 60) == 0);
   }
 }
 
@@ -403,9 +373,9 @@ TEST_CASE("hung rank times out its peer", "[distributed]") {
   const int port = lepton::find_free_port();
   const pid_t rank0 = spawn_worker(0, 2, port, "hang", folder, {});
   const pid_t rank1 = spawn_worker(1, 2, port, "hang", folder, {});
-  CHECK(wait_worker(rank0, 30) == 0);
+  CHECK(wait_rank(rank0, 30) == 0);
   kill(rank1, SIGKILL);
-  wait_worker(rank1, 5);
+  wait_rank(rank1, 5);
 
   const std::string message = read_text((folder / "error.txt").string());
   CHECK_THAT(message, Catch::Contains("rank 0 of 2") && Catch::Contains("timeout of 3 s"));

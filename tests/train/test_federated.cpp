@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "train/weights_io.hpp"
+#include "train/worker_process.hpp"
 
 #include <spawn.h>
 #include <sys/wait.h>
@@ -110,42 +111,17 @@ std::string exact_text(double value) {
 
 pid_t spawn_worker(int rank, int world_size, int port, const fs::path& folder, bool secure,
                    const PrivateSettings& privacy) {
-  std::vector<std::string> entries;
-  for (char** variable = environ; *variable != nullptr; ++variable) entries.emplace_back(*variable);
-  entries.push_back("RANK=" + std::to_string(rank));
-  entries.push_back("WORLD_SIZE=" + std::to_string(world_size));
-  entries.push_back("MASTER_ADDR=127.0.0.1");
-  entries.push_back("MASTER_PORT=" + std::to_string(port));
-  entries.push_back("LEPTON_DIST_TIMEOUT=10");
-  entries.push_back("LEPTON_TEST_FOLDER=" + folder.string());
-  entries.push_back(std::string("LEPTON_TEST_SECURE=") + (secure ? "1" : "0"));
-  entries.push_back("LEPTON_TEST_ROUNDS=" + std::to_string(privacy.rounds));
-  entries.push_back("LEPTON_TEST_EPSILON=" + exact_text(privacy.epsilon));
-  entries.push_back("LEPTON_TEST_NOISE=" + exact_text(privacy.noise_multiplier));
-  std::vector<char*> envp;
-  for (std::string& entry : entries) envp.push_back(entry.data());
-  envp.push_back(nullptr);
-
-  std::string executable = fs::read_symlink("/proc/self/exe").string();
-  std::string test_name = "federated worker";
-  std::string log_option = "--out=" + (folder / ("catch.rank" + std::to_string(rank) + ".log")).string();
-  std::vector<char*> argv{executable.data(), test_name.data(), log_option.data(), nullptr};
-  pid_t pid = 0;
-  REQUIRE(posix_spawn(&pid, executable.c_str(), nullptr, nullptr, argv.data(), envp.data()) == 0);
-  return pid;
+  const std::vector<std::string> entries{"LEPTON_DIST_TIMEOUT=10",
+                                         "LEPTON_TEST_FOLDER=" + folder.string(),
+                                         std::string("LEPTON_TEST_SECURE=") + (secure ? "1" : "0"),
+                                         "LEPTON_TEST_ROUNDS=" + std::to_string(privacy.rounds),
+                                         "LEPTON_TEST_EPSILON=" + exact_text(privacy.epsilon),
+                                         "LEPTON_TEST_NOISE=" + exact_text(privacy.noise_multiplier)};
+  return lepton::test::spawn_rank("federated worker", rank, world_size, port, entries,
+                                  folder / ("catch.rank" + std::to_string(rank) + ".log"));
 }
 
-int wait_worker(pid_t pid, double seconds) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  int status = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, &status, 0);
-  return -1;
-}
+using lepton::test::wait_rank;
 
 // Runs a server and two clients; returns the folder with weights.rank0 .. weights.rank2.
 fs::path run_group(const std::string& name, bool secure, const PrivateSettings& privacy = {}) {
@@ -157,7 +133,7 @@ fs::path run_group(const std::string& name, bool secure, const PrivateSettings& 
   for (int rank = 0; rank < 3; ++rank) pids.push_back(spawn_worker(rank, 3, port, folder, secure, privacy));
   for (int rank = 0; rank < 3; ++rank) {
     INFO("federated rank " << rank << "; its log is in " << folder.string());
-    CHECK(wait_worker(pids[static_cast<std::size_t>(rank)], 60) == 0);
+    CHECK(wait_rank(pids[static_cast<std::size_t>(rank)], 60) == 0);
   }
   return folder;
 }
