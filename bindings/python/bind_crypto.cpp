@@ -145,7 +145,7 @@ void register_envelopes(py::module_& m) {
 
 void register_options(py::module_& m) {
   py::class_<SaveOptions>(m, "SaveOptions",
-                          "How save_artifact protects the file: encrypted with key, then signed with signing_key. "
+                          "Protection that save_artifact applies: encryption with key, then a signature with signing_key. "
                           "The with_* methods set a field and return the same object.")
       .def(py::init([](std::optional<EncryptionKey> key, std::optional<SigningKey> signing_key) {
              SaveOptions options;
@@ -175,7 +175,7 @@ void register_options(py::module_& m) {
                   "key from the file named by LEPTON_SIGNING_KEY_FILE; an unset variable leaves its field None.");
 
   py::class_<LoadOptions>(m, "LoadOptions",
-                          "What load_artifact accepts: key opens encrypted files, and trusted_key makes a valid "
+                          "Requirements that load_artifact enforces: key opens encrypted files, and trusted_key makes a valid "
                           "signature by that key mandatory. The with_* methods set a field and return the same "
                           "object.")
       .def(py::init([](std::optional<EncryptionKey> key, std::optional<PublicKey> trusted_key) {

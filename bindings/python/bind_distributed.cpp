@@ -325,7 +325,7 @@ void register_federated(py::module_& m) {
                     "Client training losses of the round's last epoch, weighted by rows.")
       .def_readonly("seconds", &FederatedRound::seconds, "Wall-clock duration of the round, seconds.");
 
-  py::class_<FederatedResult>(m, "FederatedResult", "Result of federated training; every rank holds the same network.")
+  py::class_<FederatedResult>(m, "FederatedResult", "Result of federated training. Every rank ends with the same network.")
       .def_readonly("network", &FederatedResult::network, "Global network after the last round.")
       .def_readonly("rounds", &FederatedResult::rounds, "FederatedRound per round.")
       .def_readonly("stop_reason", &FederatedResult::stop_reason,

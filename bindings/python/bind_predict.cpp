@@ -89,7 +89,7 @@ void register_model(py::module_& m) {
       .def_readwrite("precision", &DenseLayer::precision,
                      "Number format of the layer: LayerPrecision.F32 or LayerPrecision.Int8.")
       .def_readonly("quantized", &DenseLayer::quantized,
-                    "Int8 weights when precision is Int8; weight then holds the dequantized values.");
+                    "Int8 weights when precision is Int8; weight then contains the dequantized values.");
 
   py::class_<Mlp>(m, "Mlp", "A multilayer perceptron; the last layer is Identity and emits logits or the value.")
       .def(py::init([](std::vector<DenseLayer> layers) { return Mlp{std::move(layers)}; }), py::arg("layers"))

@@ -97,7 +97,7 @@ void register_accountant(py::module_& m) {
       "Raises InvalidArgument for a target that no multiplier up to 10^6 reaches, or arguments out of range.");
 
   py::class_<PrivacySpent>(m, "PrivacySpent",
-                           "What a DP-SGD run spent, as stored in the report and in the artifact's "
+                           "Privacy budget spent by a DP-SGD run, as stored in the report and in the artifact's "
                            "extensions['privacy'].")
       .def_readonly("epsilon", &PrivacySpent::epsilon, "Spent after steps steps; at most target_epsilon.")
       .def_readonly("target_epsilon", &PrivacySpent::target_epsilon, "Epsilon budget of the run.")

@@ -59,7 +59,7 @@ void register_requirements(py::module_& m) {
   use_lepton_names(interpretability);
 
   py::enum_<PiiHandling> pii_handling(m, "PiiHandling",
-                                      "What happens to columns with personal data before anything else reads them.");
+                                      "Treatment of columns with personal data before anything else reads them.");
   pii_handling.value("Drop", PiiHandling::Drop, "Removed from the table.")
       .value("Hash", PiiHandling::Hash, "Each value replaced by its keyed BLAKE2b hash; equal values stay equal.");
   use_lepton_names(pii_handling);

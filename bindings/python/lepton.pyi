@@ -309,7 +309,7 @@ class DenseLayer:
     def precision(self, value: LayerPrecision) -> None: ...
     @property
     def quantized(self) -> QuantizedWeights:
-        """Int8 weights when precision is Int8; weight then holds the dequantized values."""
+        """Int8 weights when precision is Int8; weight then contains the dequantized values."""
 
 class DistributedOptions:
     """Settings with which one process joins its group. The with_* methods set fields and return the same object."""
@@ -678,7 +678,7 @@ class FederatedOptions:
     def validate(self) -> None: ...
 
 class FederatedResult:
-    """Result of federated training; every rank holds the same network."""
+    """Result of federated training. Every rank ends with the same network."""
     @property
     def network(self) -> Mlp:
         """Global network after the last round."""
@@ -837,7 +837,7 @@ class LayerPrecision:
     def name(self) -> str: ...
 
 class LoadOptions:
-    """What load_artifact accepts: key opens encrypted files, and trusted_key makes a valid signature by that key mandatory. The with_* methods set a field and return the same object."""
+    """Requirements that load_artifact enforces: key opens encrypted files, and trusted_key makes a valid signature by that key mandatory. The with_* methods set a field and return the same object."""
     def __init__(self, key: Optional[EncryptionKey] = ..., trusted_key: Optional[PublicKey] = ...) -> None: ...
     @property
     def key(self) -> Optional[EncryptionKey]:
@@ -1154,7 +1154,7 @@ class PermutationOptions:
     def path(self, value: CoalitionPath) -> None: ...
 
 class PiiHandling:
-    """What happens to columns with personal data before anything else reads them."""
+    """Treatment of columns with personal data before anything else reads them."""
     Drop: typing.ClassVar[PiiHandling]
     Hash: typing.ClassVar[PiiHandling]
     def __init__(self, value: int) -> None: ...
@@ -1332,7 +1332,7 @@ class PrivacyBudget:
     def max_grad_norm(self, value: float) -> None: ...
 
 class PrivacySpent:
-    """What a DP-SGD run spent, as stored in the report and in the artifact's extensions['privacy']."""
+    """Privacy budget spent by a DP-SGD run, as stored in the report and in the artifact's extensions['privacy']."""
     @property
     def epsilon(self) -> float:
         """Spent after steps steps; at most target_epsilon."""
@@ -1634,7 +1634,7 @@ class Requirements:
     def to_json(self) -> Dict[str, Any]: ...
 
 class SaveOptions:
-    """How save_artifact protects the file: encrypted with key, then signed with signing_key. The with_* methods set a field and return the same object."""
+    """Protection that save_artifact applies: encryption with key, then a signature with signing_key. The with_* methods set a field and return the same object."""
     def __init__(self, key: Optional[EncryptionKey] = ..., signing_key: Optional[SigningKey] = ...) -> None: ...
     @property
     def key(self) -> Optional[EncryptionKey]:

@@ -17,7 +17,7 @@
 
 namespace lepton {
 
-/// Environment variable that holds the model encryption key as 64 hex digits.
+/// Environment variable that contains the model encryption key as 64 hex digits.
 inline constexpr const char* kModelKeyVariable = "LEPTON_MODEL_KEY";
 /// Environment variable that names a file with the model encryption key; used when LEPTON_MODEL_KEY is unset.
 inline constexpr const char* kModelKeyFileVariable = "LEPTON_MODEL_KEY_FILE";
@@ -124,7 +124,7 @@ struct VerifiedContent {
 VerifiedContent verify_bytes(const std::string& signed_bytes, const std::optional<PublicKey>& trusted,
                              const std::string& source);
 
-/// How save_artifact protects the file it writes. Chainable setters return *this.
+/// Protection that save_artifact applies to the file it writes. Chainable setters return *this.
 struct SaveOptions {
   std::optional<EncryptionKey> key;          ///< Set: encrypt.
   std::optional<SigningKey> signing_key;     ///< Set: sign (after encrypting).
@@ -137,7 +137,7 @@ struct SaveOptions {
   static SaveOptions from_environment();
 };
 
-/// What load_artifact accepts. Chainable setters return *this.
+/// Requirements that load_artifact enforces. Chainable setters return *this.
 struct LoadOptions {
   std::optional<EncryptionKey> key;          ///< Needed for encrypted files.
   /// Set: the file must carry a valid signature by this key; unsigned files are rejected.

@@ -16,10 +16,10 @@ namespace lepton {
 /// The kind of machine-learning task.
 enum class Task { BinaryClassification, MulticlassClassification, Regression };
 
-/// How a column enters the model.
+/// Role of a column in the model.
 enum class FeatureType { Numeric, Categorical, Text, Ignore };
 
-/// What inference concluded about a column, before the requirements override it.
+/// Column kind inferred from the data, before the requirements override it.
 enum class ColumnKind { Numeric, Categorical, Text, IdLike, Constant, Empty };
 
 std::string to_string(Task task);

@@ -66,7 +66,7 @@ struct DoubleMlp {
   std::size_t outputs() const { return layers.empty() ? 0 : layers.back().outputs; }
 };
 
-/// How an MLP's final logits become the explained outputs.
+/// Mapping from an MLP's final logits to the explained outputs.
 enum class OutputLink {
   Identity,  ///< The raw logits (or the standardized regression value), one output per logit.
   Logistic,  ///< The probability 1 / (1 + exp(-logit)) of a single-logit binary classifier.
@@ -230,7 +230,7 @@ struct GlobalImportance {
 /// Throws InvalidArgument for an explanation with no rows.
 GlobalImportance global_importance(const Explanation& explanation);
 
-/// How coalition values are computed.
+/// Method that computes coalition values.
 enum class CoalitionPath {
   Reference,  ///< Build every hybrid row and run the model in double. Reproducible to the last bit.
   Fast,       ///< MLP only: reuse the first layer's linearity, later layers in float with GEMM.
@@ -275,7 +275,7 @@ struct PermutationOptions {
   PermutationOptions& path(CoalitionPath v) { path_ = v; return *this; }
 };
 
-/// Where integrated gradients start.
+/// Starting point of integrated gradients.
 enum class GradientBaseline {
   BackgroundMean,  ///< One path from the weighted background mean (integrated gradients).
   EachBackground,  ///< One path per background row, averaged with the weights (expected gradients).
@@ -326,7 +326,7 @@ class KernelExplainer {
   KernelOptions options_;
 };
 
-/// Permutation SHAP with antithetic permutations. Each walk telescopes, so efficiency holds exactly.
+/// Permutation SHAP with antithetic permutations. Each walk telescopes, so efficiency is exact.
 class PermutationExplainer {
  public:
   PermutationExplainer(ExplainModel model, Background background, FeatureGroups groups,

@@ -60,7 +60,7 @@ struct Mlp {
   void validate() const;
 };
 
-/// Where a model came from.
+/// Origin of a model.
 struct Provenance {
   std::string lepton_version;
   std::string created_utc;          ///< ISO 8601, e.g. "2026-12-04T22:10:00Z".

@@ -31,7 +31,7 @@ struct PipelineOptions {
   std::optional<DistributedOptions> distributed;
 };
 
-/// What the pipeline wrote and measured.
+/// Outputs and measurements of run_pipeline.
 struct PipelineResult {
   ModelConfig config;
   DataProfile profile;
@@ -50,7 +50,7 @@ struct PipelineResult {
 };
 
 /// Runs the whole job and writes into output_dir: config.json, model.lepton, metrics.json,
-/// report.json and report.md, and model_int8.lepton when the configuration asks for int8. The model stores a weighted k-means background for explanations. Every file is written to a temporary name and then renamed.
+/// report.json and report.md, and model_int8.lepton when the configuration requests int8. The model stores a weighted k-means background for explanations. Every file is written to a temporary name and then renamed.
 PipelineResult run_pipeline(const Requirements& requirements, const PipelineOptions& options);
 
 }  // namespace lepton

@@ -69,7 +69,7 @@ class RdpAccountant {
 double solve_noise_multiplier(double target_epsilon, double delta, double sample_rate, std::uint64_t steps,
                               double relative_tolerance = 1e-4);
 
-/// What a DP-SGD run spent, as stored in the report and in the artifact's extensions["privacy"].
+/// Privacy budget spent by a DP-SGD run, as stored in the report and in the artifact's extensions["privacy"].
 struct PrivacySpent {
   double epsilon = 0;           ///< Spent after `steps` steps; at most target_epsilon.
   double target_epsilon = 0;

@@ -80,7 +80,7 @@ struct TrainerOptions {
   TrainerOptions& with_gradient_hook(std::function<void(float*, std::size_t)> f) { gradient_hook = std::move(f); return *this; }
 };
 
-/// What training produced: the best weights (by the validation objective) and the history.
+/// Result of training: the best weights (by the validation objective) and the history.
 struct TrainingResult {
   Mlp network;
   std::vector<EpochRecord> history;

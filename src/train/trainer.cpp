@@ -883,7 +883,7 @@ void load_checkpoint(const std::string& path, const std::string& config_json, Ne
   }
   if (parameters.numel() != net.parameters.numel() || first_moment.numel() != net.parameters.numel() ||
       second_moment.numel() != net.parameters.numel() || best_parameters.numel() != net.parameters.numel()) {
-    throw InvalidArgument(fmt::format("Trainer: checkpoint \"{}\" holds {} parameters but the network has {}; the "
+    throw InvalidArgument(fmt::format("Trainer: checkpoint \"{}\" contains {} parameters but the network has {}; the "
                                       "feature width differs, so delete it or set resume = false to start fresh",
                                       path, parameters.numel(), net.parameters.numel()));
   }
