@@ -247,6 +247,20 @@ struct ExactOptions {
   ExactOptions& max_groups(std::size_t v) { max_groups_ = v; return *this; }
 };
 
+/// Coalition sampling scheme of Kernel SHAP: which coalitions enter the regression, with which weights.
+enum class KernelSampler {
+  /// shap 0.49.1's KernelExplainer scheme: whole coalition sizes enumerated from the outside in while the
+  /// budget covers them, the rest drawn with replacement (complements paired) and weighted by draw counts.
+  Shap,
+  /// Whole sizes enumerated the same way, then for every other size a fixed number of complementary pairs
+  /// drawn without replacement, weighted by the size's Shapley kernel weight over that number (stratified,
+  /// Horvitz-Thompson weights). It removes the noise of the draw counts, and docs/explanations.md records
+  /// its lower error than Shap at the same budget.
+  Stratified,
+};
+
+std::string to_string(KernelSampler sampler);
+
 /// Options of Kernel SHAP.
 struct KernelOptions {
   std::size_t samples_ = 0;     ///< Coalition budget; 0 means 2 * groups + 2048, as shap's KernelExplainer.
@@ -254,12 +268,14 @@ struct KernelOptions {
   std::size_t threads_ = 0;     ///< 0 means std::thread::hardware_concurrency().
   std::size_t bootstrap_ = 32;  ///< Bootstrap resamples for the standard error; 0 turns the estimate off.
   CoalitionPath path_ = CoalitionPath::Reference;
+  KernelSampler sampler_ = KernelSampler::Stratified;
 
   KernelOptions& samples(std::size_t v) { samples_ = v; return *this; }
   KernelOptions& seed(std::uint64_t v) { seed_ = v; return *this; }
   KernelOptions& threads(std::size_t v) { threads_ = v; return *this; }
   KernelOptions& bootstrap(std::size_t v) { bootstrap_ = v; return *this; }
   KernelOptions& path(CoalitionPath v) { path_ = v; return *this; }
+  KernelOptions& sampler(KernelSampler v) { sampler_ = v; return *this; }
 };
 
 /// Options of antithetic permutation SHAP.

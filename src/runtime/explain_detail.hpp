@@ -140,6 +140,45 @@ class CoalitionValues {
   std::vector<std::size_t> toggled_start_;   // Start of each mask's groups in toggled_, plus the end.
 };
 
+/// The coalitions of one explained row and their Shapley kernel weights, for Kernel SHAP's regression.
+/// Samples [0, fixed) come from enumerating whole coalition sizes and carry exact kernel weights. The rest were
+/// drawn at random, and `draws` records each draw so that the bootstrap can resample them and recompute
+/// `weights` with weigh_draws.
+struct CoalitionSample {
+  struct Draw {
+    std::size_t sample = 0;      ///< Index of the drawn coalition in `masks`.
+    std::size_t complement = 0;  ///< Index of its complement, or kNoSample when the draw added none.
+    std::size_t stratum = 0;     ///< Stratified only: index into stratum_hit_weight.
+  };
+
+  KernelSampler sampler = KernelSampler::Stratified;
+  std::vector<std::uint64_t> masks;
+  std::vector<double> weights;
+  std::size_t fixed = 0;
+  std::vector<Draw> draws;
+
+  /// Shap only: the total kernel weight of the sampled sizes, shared out in proportion to draw counts.
+  double random_weight = 0.0;
+  /// Stratified only: per stratum, the weight that one draw adds to each of its two coalitions, and the
+  /// range [start, end) of its draws in `draws`.
+  std::vector<double> stratum_hit_weight;
+  std::vector<std::size_t> stratum_start;
+};
+
+inline constexpr std::size_t kNoSample = static_cast<std::size_t>(-1);
+
+/// Draws the coalitions of one row: at most `budget` masks over `groups` (2 <= groups <= 64) groups,
+/// with the empty and the full coalition left out, and their weights for every draw.
+CoalitionSample sample_coalitions(KernelSampler sampler, std::size_t groups, std::size_t budget, RowRandom& random);
+
+/// Recomputes the weights of the random part as if only the draws listed in `draw_indices` had been made
+/// (repeats allowed). The enumerated part keeps its weights.
+void weigh_draws(CoalitionSample& sample, const std::vector<std::size_t>& draw_indices);
+
+/// Resamples the draws with replacement for one bootstrap replicate: across all draws for Shap, within
+/// each stratum for Stratified, so that a replicate has the same design as the original sample.
+void resample_draws(const CoalitionSample& sample, RowRandom& random, std::vector<std::size_t>& draw_indices);
+
 /// Number of hybrid rows per model call on the reference path.
 inline constexpr std::size_t kHybridBlockRows = 4096;
 

@@ -8,35 +8,13 @@
 
 #include "lepton/error.hpp"
 #include "lepton/explain.hpp"
+#include "support/random_mlp.hpp"
 
 using namespace lepton;
+using test_support::random_mlp;
+using test_support::random_rows;
 
 namespace {
-
-DoubleMlp random_mlp(const std::vector<std::size_t>& widths, Activation hidden, std::uint64_t seed) {
-  std::mt19937_64 engine(seed);
-  std::normal_distribution<double> normal(0.0, 1.0);
-  DoubleMlp network;
-  for (std::size_t l = 0; l + 1 < widths.size(); ++l) {
-    DoubleDenseLayer layer;
-    layer.inputs = widths[l];
-    layer.outputs = widths[l + 1];
-    const double scale = std::sqrt(2.0 / static_cast<double>(layer.inputs));
-    for (std::size_t i = 0; i < layer.inputs * layer.outputs; ++i) layer.weight.push_back(scale * normal(engine));
-    for (std::size_t i = 0; i < layer.outputs; ++i) layer.bias.push_back(0.1 * normal(engine));
-    layer.activation = l + 2 == widths.size() ? Activation::Identity : hidden;
-    network.layers.push_back(std::move(layer));
-  }
-  return network;
-}
-
-DoubleMatrix random_rows(std::size_t rows, std::size_t cols, std::uint64_t seed) {
-  std::mt19937_64 engine(seed);
-  std::normal_distribution<double> normal(0.0, 1.0);
-  DoubleMatrix matrix(rows, cols);
-  for (double& value : matrix.data) value = normal(engine);
-  return matrix;
-}
 
 Background random_weighted_background(std::size_t rows, std::size_t cols, std::uint64_t seed) {
   std::mt19937_64 engine(seed);
@@ -51,6 +29,9 @@ double sum_values(const Explanation& explanation, std::size_t row, std::size_t o
   for (std::size_t g = 0; g < explanation.groups; ++g) total += explanation.value(row, g, output);
   return total;
 }
+
+// Both Kernel SHAP samplers must satisfy every property below.
+constexpr KernelSampler kSamplers[] = {KernelSampler::Stratified, KernelSampler::Shap};
 
 double max_difference(const Explanation& a, const Explanation& b) {
   double largest = 0.0;
@@ -83,13 +64,15 @@ TEST_CASE("exact efficiency over many shapes", "[explain][properties]") {
 TEST_CASE("kernel efficiency with sampled coalitions", "[explain][properties]") {
   // 12 groups and a budget of 300 leave most sizes sampled, yet efficiency is a constraint of the solve.
   const ExplainModel model = ExplainModel::from_mlp(random_mlp({12, 16, 1}, Activation::Gelu, 5), OutputLink::Identity);
-  const KernelExplainer explainer(model, random_weighted_background(9, 12, 8), FeatureGroups::per_column(12),
-                                  KernelOptions().samples(300).seed(3));
   const DoubleMatrix rows = random_rows(5, 12, 21);
-  const Explanation explanation = explainer.explain(rows);
-  for (std::size_t r = 0; r < rows.rows; ++r) {
-    INFO("row " << r);
-    CHECK(explanation.completeness_gaps[r] < 1e-9);
+  for (KernelSampler sampler : kSamplers) {
+    const KernelExplainer explainer(model, random_weighted_background(9, 12, 8), FeatureGroups::per_column(12),
+                                    KernelOptions().samples(300).seed(3).sampler(sampler));
+    const Explanation explanation = explainer.explain(rows);
+    for (std::size_t r = 0; r < rows.rows; ++r) {
+      INFO("sampler " << to_string(sampler) << " row " << r);
+      CHECK(explanation.completeness_gaps[r] < 1e-9);
+    }
   }
 }
 
@@ -106,9 +89,12 @@ TEST_CASE("symmetric features get equal values", "[explain][properties]") {
   const Explanation exact = ExactExplainer(model, Background::uniform(background), FeatureGroups::per_column(3)).explain(row);
   CHECK(exact.value(0, 0) == Approx(exact.value(0, 1)).epsilon(0).margin(1e-12));
 
-  const Explanation kernel = KernelExplainer(model, Background::uniform(background), FeatureGroups::per_column(3),
-                                             KernelOptions().samples(6)).explain(row);
-  CHECK(kernel.value(0, 0) == Approx(kernel.value(0, 1)).epsilon(0).margin(1e-12));
+  for (KernelSampler sampler : kSamplers) {
+    const Explanation kernel = KernelExplainer(model, Background::uniform(background), FeatureGroups::per_column(3),
+                                               KernelOptions().samples(6).sampler(sampler)).explain(row);
+    INFO("sampler " << to_string(sampler));
+    CHECK(kernel.value(0, 0) == Approx(kernel.value(0, 1)).epsilon(0).margin(1e-12));
+  }
 }
 
 TEST_CASE("dummy feature gets zero", "[explain][properties]") {
@@ -124,11 +110,18 @@ TEST_CASE("dummy feature gets zero", "[explain][properties]") {
 
   const Explanation exact = ExactExplainer(model, background, groups).explain(rows);
   const Explanation permutation = PermutationExplainer(model, background, groups, PermutationOptions().seed(1)).explain(rows);
-  const Explanation kernel = KernelExplainer(model, background, groups, KernelOptions().samples(14)).explain(rows);
   for (std::size_t r = 0; r < rows.rows; ++r) {
     CHECK(exact.value(r, 2) == 0.0);
     CHECK(permutation.value(r, 2) == 0.0);
-    CHECK(std::abs(kernel.value(r, 2)) < 1e-12);
+  }
+  // 14 = 2^4 - 2 enumerates every coalition. A sampled design need not give a dummy exactly 0.
+  for (KernelSampler sampler : kSamplers) {
+    const Explanation kernel =
+        KernelExplainer(model, background, groups, KernelOptions().samples(14).sampler(sampler)).explain(rows);
+    for (std::size_t r = 0; r < rows.rows; ++r) {
+      INFO("sampler " << to_string(sampler) << " row " << r);
+      CHECK(std::abs(kernel.value(r, 2)) < 1e-12);
+    }
   }
 }
 
@@ -172,6 +165,9 @@ TEST_CASE("linear model has closed-form values", "[explain][properties]") {
 
   const Explanation exact = ExactExplainer(model, background, groups).explain(rows);
   const Explanation kernel = KernelExplainer(model, background, groups, KernelOptions().samples(12).seed(2)).explain(rows);
+  const Explanation kernel_shap = KernelExplainer(model, background, groups,
+                                                  KernelOptions().samples(12).seed(2).sampler(KernelSampler::Shap))
+                                      .explain(rows);
   const Explanation permutation = PermutationExplainer(model, background, groups).explain(rows);
   const Explanation gradient = GradientExplainer(model, background, groups).explain(rows);
   for (std::size_t r = 0; r < rows.rows; ++r) {
@@ -180,6 +176,7 @@ TEST_CASE("linear model has closed-form values", "[explain][properties]") {
       INFO("row " << r << " feature " << i);
       CHECK(exact.value(r, i) == Approx(expected).epsilon(0).margin(1e-12));
       CHECK(kernel.value(r, i) == Approx(expected).epsilon(0).margin(1e-10));
+      CHECK(kernel_shap.value(r, i) == Approx(expected).epsilon(0).margin(1e-10));
       CHECK(permutation.value(r, i) == Approx(expected).epsilon(0).margin(1e-12));
       CHECK(gradient.value(r, i) == Approx(expected).epsilon(0).margin(1e-12));
     }
@@ -194,26 +191,30 @@ TEST_CASE("kernel converges to exact as samples grow", "[explain][properties]") 
   const DoubleMatrix rows = random_rows(4, width, 6);
   const Explanation exact = ExactExplainer(model, background, groups).explain(rows);
 
-  const Explanation small = KernelExplainer(model, background, groups, KernelOptions().samples(60).seed(1)).explain(rows);
-  const Explanation large = KernelExplainer(model, background, groups, KernelOptions().samples(800).seed(1)).explain(rows);
-  const Explanation all = KernelExplainer(model, background, groups, KernelOptions().samples(1022).seed(1)).explain(rows);
-  INFO("max error at 60 samples " << max_difference(small, exact) << ", at 800 " << max_difference(large, exact));
-  CHECK(max_difference(large, exact) < max_difference(small, exact));
-  CHECK(max_difference(large, exact) < 0.05);
-  CHECK(max_difference(all, exact) < 1e-9);
+  for (KernelSampler sampler : kSamplers) {
+    INFO("sampler " << to_string(sampler));
+    const KernelOptions options = KernelOptions().seed(1).sampler(sampler);
+    const Explanation small = KernelExplainer(model, background, groups, KernelOptions(options).samples(60)).explain(rows);
+    const Explanation large = KernelExplainer(model, background, groups, KernelOptions(options).samples(800)).explain(rows);
+    const Explanation all = KernelExplainer(model, background, groups, KernelOptions(options).samples(1022)).explain(rows);
+    INFO("max error at 60 samples " << max_difference(small, exact) << ", at 800 " << max_difference(large, exact));
+    CHECK(max_difference(large, exact) < max_difference(small, exact));
+    CHECK(max_difference(large, exact) < 0.05);
+    CHECK(max_difference(all, exact) < 1e-9);
 
-  // The bootstrap error is an estimate, so only its order of magnitude is checked: the mean true error
-  // should lie within a factor 4 of the mean reported standard error.
-  double true_error = 0.0;
-  double reported = 0.0;
-  for (std::size_t i = 0; i < small.values.size(); ++i) {
-    true_error += std::abs(small.values[i] - exact.values[i]);
-    reported += small.standard_errors[i];
+    // The bootstrap error is an estimate, so only its order of magnitude is checked: the mean true error
+    // should lie within a factor 4 of the mean reported standard error.
+    double true_error = 0.0;
+    double reported = 0.0;
+    for (std::size_t i = 0; i < small.values.size(); ++i) {
+      true_error += std::abs(small.values[i] - exact.values[i]);
+      reported += small.standard_errors[i];
+    }
+    INFO("mean true error " << true_error / small.values.size() << ", mean standard error " << reported / small.values.size());
+    CHECK(reported > 0.0);
+    CHECK(true_error < 4.0 * reported);
+    CHECK(reported < 4.0 * true_error);
   }
-  INFO("mean true error " << true_error / small.values.size() << ", mean standard error " << reported / small.values.size());
-  CHECK(reported > 0.0);
-  CHECK(true_error < 4.0 * reported);
-  CHECK(reported < 4.0 * true_error);
 }
 
 TEST_CASE("permutation converges to exact as pairs grow", "[explain][properties]") {
@@ -245,10 +246,15 @@ TEST_CASE("results do not depend on thread count", "[explain][properties]") {
   const FeatureGroups groups = FeatureGroups::per_column(9);
   const DoubleMatrix rows = random_rows(7, 9, 33);
 
+  for (KernelSampler sampler : kSamplers) {
+    INFO("sampler " << to_string(sampler));
+    const KernelOptions options = KernelOptions().samples(100).seed(4).sampler(sampler);
+    const Explanation one_thread = KernelExplainer(model, background, groups, KernelOptions(options).threads(1)).explain(rows);
+    const Explanation three_threads = KernelExplainer(model, background, groups, KernelOptions(options).threads(3)).explain(rows);
+    CHECK(one_thread.values == three_threads.values);
+    CHECK(one_thread.standard_errors == three_threads.standard_errors);
+  }
   const Explanation kernel_one = KernelExplainer(model, background, groups, KernelOptions().samples(100).seed(4).threads(1)).explain(rows);
-  const Explanation kernel_three = KernelExplainer(model, background, groups, KernelOptions().samples(100).seed(4).threads(3)).explain(rows);
-  CHECK(kernel_one.values == kernel_three.values);
-  CHECK(kernel_one.standard_errors == kernel_three.standard_errors);
 
   const Explanation permutation_one = PermutationExplainer(model, background, groups, PermutationOptions().seed(4).threads(1)).explain(rows);
   const Explanation permutation_three = PermutationExplainer(model, background, groups, PermutationOptions().seed(4).threads(3)).explain(rows);
@@ -266,9 +272,13 @@ TEST_CASE("different seeds give different kernel samples", "[explain][properties
   const Background background = random_weighted_background(5, 9, 42);
   const FeatureGroups groups = FeatureGroups::per_column(9);
   const DoubleMatrix rows = random_rows(2, 9, 43);
-  const Explanation a = KernelExplainer(model, background, groups, KernelOptions().samples(60).seed(1)).explain(rows);
-  const Explanation b = KernelExplainer(model, background, groups, KernelOptions().samples(60).seed(2)).explain(rows);
-  CHECK(a.values != b.values);
+  for (KernelSampler sampler : kSamplers) {
+    INFO("sampler " << to_string(sampler));
+    const KernelOptions options = KernelOptions().samples(60).sampler(sampler);
+    const Explanation a = KernelExplainer(model, background, groups, KernelOptions(options).seed(1)).explain(rows);
+    const Explanation b = KernelExplainer(model, background, groups, KernelOptions(options).seed(2)).explain(rows);
+    CHECK(a.values != b.values);
+  }
 }
 
 TEST_CASE("grouped columns act as one player", "[explain][properties]") {
@@ -308,11 +318,14 @@ TEST_CASE("fast path matches reference path", "[explain][properties]") {
   const FeatureGroups groups = FeatureGroups::custom(width, {{"a", {0, 1, 2}, true}, {"b", {3}, false}, {"c", {4, 5}, false},
                                                              {"d", {6}, false}, {"e", {7, 8, 9, 10}, false}});
   const DoubleMatrix rows = random_rows(3, width, 63);
-  const KernelOptions options = KernelOptions().samples(20).seed(9);
-  const Explanation reference = KernelExplainer(model, background, groups, options).explain(rows);
-  const Explanation fast = KernelExplainer(model, background, groups, KernelOptions(options).path(CoalitionPath::Fast)).explain(rows);
-  // Float rounding in 32 + 16 units of a probability: 1e-5 is about 100 float ulps of 0.5.
-  CHECK(max_difference(reference, fast) < 1e-5);
+  for (KernelSampler sampler : kSamplers) {
+    INFO("sampler " << to_string(sampler));
+    const KernelOptions options = KernelOptions().samples(20).seed(9).sampler(sampler);
+    const Explanation reference = KernelExplainer(model, background, groups, options).explain(rows);
+    const Explanation fast = KernelExplainer(model, background, groups, KernelOptions(options).path(CoalitionPath::Fast)).explain(rows);
+    // Float rounding in 32 + 16 units of a probability: 1e-5 is about 100 float ulps of 0.5.
+    CHECK(max_difference(reference, fast) < 1e-5);
+  }
 }
 
 TEST_CASE("gradient matches finite differences", "[explain][properties]") {
