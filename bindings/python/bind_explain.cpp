@@ -374,13 +374,25 @@ void register_options(py::module_& m) {
                      "How coalition values are computed (default CoalitionPath.Reference).")
       .def_readwrite("max_groups", &ExactOptions::max_groups_, "2^groups coalitions are enumerated; at most 24.");
 
+  py::enum_<KernelSampler> sampler(m, "KernelSampler", "Coalition sampling scheme of Kernel SHAP.");
+  sampler.value("Shap", KernelSampler::Shap, "shap 0.49.1's KernelExplainer scheme, weights from draw counts.")
+      .value("Stratified", KernelSampler::Stratified,
+             "A fixed number of complementary pairs per size, drawn without replacement (the default).");
+  use_lepton_names(sampler);
+
   py::class_<KernelOptions>(m, "KernelOptions", "Options of Kernel SHAP.")
       .def(py::init([](std::size_t samples, std::uint64_t seed, std::size_t threads, std::size_t bootstrap,
-                       CoalitionPath path) {
-             return KernelOptions().samples(samples).seed(seed).threads(threads).bootstrap(bootstrap).path(path);
+                       CoalitionPath path, KernelSampler sampler) {
+             return KernelOptions()
+                 .samples(samples)
+                 .seed(seed)
+                 .threads(threads)
+                 .bootstrap(bootstrap)
+                 .path(path)
+                 .sampler(sampler);
            }),
            py::arg("samples") = 0, py::arg("seed") = 0, py::arg("threads") = 0, py::arg("bootstrap") = 32,
-           py::arg("path") = CoalitionPath::Reference)
+           py::arg("path") = CoalitionPath::Reference, py::arg("sampler") = KernelSampler::Stratified)
       .def_readwrite("samples", &KernelOptions::samples_, "Coalition budget; 0: 2 * groups + 2048.")
       .def_readwrite("seed", &KernelOptions::seed_,
                      "Random seed; each row's generator is derived from (seed, row index).")
@@ -388,7 +400,9 @@ void register_options(py::module_& m) {
                      "Worker threads; 0 means std::thread::hardware_concurrency().")
       .def_readwrite("bootstrap", &KernelOptions::bootstrap_, "Bootstrap resamples for the standard error.")
       .def_readwrite("path", &KernelOptions::path_,
-                     "How coalition values are computed (default CoalitionPath.Reference).");
+                     "How coalition values are computed (default CoalitionPath.Reference).")
+      .def_readwrite("sampler", &KernelOptions::sampler_,
+                     "Coalition sampling scheme (default KernelSampler.Stratified).");
 
   py::class_<PermutationOptions>(m, "PermutationOptions", "Options of antithetic permutation SHAP.")
       .def(py::init([](std::size_t permutations, std::uint64_t seed, std::size_t threads, CoalitionPath path) {

@@ -800,7 +800,7 @@ class KernelExplainer:
 
 class KernelOptions:
     """Options of Kernel SHAP."""
-    def __init__(self, samples: int = ..., seed: int = ..., threads: int = ..., bootstrap: int = ..., path: CoalitionPath = ...) -> None: ...
+    def __init__(self, samples: int = ..., seed: int = ..., threads: int = ..., bootstrap: int = ..., path: CoalitionPath = ..., sampler: KernelSampler = ...) -> None: ...
     @property
     def samples(self) -> int:
         """Coalition budget; 0: 2 * groups + 2048."""
@@ -826,6 +826,20 @@ class KernelOptions:
         """How coalition values are computed (default CoalitionPath.Reference)."""
     @path.setter
     def path(self, value: CoalitionPath) -> None: ...
+    @property
+    def sampler(self) -> KernelSampler:
+        """Coalition sampling scheme (default KernelSampler.Stratified)."""
+    @sampler.setter
+    def sampler(self, value: KernelSampler) -> None: ...
+
+class KernelSampler:
+    """Coalition sampling scheme of Kernel SHAP."""
+    Shap: typing.ClassVar[KernelSampler]
+    Stratified: typing.ClassVar[KernelSampler]
+    def __init__(self, value: int) -> None: ...
+    def __int__(self) -> int: ...
+    @property
+    def name(self) -> str: ...
 
 class LayerPrecision:
     """Numeric format in which the predictor runs a layer."""

@@ -132,3 +132,36 @@ def test_background_json_round_trips(predictor):
     copy = lepton.Background.from_json(background.to_json())
     np.testing.assert_array_equal(copy.rows, background.rows)
     np.testing.assert_array_equal(copy.weights, background.weights)
+
+
+def test_kernel_sampler_defaults_to_stratified():
+    assert lepton.KernelOptions().sampler == lepton.KernelSampler.Stratified
+    assert str(lepton.KernelSampler.Shap) == "shap"
+    assert str(lepton.KernelSampler.Stratified) == "stratified"
+
+
+@pytest.mark.parametrize("sampler", [lepton.KernelSampler.Shap, lepton.KernelSampler.Stratified])
+def test_kernel_samplers_keep_efficiency(sampler, predictor, table):
+    # 20 coalitions of the 62 that 6 groups have, so most sizes are sampled, not enumerated.
+    artifact = predictor.artifact
+    model = lepton.explain_model(artifact, lepton.default_output_link(artifact))
+    groups = lepton.FeatureGroups.from_preprocessor(artifact.preprocessor)
+    options = lepton.KernelOptions(samples=20, seed=7, threads=2, sampler=sampler)
+    assert options.sampler == sampler
+    explainer = lepton.KernelExplainer(model, lepton.stored_background(artifact), groups, options)
+    explanation = explainer.explain(artifact.preprocessor.transform(table, ROWS))
+    totals = explanation.values.sum(axis=1) + explanation.base_values
+    np.testing.assert_allclose(totals, explanation.predictions, rtol=0, atol=1e-9)
+
+
+def test_kernel_samplers_draw_different_coalitions(predictor, table):
+    artifact = predictor.artifact
+    model = lepton.explain_model(artifact, lepton.default_output_link(artifact))
+    groups = lepton.FeatureGroups.from_preprocessor(artifact.preprocessor)
+    rows = artifact.preprocessor.transform(table, ROWS)
+    values = {}
+    for sampler in (lepton.KernelSampler.Shap, lepton.KernelSampler.Stratified):
+        options = lepton.KernelOptions(samples=20, seed=7, threads=2, sampler=sampler)
+        values[sampler] = lepton.KernelExplainer(model, lepton.stored_background(artifact), groups,
+                                                 options).explain(rows).values
+    assert not np.array_equal(values[lepton.KernelSampler.Shap], values[lepton.KernelSampler.Stratified])
