@@ -7,7 +7,7 @@
 //
 // Build: cmake --build BUILD --target bench_explain
 // Run: BUILD/tests/bench_explain [explained rows, default 8] [AI4I artifact, default tests/golden/ai4i_mlp.lepton];
-// BUILD/tests/bench_explain accuracy, or ai4i [artifact], runs only that section.
+// BUILD/tests/bench_explain accuracy [reference pairs, default 72000], or ai4i [artifact], runs only that section.
 // LEPTON_SIMD selects the kernel level.
 
 #include <algorithm>
@@ -25,8 +25,11 @@
 #include "lepton/explain.hpp"
 #include "lepton/model.hpp"
 #include "lepton/table.hpp"
+#include "support/random_mlp.hpp"
 
 using namespace lepton;
+using test_support::random_mlp;
+using test_support::random_rows;
 
 namespace {
 
@@ -42,31 +45,6 @@ constexpr std::size_t kReferencePairs = 72000;
 // Estimated fp32 peak of this machine's 2 cores, GFLOP/s: 16 AVX-512 lanes x 2 FMA units x 2 FLOP x 2.5 GHz
 // per core. An assumption (lscpu names no model or clock), used only to place the AI4I exact timings.
 constexpr double kAssumedPeakGflops = 320.0;
-
-DoubleMlp random_mlp(const std::vector<std::size_t>& widths, std::uint64_t seed) {
-  std::mt19937_64 engine(seed);
-  std::normal_distribution<double> normal(0.0, 1.0);
-  DoubleMlp network;
-  for (std::size_t l = 0; l + 1 < widths.size(); ++l) {
-    DoubleDenseLayer layer;
-    layer.inputs = widths[l];
-    layer.outputs = widths[l + 1];
-    const double scale = std::sqrt(2.0 / static_cast<double>(layer.inputs));
-    for (std::size_t i = 0; i < layer.inputs * layer.outputs; ++i) layer.weight.push_back(scale * normal(engine));
-    for (std::size_t i = 0; i < layer.outputs; ++i) layer.bias.push_back(0.1 * normal(engine));
-    layer.activation = l + 2 == widths.size() ? Activation::Identity : Activation::Relu;
-    network.layers.push_back(std::move(layer));
-  }
-  return network;
-}
-
-DoubleMatrix random_rows(std::size_t rows, std::size_t cols, std::uint64_t seed) {
-  std::mt19937_64 engine(seed);
-  std::normal_distribution<double> normal(0.0, 1.0);
-  DoubleMatrix matrix(rows, cols);
-  for (double& value : matrix.data) value = normal(engine);
-  return matrix;
-}
 
 template <typename Work>
 double seconds(Work work) {
@@ -89,9 +67,18 @@ double measure_gemm_gflops() {
   return 2.0 * 64 * 128 * 1024 * repeats / elapsed / 1e9;
 }
 
+// One timed configuration of the Kernel SHAP speed table.
+struct KernelTiming {
+  CoalitionPath path;
+  KernelSampler sampler;
+  std::size_t threads;
+  std::size_t bootstrap;
+};
+
 void bench_kernel(std::size_t rows_to_explain) {
   const std::size_t width = 30;
-  const ExplainModel model = ExplainModel::from_mlp(random_mlp({width, 128, 64, 1}, 2024), OutputLink::Logistic);
+  const ExplainModel model =
+      ExplainModel::from_mlp(random_mlp({width, 128, 64, 1}, Activation::Relu, 2024), OutputLink::Logistic);
   const Background background = Background::uniform(random_rows(100, width, 1));
   const FeatureGroups groups = FeatureGroups::per_column(width);
   const DoubleMatrix rows = random_rows(rows_to_explain, width, 2);
@@ -100,37 +87,43 @@ void bench_kernel(std::size_t rows_to_explain) {
   const double model_rows = static_cast<double>((coalitions + 2) * background.size());
   // Floor with first-layer reuse: layers 2 and 3 per hybrid row, 2 FLOP per multiply-add.
   const double flop_per_row = model_rows * 2.0 * (128.0 * 64.0 + 64.0);
+  const double floor_ms = flop_per_row / (kAssumedPeakGflops * 1e9) * 1e3;
 
   std::printf("\nKernel SHAP, 30-128-64-1 sigmoid MLP, background 100, %zu coalitions, %zu rows\n", coalitions,
               rows_to_explain);
-  std::printf("model rows per explained row: %.0f; FLOP floor %.2f GFLOP per row (first layer reused)\n", model_rows,
-              flop_per_row / 1e9);
-  for (CoalitionPath path : {CoalitionPath::Fast, CoalitionPath::Reference}) {
-    for (std::size_t threads : {1, 2}) {
-      for (std::size_t bootstrap : {0, 32}) {
-        // The reference path is slow: one row is enough to time it.
-        DoubleMatrix subset = rows;
-        if (path == CoalitionPath::Reference) {
-          if (bootstrap != 0) continue;
-          subset = random_rows(threads, width, 2);
-        }
-        const KernelExplainer explainer(
-            model, background, groups,
-            KernelOptions().samples(coalitions).seed(3).threads(threads).bootstrap(bootstrap).path(path));
-        const double elapsed = seconds([&] { explainer.explain(subset); });
-        const double ms = 1e3 * elapsed / static_cast<double>(subset.rows);
-        std::printf("  %-9s threads %zu bootstrap %2zu: %8.1f ms/row  shap ref BLAS x%.1f  shap OpenBLAS x%.1f  "
-                    "%.1f GFLOP/s effective\n",
-                    path == CoalitionPath::Fast ? "fast" : "reference", threads, bootstrap, ms,
-                    kShapKernelReferenceBlasMs / ms, kShapKernelOpenBlasMs / ms, flop_per_row / (ms * 1e-3) / 1e9);
-      }
-    }
+  std::printf("model rows per explained row: %.0f; FLOP floor %.2f GFLOP per row (first layer reused), %.1f ms/row\n"
+              "at the assumed fp32 peak of %.0f GFLOP/s on 2 cores (an estimate, see kAssumedPeakGflops)\n",
+              model_rows, flop_per_row / 1e9, floor_ms, kAssumedPeakGflops);
+  const KernelTiming timings[] = {
+      {CoalitionPath::Fast, KernelSampler::Stratified, 1, 0},  {CoalitionPath::Fast, KernelSampler::Stratified, 1, 32},
+      {CoalitionPath::Fast, KernelSampler::Stratified, 2, 0},  {CoalitionPath::Fast, KernelSampler::Stratified, 2, 32},
+      {CoalitionPath::Fast, KernelSampler::Shap, 1, 0},        {CoalitionPath::Fast, KernelSampler::Shap, 2, 0},
+      {CoalitionPath::Reference, KernelSampler::Stratified, 2, 0},
+  };
+  for (const KernelTiming& timing : timings) {
+    // The reference path is slow: one row per thread is enough to time it.
+    const DoubleMatrix subset = timing.path == CoalitionPath::Fast ? rows : random_rows(timing.threads, width, 2);
+    const KernelExplainer explainer(model, background, groups,
+                                    KernelOptions()
+                                        .samples(coalitions)
+                                        .seed(3)
+                                        .threads(timing.threads)
+                                        .bootstrap(timing.bootstrap)
+                                        .path(timing.path)
+                                        .sampler(timing.sampler));
+    const double elapsed = seconds([&] { explainer.explain(subset); });
+    const double ms = 1e3 * elapsed / static_cast<double>(subset.rows);
+    std::printf("  %-9s %-10s threads %zu bootstrap %2zu: %8.1f ms/row  shap ref BLAS x%.1f  shap OpenBLAS x%.1f  "
+                "%.1fx the floor  %.1f GFLOP/s effective\n",
+                timing.path == CoalitionPath::Fast ? "fast" : "reference", to_string(timing.sampler).c_str(),
+                timing.threads, timing.bootstrap, ms, kShapKernelReferenceBlasMs / ms, kShapKernelOpenBlasMs / ms,
+                ms / floor_ms, flop_per_row / (ms * 1e-3) / 1e9);
   }
 }
 
 void bench_exact(std::size_t rows_to_explain) {
   // AI4I shape: Type one-hot (3 columns) plus 5 numeric columns = 8 encoded inputs in 6 groups.
-  const ExplainModel model = ExplainModel::from_mlp(random_mlp({8, 16, 8, 1}, 7), OutputLink::Logistic);
+  const ExplainModel model = ExplainModel::from_mlp(random_mlp({8, 16, 8, 1}, Activation::Relu, 7), OutputLink::Logistic);
   DoubleMatrix background_rows = random_rows(100, 8, 8);
   for (std::size_t b = 0; b < 100; ++b) {
     for (std::size_t c = 0; c < 3; ++c) background_rows(b, c) = c == b % 3 ? 1.0 : 0.0;
@@ -155,7 +148,7 @@ void bench_exact(std::size_t rows_to_explain) {
 // The 30-feature Kernel SHAP setting shared by the speed and the accuracy sections.
 struct KernelSetting {
   std::size_t width = 30;
-  ExplainModel model = ExplainModel::from_mlp(random_mlp({30, 128, 64, 1}, 2024), OutputLink::Logistic);
+  ExplainModel model = ExplainModel::from_mlp(random_mlp({30, 128, 64, 1}, Activation::Relu, 2024), OutputLink::Logistic);
   Background background = Background::uniform(random_rows(100, 30, 1));
   FeatureGroups groups = FeatureGroups::per_column(30);
 };
@@ -176,15 +169,128 @@ double max_abs_difference(const std::vector<double>& a, const std::vector<double
   return worst;
 }
 
+// Kernel SHAP budgets of the accuracy section, and the seeds each one is run with.
+constexpr std::size_t kAccuracyBudgets[] = {1024, 2048, 4096, 8192, 16384, 32768, 65536};
+constexpr std::size_t kAccuracySeeds = 10;
+constexpr double kTargetError = 1e-3;  // Of the output range.
+
+// Error of one sampler at one budget over every seed, row and group, as fractions of the output range.
+struct BudgetError {
+  std::size_t budget = 0;
+  double mean = 0.0;
+  double max = 0.0;
+  // Root mean square error with the reference's own variance (its squared standard errors) subtracted: an
+  // estimate of the error against the true values, which the reference's noise does not inflate.
+  double corrected_rms = 0.0;
+  double ms_per_row = 0.0;
+};
+
+struct KernelSettingErrors {
+  std::vector<BudgetError> by_sampler[2];  // Indexed by sampler_index.
+};
+
+std::size_t sampler_index(KernelSampler sampler) { return sampler == KernelSampler::Shap ? 0 : 1; }
+
+constexpr KernelSampler kBenchSamplers[] = {KernelSampler::Shap, KernelSampler::Stratified};
+
+KernelSettingErrors measure_kernel_errors(const KernelSetting& setting, const DoubleMatrix& rows,
+                                          const Explanation& reference, double range) {
+  double reference_variance = 0.0;
+  for (double error : reference.standard_errors) reference_variance += error * error;
+  reference_variance /= static_cast<double>(reference.standard_errors.size());
+
+  KernelSettingErrors errors;
+  for (KernelSampler sampler : kBenchSamplers) {
+    std::printf("Kernel SHAP, %s sampler, fast path, no bootstrap, 2 threads, seeds 0..%zu, errors as fractions of "
+                "the range:\n",
+                to_string(sampler).c_str(), kAccuracySeeds - 1);
+    std::printf("  %7s %12s %12s %16s %10s\n", "budget", "mean |error|", "max |error|", "corrected rms", "ms/row");
+    for (std::size_t budget : kAccuracyBudgets) {
+      BudgetError result;
+      result.budget = budget;
+      double squares = 0.0;
+      double elapsed = 0.0;
+      std::size_t count = 0;
+      for (std::size_t seed = 0; seed < kAccuracySeeds; ++seed) {
+        const KernelExplainer kernel(setting.model, setting.background, setting.groups,
+                                     KernelOptions()
+                                         .samples(budget)
+                                         .seed(seed)
+                                         .threads(2)
+                                         .bootstrap(0)
+                                         .path(CoalitionPath::Fast)
+                                         .sampler(sampler));
+        Explanation estimate;
+        elapsed += seconds([&] { estimate = kernel.explain(rows); });
+        for (std::size_t i = 0; i < estimate.values.size(); ++i) {
+          const double error = std::abs(estimate.values[i] - reference.values[i]) / range;
+          result.mean += error;
+          result.max = std::max(result.max, error);
+          squares += error * error;
+          ++count;
+        }
+      }
+      result.mean /= static_cast<double>(count);
+      result.corrected_rms =
+          std::sqrt(std::max(0.0, squares / static_cast<double>(count) - reference_variance / (range * range)));
+      result.ms_per_row = 1e3 * elapsed / static_cast<double>(kAccuracySeeds * rows.rows);
+      std::printf("  %7zu %12.3g %12.3g %16.3g %10.1f%s\n", budget, result.mean, result.max, result.corrected_rms,
+                  result.ms_per_row, budget == 2048 ? "  (benchmark budget)" : "");
+      errors.by_sampler[sampler_index(sampler)].push_back(result);
+    }
+  }
+  return errors;
+}
+
+// The first budget whose error (picked by `error_of`) reaches the target, or nullptr.
+template <typename ErrorOf>
+const BudgetError* first_reaching(const std::vector<BudgetError>& results, ErrorOf error_of) {
+  for (const BudgetError& result : results) {
+    if (error_of(result) <= kTargetError) return &result;
+  }
+  return nullptr;
+}
+
+void print_first_reaching(const char* criterion, const BudgetError* result) {
+  if (result == nullptr) {
+    std::printf("    %s <= %.0e of the range: no budget up to 65536\n", criterion, kTargetError);
+  } else {
+    std::printf("    %s <= %.0e of the range: first at %zu coalitions, %.1f ms/row\n", criterion, kTargetError,
+                result->budget, result->ms_per_row);
+  }
+}
+
+void summarize_kernel_errors(const KernelSettingErrors& errors) {
+  for (KernelSampler sampler : kBenchSamplers) {
+    const std::vector<BudgetError>& results = errors.by_sampler[sampler_index(sampler)];
+    std::printf("  %s sampler:\n", to_string(sampler).c_str());
+    print_first_reaching("max error", first_reaching(results, [](const BudgetError& r) { return r.max; }));
+    print_first_reaching("mean error", first_reaching(results, [](const BudgetError& r) { return r.mean; }));
+  }
+
+  // shap itself cannot run here, so its sampling scheme, reimplemented as KernelSampler::Shap, replaces it.
+  auto at_2048 = [&](KernelSampler sampler) {
+    for (const BudgetError& result : errors.by_sampler[sampler_index(sampler)]) {
+      if (result.budget == 2048) return result;
+    }
+    return BudgetError{};
+  };
+  const BudgetError stratified = at_2048(KernelSampler::Stratified);
+  const BudgetError shap = at_2048(KernelSampler::Shap);
+  std::printf("At 2048 coalitions, stratified against the shap scheme (a reimplementation of shap 0.49.1's sampling,\n"
+              "standing in for shap, which is not installed): mean %.3g vs %.3g (%s), max %.3g vs %.3g (%s)\n",
+              stratified.mean, shap.mean, stratified.mean <= shap.mean ? "no larger" : "LARGER", stratified.max,
+              shap.max, stratified.max <= shap.max ? "no larger" : "LARGER");
+}
+
 // Kernel SHAP's error against a converged permutation estimate, and the budget that reaches 1e-3 of the range.
-void bench_kernel_accuracy() {
+void bench_kernel_accuracy(std::size_t pairs) {
   const KernelSetting setting;
   // Two rows, one per thread: the reference took about 85 s per row on this machine.
   const std::size_t explained = 2;
   // The first rows of the speed section's explained rows (same generator and seed).
   const DoubleMatrix rows = random_rows(explained, setting.width, 2);
   const double range = output_range(setting.model, setting.background, rows);
-  const std::size_t pairs = kReferencePairs;
 
   std::printf("\nKernel SHAP accuracy, 30-128-64-1 sigmoid MLP, background 100, %zu rows, output range %.6f\n",
               explained, range);
@@ -198,8 +304,11 @@ void bench_kernel_accuracy() {
   const double reference_seconds = seconds([&] { reference = permutation.explain(rows); });
   const double reference_error =
       *std::max_element(reference.standard_errors.begin(), reference.standard_errors.end());
-  std::printf("reference: %.1f s; largest standard error %.3g = %.3g of the range\n", reference_seconds,
-              reference_error, reference_error / range);
+  double reference_mean_error = 0.0;
+  for (double error : reference.standard_errors) reference_mean_error += error;
+  reference_mean_error /= static_cast<double>(reference.standard_errors.size());
+  std::printf("reference: %.1f s; standard error: largest %.3g = %.3g of the range, mean %.3g of the range\n",
+              reference_seconds, reference_error, reference_error / range, reference_mean_error / range);
 
   // The reference path at this many pairs would take hours, so check that the fast path (float later layers)
   // changes a permutation estimate by far less than the reference's own standard error.
@@ -213,25 +322,8 @@ void bench_kernel_accuracy() {
   std::printf("fast against reference path, %zu pairs, same seed: max |difference| %.3g of the range\n", check_pairs,
               max_abs_difference(by_path[0].values, by_path[1].values) / range);
 
-  std::printf("Kernel SHAP, fast path, no bootstrap, 2 threads, seed 3:\n");
-  std::printf("  %7s %12s %16s %10s\n", "budget", "max |error|", "error / range", "ms/row");
-  std::size_t first_reaching = 0;
-  for (std::size_t budget : {256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536}) {
-    const KernelExplainer kernel(
-        setting.model, setting.background, setting.groups,
-        KernelOptions().samples(budget).seed(3).threads(2).bootstrap(0).path(CoalitionPath::Fast));
-    Explanation estimate;
-    const double elapsed = seconds([&] { estimate = kernel.explain(rows); });
-    const double error = max_abs_difference(estimate.values, reference.values) / range;
-    std::printf("  %7zu %12.3g %16.3g %10.1f%s\n", budget, error * range, error,
-                1e3 * elapsed / static_cast<double>(explained), budget == 2048 ? "  (benchmark budget)" : "");
-    if (first_reaching == 0 && error <= 1e-3) first_reaching = budget;
-  }
-  if (first_reaching == 0) {
-    std::printf("no budget up to 65536 reaches a max error of 1e-3 of the range\n");
-  } else {
-    std::printf("first budget with max error <= 1e-3 of the range: %zu coalitions\n", first_reaching);
-  }
+  const KernelSettingErrors errors = measure_kernel_errors(setting, rows, reference, range);
+  summarize_kernel_errors(errors);
 }
 
 // The artifact's path from this file's path as the compiler saw it, because bench_explain has no
@@ -297,7 +389,7 @@ int main(int argc, char** argv) {
   // "accuracy" or "ai4i" as the first argument runs only that section.
   const std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "accuracy") {
-    bench_kernel_accuracy();
+    bench_kernel_accuracy(argc > 2 ? static_cast<std::size_t>(std::strtoul(argv[2], nullptr, 10)) : kReferencePairs);
     return 0;
   }
   if (mode == "ai4i") {
@@ -311,6 +403,6 @@ int main(int argc, char** argv) {
   bench_kernel(rows);
   bench_exact(rows);
   bench_exact_ai4i(rows, argc > 2 ? argv[2] : default_ai4i_artifact());
-  bench_kernel_accuracy();
+  bench_kernel_accuracy(kReferencePairs);
   return 0;
 }
