@@ -75,4 +75,14 @@ Split stratified_split(const std::vector<std::int64_t>& labels, const SplitFract
 /// Splits `rows` without strata (regression).
 Split random_split(std::size_t rows, const SplitFractions& fractions, std::uint64_t seed);
 
+/// Assigns each row to one of `folds` folds for K-fold cross-validation, so that every class keeps its
+/// share in each fold: the rows of each class are shuffled and dealt out in turn. Returns the fold id of
+/// each row. Deterministic for a given seed. Throws InvalidArgument when folds < 2 or a class has fewer
+/// rows than folds.
+std::vector<std::size_t> stratified_folds(const std::vector<std::int64_t>& labels, std::size_t folds,
+                                          std::uint64_t seed);
+
+/// K-fold assignment without strata (regression). Throws InvalidArgument when folds < 2 or rows < folds.
+std::vector<std::size_t> random_folds(std::size_t rows, std::size_t folds, std::uint64_t seed);
+
 }  // namespace lepton

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
+#include <string>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -487,6 +489,65 @@ Split random_split(std::size_t rows, const SplitFractions& fractions, std::uint6
   cut_into(split, order, part_sizes(rows, fractions));
   sort_parts(split);
   return split;
+}
+
+namespace {
+
+void check_folds(std::size_t folds, std::size_t rows, const std::string& what) {
+  if (folds < 2) {
+    throw InvalidArgument(fmt::format("cross-validation needs at least 2 folds, got {}; pass folds >= 2", folds));
+  }
+  if (rows < folds) {
+    throw InvalidArgument(fmt::format("{} has {} row(s), fewer than the {} folds, so some fold would have none of "
+                                      "them; use at most {} folds or add rows",
+                                      what, rows, folds, rows));
+  }
+}
+
+// Deals the shuffled rows out to the folds in turn, continuing where the previous group stopped, so that
+// fold sizes differ by at most one row overall.
+void deal_out(std::vector<std::size_t>& fold_of_row, std::vector<std::size_t> rows, std::size_t folds,
+              std::size_t& next_fold, SplitMix64& generator) {
+  shuffle(rows, generator);
+  for (std::size_t row : rows) {
+    fold_of_row[row] = next_fold;
+    next_fold = (next_fold + 1) % folds;
+  }
+}
+
+}  // namespace
+
+std::vector<std::size_t> stratified_folds(const std::vector<std::int64_t>& labels, std::size_t folds,
+                                          std::uint64_t seed) {
+  std::map<std::int64_t, std::vector<std::size_t>> rows_by_class;
+  for (std::size_t row = 0; row < labels.size(); ++row) {
+    rows_by_class[labels[row]].push_back(row);
+  }
+  for (const auto& [label, rows] : rows_by_class) {
+    check_folds(folds, rows.size(), fmt::format("class {}", label));
+  }
+
+  SplitMix64 generator(seed);
+  std::vector<std::size_t> fold_of_row(labels.size(), 0);
+  std::size_t next_fold = 0;
+  for (auto& [label, rows] : rows_by_class) {
+    deal_out(fold_of_row, std::move(rows), folds, next_fold, generator);
+  }
+  return fold_of_row;
+}
+
+std::vector<std::size_t> random_folds(std::size_t rows, std::size_t folds, std::uint64_t seed) {
+  check_folds(folds, rows, "the data");
+
+  std::vector<std::size_t> order(rows);
+  for (std::size_t row = 0; row < rows; ++row) {
+    order[row] = row;
+  }
+  SplitMix64 generator(seed);
+  std::vector<std::size_t> fold_of_row(rows, 0);
+  std::size_t next_fold = 0;
+  deal_out(fold_of_row, std::move(order), folds, next_fold, generator);
+  return fold_of_row;
 }
 
 }  // namespace lepton
