@@ -31,6 +31,8 @@ struct EpochRecord {
   double elapsed_seconds = 0;
   double eta_seconds = 0;          ///< Estimate for the remaining epochs at the mean epoch time.
   bool improved = false;
+  std::size_t member = 0;           ///< Cross-fitted training: the member (0-based) that this epoch trains.
+  std::size_t members = 1;          ///< Cross-fitted training: the number of members; 1 otherwise.
 };
 
 /// Training data in the form the trainer consumes: encoded features and the encoded target.

@@ -755,15 +755,22 @@ struct TrainingState {
 };
 
 nlohmann::json record_to_json(const EpochRecord& r) {
-  return {{"epoch", r.epoch},
-          {"max_epochs", r.max_epochs},
-          {"train_loss", r.train_loss},
-          {"validation_loss", r.validation_loss},
-          {"validation_metric", r.validation_metric},
-          {"learning_rate", r.learning_rate},
-          {"elapsed_seconds", r.elapsed_seconds},
-          {"eta_seconds", r.eta_seconds},
-          {"improved", r.improved}};
+  nlohmann::json j = {
+      {"epoch", r.epoch},
+      {"max_epochs", r.max_epochs},
+      {"train_loss", r.train_loss},
+      {"validation_loss", r.validation_loss},
+      {"validation_metric", r.validation_metric},
+      {"learning_rate", r.learning_rate},
+      {"elapsed_seconds", r.elapsed_seconds},
+      {"eta_seconds", r.eta_seconds},
+      {"improved", r.improved},
+  };
+  if (r.members > 1) {
+    j["member"] = r.member;
+    j["members"] = r.members;
+  }
+  return j;
 }
 
 EpochRecord record_from_json(const nlohmann::json& j) {
@@ -777,6 +784,8 @@ EpochRecord record_from_json(const nlohmann::json& j) {
   r.elapsed_seconds = j.at("elapsed_seconds").get<double>();
   r.eta_seconds = j.at("eta_seconds").get<double>();
   r.improved = j.at("improved").get<bool>();
+  r.member = j.value("member", std::size_t{0});
+  r.members = j.value("members", std::size_t{1});
   return r;
 }
 

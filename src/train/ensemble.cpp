@@ -1,0 +1,227 @@
+// Cross-fitted training and the merge of its members into one network. This file does not include LibTorch,
+// because the members are trained through the public Trainer.
+
+#include "lepton/ensemble.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "lepton/dataset.hpp"
+#include "lepton/error.hpp"
+
+namespace lepton {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void check_options(const TrainerOptions& options) {
+  if (!options.initial_parameters.empty()) {
+    throw InvalidArgument("fit_cross_fitted: options.initial_parameters is set, but each member starts from its "
+                          "own initialization; clear it or train with Trainer::fit");
+  }
+  if (options.gradient_hook) {
+    throw InvalidArgument("fit_cross_fitted: options.gradient_hook is set, but data-parallel training of members "
+                          "is not supported; clear it or train with fit_data_parallel");
+  }
+  if (options.config.privacy) {
+    throw InvalidArgument("fit_cross_fitted: options.config.privacy is set, but every member would spend the "
+                          "privacy budget on the same rows; train a single DP-SGD model with Trainer::fit");
+  }
+}
+
+TrainingData select_rows(const TrainingData& data, const std::vector<std::size_t>& rows) {
+  TrainingData part;
+  part.features = Matrix(rows.size(), data.features.cols);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    std::copy_n(data.features.row(rows[i]), data.features.cols, part.features.row(i));
+  }
+  if (!data.labels.empty()) {
+    part.labels.reserve(rows.size());
+    for (std::size_t row : rows) part.labels.push_back(data.labels[row]);
+  }
+  if (!data.values.empty()) {
+    part.values.reserve(rows.size());
+    for (std::size_t row : rows) part.values.push_back(data.values[row]);
+  }
+  return part;
+}
+
+// "runs/pm/checkpoint.pt" -> "runs/pm/checkpoint.fold3.pt".
+std::string member_checkpoint(const std::string& path, std::size_t member) {
+  if (path.empty()) return path;
+  const std::filesystem::path original(path);
+  std::filesystem::path result = original.parent_path() / original.stem();
+  result += fmt::format(".fold{}", member);
+  result += original.extension();
+  return result.string();
+}
+
+std::vector<std::size_t> assign_folds(const TrainerOptions& options, const TrainingData& data, std::size_t folds) {
+  if (options.config.task == Task::Regression) {
+    return random_folds(data.features.rows, folds, options.config.seed);
+  }
+  if (data.labels.size() != data.features.rows) {
+    throw InvalidArgument(fmt::format("fit_cross_fitted: data has {} labels for {} rows; pass one label per row",
+                                      data.labels.size(), data.features.rows));
+  }
+  return stratified_folds(data.labels, folds, options.config.seed);
+}
+
+void check_mergeable(const std::vector<Mlp>& members) {
+  if (members.empty()) {
+    throw InvalidArgument("merge_mean_output: no members; pass at least one network");
+  }
+  const Mlp& first = members.front();
+  first.validate();
+  for (std::size_t m = 1; m < members.size(); ++m) {
+    const Mlp& member = members[m];
+    member.validate();
+    if (member.layers.size() != first.layers.size() || member.inputs() != first.inputs() ||
+        member.outputs() != first.outputs()) {
+      throw InvalidArgument(fmt::format(
+          "merge_mean_output: member {} has {} layers, {} inputs and {} outputs, but member 0 has {}, {} and {}; "
+          "merge networks of the same depth, inputs and outputs",
+          m, member.layers.size(), member.inputs(), member.outputs(), first.layers.size(), first.inputs(),
+          first.outputs()));
+    }
+    for (std::size_t l = 0; l < member.layers.size(); ++l) {
+      if (member.layers[l].activation != first.layers[l].activation) {
+        throw InvalidArgument(fmt::format("merge_mean_output: layer {} of member {} uses {}, but member 0 uses {}; "
+                                          "merge networks with the same activations",
+                                          l, m, to_string(member.layers[l].activation),
+                                          to_string(first.layers[l].activation)));
+      }
+    }
+  }
+  for (std::size_t m = 0; m < members.size(); ++m) {
+    for (std::size_t l = 0; l < members[m].layers.size(); ++l) {
+      if (members[m].layers[l].precision != LayerPrecision::F32) {
+        throw InvalidArgument(fmt::format("merge_mean_output: layer {} of member {} is int8; merge the fp32 "
+                                          "networks and quantize the result",
+                                          l, m));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+std::uint64_t member_seed(std::uint64_t seed, std::size_t member) {
+  // One SplitMix64 step over (seed, member): neighbouring members get unrelated seeds.
+  std::uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (static_cast<std::uint64_t>(member) + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+CrossFitResult fit_cross_fitted(const TrainerOptions& options, const TrainingData& data, std::size_t folds) {
+  check_options(options);
+  const Clock::time_point start = Clock::now();
+
+  CrossFitResult result;
+  result.fold_of_row = assign_folds(options, data, folds);
+
+  for (std::size_t member = 0; member < folds; ++member) {
+    std::vector<std::size_t> train_rows, validation_rows;
+    for (std::size_t row = 0; row < result.fold_of_row.size(); ++row) {
+      (result.fold_of_row[row] == member ? validation_rows : train_rows).push_back(row);
+    }
+
+    TrainerOptions member_options = options;
+    member_options.config.seed = member_seed(options.config.seed, member);
+    member_options.checkpoint_path = member_checkpoint(options.checkpoint_path, member);
+    if (options.max_seconds > 0) {
+      // Each member gets an equal share of what is left, so a slow member does not starve the later ones.
+      const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+      member_options.max_seconds = std::max(0.0, options.max_seconds - elapsed) / static_cast<double>(folds - member);
+      if (member_options.max_seconds <= 0) {
+        result.stop_reason = "time_budget";
+        break;
+      }
+    }
+    if (options.on_epoch) {
+      // Elapsed time and ETA cover the whole run: the finished members' seconds are added, and each member
+      // still to come is assumed to take as long as the mean finished one (or this one, while it is the first).
+      const double finished_seconds = std::accumulate(
+          result.members.begin(), result.members.end(), 0.0,
+          [](double sum, const TrainingResult& done) { return sum + done.seconds; });
+      member_options.on_epoch = [&options, member, folds, finished_seconds](const EpochRecord& record) {
+        const double member_seconds = member > 0 ? finished_seconds / static_cast<double>(member)
+                                                 : record.elapsed_seconds + record.eta_seconds;
+        EpochRecord tagged = record;
+        tagged.member = member;
+        tagged.members = folds;
+        tagged.elapsed_seconds = finished_seconds + record.elapsed_seconds;
+        tagged.eta_seconds = record.eta_seconds + static_cast<double>(folds - member - 1) * member_seconds;
+        options.on_epoch(tagged);
+      };
+    }
+
+    result.members.push_back(
+        Trainer(member_options).fit(select_rows(data, train_rows), select_rows(data, validation_rows)));
+    if (result.members.back().stop_reason == "stop_requested") {
+      result.stop_reason = "stop_requested";
+      break;
+    }
+  }
+
+  if (result.stop_reason.empty()) result.stop_reason = "completed";
+  std::vector<Mlp> networks;
+  for (const TrainingResult& member : result.members) networks.push_back(member.network);
+  if (!networks.empty()) result.network = merge_mean_output(networks);
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return result;
+}
+
+Mlp merge_mean_output(const std::vector<Mlp>& members) {
+  check_mergeable(members);
+  const std::size_t count = members.size();
+  const std::size_t depth = members.front().layers.size();
+
+  Mlp merged;
+  for (std::size_t l = 0; l < depth; ++l) {
+    const DenseLayer& shape = members.front().layers[l];
+    const bool first = l == 0;
+    const bool last = l + 1 == depth;
+
+    // Every hidden layer is the members' widths side by side, while the network's inputs and outputs stay.
+    std::size_t inputs = 0, outputs = 0;
+    for (const Mlp& member : members) {
+      inputs += member.layers[l].inputs;
+      outputs += member.layers[l].outputs;
+    }
+    DenseLayer layer;
+    layer.inputs = first ? shape.inputs : inputs;
+    layer.outputs = last ? shape.outputs : outputs;
+    layer.activation = shape.activation;
+    layer.weight.assign(layer.outputs * layer.inputs, 0.0f);
+    layer.bias.assign(layer.outputs, 0.0f);
+
+    // Each member's block starts at its offset among the stacked inputs and outputs.
+    std::size_t input_offset = 0, output_offset = 0;
+    for (const Mlp& member : members) {
+      const DenseLayer& source = member.layers[l];
+      const std::size_t column = first ? 0 : input_offset;
+      const std::size_t row = last ? 0 : output_offset;
+      const float scale = last ? 1.0f / static_cast<float>(count) : 1.0f;
+      for (std::size_t o = 0; o < source.outputs; ++o) {
+        for (std::size_t i = 0; i < source.inputs; ++i) {
+          layer.weight[(row + o) * layer.inputs + column + i] += scale * source.weight[o * source.inputs + i];
+        }
+        layer.bias[row + o] += scale * source.bias[o];
+      }
+      input_offset += source.inputs;
+      output_offset += source.outputs;
+    }
+    merged.layers.push_back(std::move(layer));
+  }
+  merged.validate();
+  return merged;
+}
+
+}  // namespace lepton
