@@ -40,6 +40,10 @@ struct ModelConfig {
   std::vector<double> class_weights;    ///< Multiclass: weight per class id.
   std::string threshold_strategy = "optimize_objective_on_validation";  ///< or "fixed_0.5".
   bool quantize = false;                ///< Export an int8 model as well.
+  /// K > 1: train K members by K-fold cross-fitting on the training and validation rows together, choose the
+  /// threshold on their out-of-fold predictions, and export the members merged into one network
+  /// (ensemble.hpp). 1: one model, early-stopped on the validation split.
+  std::size_t cross_fit_folds = 1;
   Metric objective = Metric::F1;
   std::uint64_t seed = 42;
   std::optional<PrivacyBudget> privacy;  ///< DP-SGD budget; std::nullopt trains without differential privacy.

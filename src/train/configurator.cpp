@@ -290,6 +290,104 @@ void choose_architecture(ModelConfig& config, const Requirements& requirements, 
 }
 
 // ---------------------------------------------------------------------------------------------
+// Cross-fitting
+
+// The merged network of K members is one MLP whose hidden layers are K times as wide (ensemble.hpp).
+Footprint merged_footprint(const DataShape& shape, const std::vector<std::size_t>& hidden, std::size_t folds,
+                           bool int8) {
+  std::vector<std::size_t> merged = hidden;
+  for (std::size_t& units : merged) units *= folds;
+  return footprint(shape, merged, int8);
+}
+
+// Rows that cross-fitting trains and validates on: the training and validation splits together.
+std::size_t cross_fit_rows(const Requirements& requirements, const DataShape& shape) {
+  const double fraction = requirements.split.train + requirements.split.validation;
+  return static_cast<std::size_t>(std::floor(static_cast<double>(shape.labelled_rows) * fraction));
+}
+
+std::size_t smallest_class_rows(const Requirements& requirements, const DataProfile& profile, double fraction) {
+  if (requirements.task == Task::Regression) return std::numeric_limits<std::size_t>::max();
+  const std::size_t smallest = *std::min_element(profile.class_counts.begin(), profile.class_counts.end());
+  return static_cast<std::size_t>(std::floor(static_cast<double>(smallest) * fraction));
+}
+
+void choose_cross_fitting(ModelConfig& config, const Requirements& requirements, const DataProfile& profile,
+                          const DataShape& shape) {
+  config.cross_fit_folds = 1;
+  if (requirements.constraints.privacy) {
+    explain(config, "cross_fit_folds", kDrivenByPrivacy,
+            "DP-SGD trains one model, because every cross-fitted member would spend the privacy budget on the "
+            "same rows");
+    return;
+  }
+  if (requirements.constraints.interpretability == Interpretability::Transparent) {
+    explain(config, "cross_fit_folds", kDrivenByInterpretability,
+            "A transparent model must stay one small network, so no members are merged into it");
+    return;
+  }
+
+  const std::size_t rows = cross_fit_rows(requirements, shape);
+  if (rows > kCrossFitMaxRows) {
+    explain(config, "cross_fit_folds", kDrivenByRows,
+            fmt::format("{} training and validation rows are more than {}, so one model early-stopped on the "
+                        "validation split sees enough rows, and cross-fitting would multiply the training time",
+                        rows, kCrossFitMaxRows));
+    return;
+  }
+
+  const double pool_fraction = requirements.split.train + requirements.split.validation;
+  const std::size_t smallest_class = smallest_class_rows(requirements, profile, pool_fraction);
+  std::vector<std::string> rejected;
+  const char* blocked_by = kDrivenByClassBalance;
+  for (const std::size_t folds : kCrossFitFolds) {
+    if (smallest_class < folds * kMinClassRowsPerFold) {
+      rejected.push_back(fmt::format("{} folds need {} rows of the smallest class, which has about {}", folds,
+                                     folds * kMinClassRowsPerFold, smallest_class));
+      continue;
+    }
+    if (const auto budget = requirements.constraints.max_training_seconds) {
+      const std::size_t parameters = parameter_count(shape.encoded_width, config.hidden_units, shape.outputs);
+      const double epoch_seconds = estimated_epoch_seconds(rows * (folds - 1) / folds, parameters);
+      const double epochs = *budget / static_cast<double>(folds) / epoch_seconds;
+      if (epochs < static_cast<double>(kMinEpochsPerMember)) {
+        blocked_by = kDrivenByTrainingSeconds;
+        rejected.push_back(fmt::format("{} folds leave each member about {:.0f} epochs of max_training_seconds {:g}, "
+                                       "fewer than {}",
+                                       folds, epochs, *budget, kMinEpochsPerMember));
+        continue;
+      }
+    }
+    const Footprint merged = merged_footprint(shape, config.hidden_units, folds, config.quantize);
+    if (const char* limit = violated_limit(requirements.constraints, merged)) {
+      blocked_by = limit;
+      rejected.push_back(fmt::format("{} folds give a merged network of {} bytes, estimated {:.3g} us per row, "
+                                     "beyond {}",
+                                     folds, merged.bytes, merged.latency_us, limits_text(requirements.constraints)));
+      continue;
+    }
+
+    config.cross_fit_folds = folds;
+    const std::string fewer =
+        rejected.empty() ? "" : fmt::format(". Fewer folds than {}, because {}", kCrossFitFolds[0], fmt::join(rejected, "; "));
+    const std::string minority =
+        requirements.task == Task::Regression ? ""
+                                              : fmt::format(" ({} in the smallest class)", smallest_class);
+    explain(config, "cross_fit_folds", rejected.empty() ? kDrivenByRows : blocked_by,
+            fmt::format("{} training and validation rows{} are few, so {}-fold cross-fitting trains {} members, "
+                        "each on {:.0f}% of those rows and early-stopped on the rest, and chooses the threshold on "
+                        "out-of-fold predictions for all {} rows instead of one validation split. The members "
+                        "are merged into one network ({} bytes, estimated {:.3g} us per row){}",
+                        rows, minority, folds, folds, 100.0 * static_cast<double>(folds - 1) / folds, rows,
+                        merged.bytes, merged.latency_us, fewer));
+    return;
+  }
+  explain(config, "cross_fit_folds", blocked_by,
+          fmt::format("One model, early-stopped on the validation split, because no fold count fits: {}",
+                      fmt::join(rejected, "; ")));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Training settings
 
 void choose_regularization(ModelConfig& config, const DataShape& shape) {
@@ -371,28 +469,37 @@ void choose_epochs(ModelConfig& config, const Requirements& requirements, const 
                                         config.max_epochs);
   std::string epochs_driven_by = kDrivenByRows;
 
-  if (const auto budget = requirements.constraints.max_training_seconds) {
+  if (const auto total_budget = requirements.constraints.max_training_seconds) {
+    // Cross-fitted members share the budget, and each trains on (K - 1) / K of the pooled rows.
+    const std::size_t members = config.cross_fit_folds;
+    const std::size_t member_rows = members > 1 ? cross_fit_rows(requirements, shape) * (members - 1) / members
+                                                : shape.training_rows;
+    const double budget = *total_budget / static_cast<double>(members);
+    const std::string budget_text =
+        members > 1 ? fmt::format("max_training_seconds {:g} shared by {} cross-fitted members ({:.3g} s each)",
+                                  *total_budget, members, budget)
+                    : fmt::format("max_training_seconds {:g}", *total_budget);
     const std::size_t parameters = parameter_count(shape.encoded_width, config.hidden_units, shape.outputs);
-    const double epoch_seconds = estimated_epoch_seconds(shape.training_rows, parameters);
-    const double affordable = std::floor(*budget / epoch_seconds);
+    const double epoch_seconds = estimated_epoch_seconds(member_rows, parameters);
+    const double affordable = std::floor(budget / epoch_seconds);
 
     if (affordable < 1) {
       conflicts.push_back(fmt::format(
-          "constraints.max_training_seconds = {:g} is shorter than one epoch, estimated at {:.3g} s for {} rows "
-          "and {} parameters ({:g} us per row per 10,000 parameters); raise max_training_seconds to at least {:.3g}",
-          *budget, epoch_seconds, shape.training_rows, parameters, kTrainingUsPerRowPer10kParameters,
-          epoch_seconds));
+          "constraints.max_training_seconds = {:g} is too short: {} is shorter than one epoch, estimated at {:.3g} s "
+          "for {} rows and {} parameters ({:g} us per row per 10,000 parameters); raise max_training_seconds to at "
+          "least {:.3g}",
+          *total_budget, budget_text, epoch_seconds, member_rows, parameters, kTrainingUsPerRowPer10kParameters,
+          epoch_seconds * static_cast<double>(members)));
     } else if (affordable < static_cast<double>(config.max_epochs)) {
       config.max_epochs = static_cast<std::size_t>(affordable);
       epochs_text = fmt::format(
           "An epoch is estimated at {:.3g} s ({:g} us per row per 10,000 parameters, {} rows, {} parameters), so "
-          "max_training_seconds {:g} allows {} epochs",
-          epoch_seconds, kTrainingUsPerRowPer10kParameters, shape.training_rows, parameters, *budget,
-          config.max_epochs);
+          "{} allows {} epochs",
+          epoch_seconds, kTrainingUsPerRowPer10kParameters, member_rows, parameters, budget_text, config.max_epochs);
       epochs_driven_by = kDrivenByTrainingSeconds;
     } else {
-      epochs_text += fmt::format("; the estimated {:.3g} s per epoch fits them all into max_training_seconds {:g}",
-                                 epoch_seconds, *budget);
+      epochs_text += fmt::format("; the estimated {:.3g} s per epoch fits them all into {}", epoch_seconds,
+                                 budget_text);
     }
   }
   explain(config, "max_epochs", epochs_driven_by, epochs_text);
@@ -669,6 +776,7 @@ ModelConfig configure(const Requirements& requirements, const DataProfile& profi
   std::vector<std::string> conflicts;
   check_requirements_consistency(requirements, conflicts);
   choose_architecture(config, requirements, shape, conflicts);
+  choose_cross_fitting(config, requirements, profile, shape);
   choose_epochs(config, requirements, shape, conflicts);
   throw_if_conflicts(conflicts);
 
@@ -766,8 +874,8 @@ class ObjectReader {
     out = text;
   }
 
-  void read_count(const std::string& key, std::size_t& out, std::size_t minimum) {
-    const nlohmann::json* value = find(key, nlohmann::json::value_t::number_unsigned);
+  void read_count(const std::string& key, std::size_t& out, std::size_t minimum, bool required = true) {
+    const nlohmann::json* value = find(key, nlohmann::json::value_t::number_unsigned, required);
     if (value == nullptr) return;
     if (value->get<std::uint64_t>() < minimum) {
       fail(member_path(key), fmt::format("expected at least {}, got {}", minimum, value->dump()));
@@ -923,6 +1031,7 @@ nlohmann::json ModelConfig::to_json() const {
       {"class_weights", class_weights},
       {"threshold_strategy", threshold_strategy},
       {"quantize", quantize},
+      {"cross_fit_folds", cross_fit_folds},
       {"objective", lepton::to_string(objective)},
       {"seed", seed},
       {"reasons", reasons_json},
@@ -941,8 +1050,8 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& j
   ObjectReader reader(j, json_path, problems);
   reader.reject_unknown({"task", "features", "hidden_units", "activation", "dropout", "weight_decay", "optimizer",
                          "learning_rate", "lr_schedule", "warmup_epochs", "batch_size", "max_epochs", "patience",
-                         "positive_class_weight", "class_weights", "threshold_strategy", "quantize", "objective",
-                         "seed", "privacy", "reasons"});
+                         "positive_class_weight", "class_weights", "threshold_strategy", "quantize", "cross_fit_folds",
+                         "objective", "seed", "privacy", "reasons"});
 
   ModelConfig config;
   read_enum(reader, "task", config.task, task_names(), &parse_task);
@@ -965,6 +1074,8 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& j
   if (const nlohmann::json* quantize = reader.find("quantize", nlohmann::json::value_t::boolean)) {
     config.quantize = quantize->get<bool>();
   }
+  // Optional, because configurations written before cross-fitting existed do not have it.
+  reader.read_count("cross_fit_folds", config.cross_fit_folds, 1, false);
   read_enum(reader, "objective", config.objective, metric_names(), &parse_metric_name);
   if (const nlohmann::json* seed = reader.find("seed", nlohmann::json::value_t::number_unsigned)) {
     config.seed = seed->get<std::uint64_t>();

@@ -70,6 +70,20 @@ inline constexpr std::size_t kPrivateBatchSize = 256;
 inline constexpr std::size_t kManyEpochsRows = 20'000;  ///< Below this: 200 epochs, patience 25.
 inline constexpr std::size_t kSomeEpochsRows = 200'000; ///< Below this: 100 epochs, patience 15; then 50 / 10.
 
+// ---- Cross-fitting
+
+/// Up to this many training and validation rows, K-fold cross-fitting replaces the single validation split:
+/// each member trains on (K - 1) / K of all those rows, and the threshold comes from out-of-fold
+/// predictions for every one of them. Above it, one model already sees enough rows, and K members would cost
+/// K times the training time.
+inline constexpr std::size_t kCrossFitMaxRows = 20'000;
+/// Fold counts tried in order; the first whose merged network meets the size and latency limits wins.
+inline constexpr std::size_t kCrossFitFolds[] = {10, 5, 3};
+/// With a training-time budget, each member must afford at least this many epochs, or fewer folds are tried.
+inline constexpr std::size_t kMinEpochsPerMember = 20;
+/// Each fold needs this many rows of the smallest class, or its early stopping has too few to judge by.
+inline constexpr std::size_t kMinClassRowsPerFold = 10;
+
 // ---- Estimates
 
 /// Weights and biases of an MLP with these hidden layers.

@@ -395,6 +395,80 @@ TEST_CASE("training budget caps the epochs", "[configurator][constraints]") {
   CHECK(config.warmup_epochs == 0);
 }
 
+// ---- Cross-fitting
+
+TEST_CASE("cross-fitting: small data gets 10 folds", "[configurator][cross_fit]") {
+  const auto config = lepton::configure(binary_requirements(), binary_profile(10000, 339));
+  CHECK(config.cross_fit_folds == 10);
+  CHECK(config.reasons.at("cross_fit_folds").driven_by == "data.rows");
+  CHECK_THAT(config.reasons.at("cross_fit_folds").text, Contains("8000 training and validation rows"));
+  CHECK_THAT(config.reasons.at("cross_fit_folds").text, Contains("271 in the smallest class"));
+}
+
+TEST_CASE("cross-fitting: off for large data, privacy and transparency", "[configurator][cross_fit]") {
+  auto config = lepton::configure(binary_requirements(), binary_profile(40000, 4000));
+  CHECK(config.cross_fit_folds == 1);
+  CHECK_THAT(config.reasons.at("cross_fit_folds").text, Contains("more than 20000"));
+
+  lepton::Requirements private_requirements = binary_requirements();
+  private_requirements.constraints.privacy = lepton::PrivacyBudget{3.0, 1e-5, 1.0};
+  config = lepton::configure(private_requirements, binary_profile(10000, 339));
+  CHECK(config.cross_fit_folds == 1);
+  CHECK(config.reasons.at("cross_fit_folds").driven_by == "requirements.constraints.privacy");
+
+  lepton::Requirements transparent = binary_requirements();
+  transparent.constraints.interpretability = lepton::Interpretability::Transparent;
+  config = lepton::configure(transparent, binary_profile(10000, 339));
+  CHECK(config.cross_fit_folds == 1);
+  CHECK(config.reasons.at("cross_fit_folds").driven_by == "requirements.constraints.interpretability");
+}
+
+TEST_CASE("cross-fitting: a rare class gets fewer folds", "[configurator][cross_fit]") {
+  // 50 positives, 40 of them in training and validation: 10 folds need 100, 5 need 50, 3 need 30.
+  const auto config = lepton::configure(binary_requirements(), binary_profile(10000, 50));
+  CHECK(config.cross_fit_folds == 3);
+  CHECK(config.reasons.at("cross_fit_folds").driven_by == "data.class_balance");
+  CHECK_THAT(config.reasons.at("cross_fit_folds").text, Contains("10 folds need 100 rows of the smallest class"));
+
+  const auto too_rare = lepton::configure(binary_requirements(), binary_profile(10000, 20));
+  CHECK(too_rare.cross_fit_folds == 1);
+  CHECK_THAT(too_rare.reasons.at("cross_fit_folds").text, Contains("no fold count fits"));
+}
+
+TEST_CASE("cross-fitting: limits shrink the fold count", "[configurator][cross_fit]") {
+  // Merged widths 64K-32K on 8 inputs: 10 folds give 211,201 parameters (about 211 us estimated), 5 give
+  // 54,401 (about 54.6 us) and 3 give 20,353 (about 20.6 us).
+  lepton::Requirements r = binary_requirements();
+  r.constraints.max_latency_us = 50;
+  auto config = lepton::configure(r, binary_profile(10000, 339));
+  CHECK(config.cross_fit_folds == 3);
+  CHECK(config.hidden_units == std::vector<std::size_t>{64, 32});
+  CHECK(config.reasons.at("cross_fit_folds").driven_by == "requirements.constraints.max_latency_us");
+  CHECK_THAT(config.reasons.at("cross_fit_folds").text, Contains("Fewer folds than 10"));
+
+  // A training budget that leaves 10 members fewer than 20 epochs each.
+  r = binary_requirements();
+  r.constraints.max_training_seconds = 0.5;
+  config = lepton::configure(r, binary_profile(10000, 339));
+  CHECK(config.cross_fit_folds == 5);
+  CHECK(config.reasons.at("cross_fit_folds").driven_by == "requirements.constraints.max_training_seconds");
+}
+
+TEST_CASE("cross-fitting: folds round-trip through JSON", "[configurator][cross_fit]") {
+  auto config = lepton::configure(binary_requirements(), binary_profile(10000, 339));
+  const lepton::ModelConfig parsed = lepton::ModelConfig::from_json(config.to_json());
+  CHECK(parsed.cross_fit_folds == 10);
+
+  // Configurations written before cross-fitting existed have no such key and mean one model.
+  json old = config.to_json();
+  old.erase("cross_fit_folds");
+  CHECK(lepton::ModelConfig::from_json(old).cross_fit_folds == 1);
+
+  json zero = config.to_json();
+  zero["cross_fit_folds"] = 0;
+  CHECK_THROWS_WITH(lepton::ModelConfig::from_json(zero), Contains("$.cross_fit_folds: expected at least 1"));
+}
+
 // ---- Bad inputs
 
 TEST_CASE("target problems are InvalidArgument", "[configurator]") {
@@ -500,5 +574,6 @@ TEST_CASE("AI4I example configures", "[configurator][ai4i]") {
   CHECK(config.threshold_strategy == "optimize_objective_on_validation");
   CHECK_THAT(config.reasons.at("features").text, Contains("8 encoded inputs"));
   CHECK_THAT(config.reasons.at("max_epochs").text, Contains("max_training_seconds 120"));
+  CHECK(config.cross_fit_folds == 10);
   check_every_field_has_a_reason(config);
 }
