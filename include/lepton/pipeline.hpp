@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -35,7 +36,12 @@ struct PipelineOptions {
 struct PipelineResult {
   ModelConfig config;
   DataProfile profile;
+  /// The trained network and its epochs. With cross-fitting: the merged network, every member's epochs in
+  /// member order, and stop_reason "cross_fitted" (or the reason that ended the run early).
   TrainingResult training;
+  std::vector<TrainingResult> members;  ///< Cross-fitted members, member k early-stopped on fold k; else empty.
+  /// Validation split metrics, or with cross-fitting the out-of-fold metrics over the training and
+  /// validation rows.
   Evaluation validation;
   Evaluation test;
   std::string model_path;      ///< output_dir/model.lepton

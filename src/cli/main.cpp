@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include <unistd.h>
 
@@ -45,9 +46,11 @@ std::string format_duration(double seconds) {
 // Prints one progress line per epoch. On a terminal the line is rewritten in place.
 void print_progress(const lepton::EpochRecord& record, const std::string& metric_name) {
   static const bool is_terminal = isatty(fileno(stderr)) != 0;
+  const std::string member =
+      record.members > 1 ? fmt::format("member {:>2}/{:<2}  ", record.member + 1, record.members) : "";
   const std::string line = fmt::format(
-      "epoch {:>3}/{:<3}  loss {:.4f}  val_loss {:.4f}  val_{} {:.4f}{}  lr {:.2e}  {}  ETA {}",
-      record.epoch, record.max_epochs, record.train_loss, record.validation_loss, metric_name,
+      "{}epoch {:>3}/{:<3}  loss {:.4f}  val_loss {:.4f}  val_{} {:.4f}{}  lr {:.2e}  {}  ETA {}",
+      member, record.epoch, record.max_epochs, record.train_loss, record.validation_loss, metric_name,
       record.validation_metric, record.improved ? "*" : " ", record.learning_rate,
       format_duration(record.elapsed_seconds), format_duration(record.eta_seconds));
   if (is_terminal) {
@@ -60,9 +63,17 @@ void print_progress(const lepton::EpochRecord& record, const std::string& metric
 
 void print_summary(const lepton::PipelineResult& result, const std::string& out_dir) {
   const lepton::Evaluation& test = result.test;
-  std::cout << fmt::format("\nTrained {} epochs (best {}, stopped by {}) in {}.\n", result.training.history.size(),
-                           result.training.best_epoch, result.training.stop_reason,
-                           format_duration(result.training.seconds));
+  if (result.members.empty()) {
+    std::cout << fmt::format("\nTrained {} epochs (best {}, stopped by {}) in {}.\n", result.training.history.size(),
+                             result.training.best_epoch, result.training.stop_reason,
+                             format_duration(result.training.seconds));
+  } else {
+    std::vector<std::size_t> best_epochs;
+    for (const lepton::TrainingResult& member : result.members) best_epochs.push_back(member.best_epoch);
+    std::cout << fmt::format("\nTrained {} cross-fitted members, {} epochs in all (best epochs {}) in {}.\n",
+                             result.members.size(), result.training.history.size(), fmt::join(best_epochs, ", "),
+                             format_duration(result.training.seconds));
+  }
   if (test.task == lepton::Task::BinaryClassification) {
     const lepton::BinaryMetrics& m = test.binary;
     std::cout << fmt::format(

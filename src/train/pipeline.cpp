@@ -2,6 +2,7 @@
 // compose the same stages itself.
 #include "lepton/pipeline.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "lepton/crypto.hpp"
+#include "lepton/ensemble.hpp"
 #include "lepton/error.hpp"
 #include "lepton/explain.hpp"
 #include "lepton/io.hpp"
@@ -99,6 +101,78 @@ Evaluation evaluate_data(const Predictor& predictor, const TrainingData& data, c
   return evaluate(predictions, truth);
 }
 
+// Predicts every training row with the member that did not train on it. Binary rows are labelled with the
+// artifact's threshold.
+Predictions out_of_fold_predictions(const ModelArtifact& base, const CrossFitResult& fit, const Matrix& features) {
+  Predictions all;
+  all.task = base.task;
+  all.rows = features.rows;
+  all.threshold = base.threshold;
+
+  for (std::size_t member = 0; member < fit.members.size(); ++member) {
+    std::vector<std::size_t> rows;
+    for (std::size_t row = 0; row < features.rows; ++row) {
+      if (fit.fold_of_row[row] == member) rows.push_back(row);
+    }
+    Matrix fold(rows.size(), features.cols);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      std::copy_n(features.row(rows[i]), features.cols, fold.row(i));
+    }
+
+    ModelArtifact single = base;
+    single.network = fit.members[member].network;
+    const Predictions part = Predictor(std::move(single)).predict(fold);
+
+    // Each row's outputs: one probability (binary), one per class (multiclass), or one value (regression).
+    const std::size_t width = part.rows == 0 ? 0 : part.probability.size() / part.rows;
+    all.classes = part.classes;
+    all.probability.resize(all.rows * width);
+    all.label_index.resize(part.label_index.empty() ? 0 : all.rows);
+    all.value.resize(part.value.empty() ? 0 : all.rows);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      std::copy_n(part.probability.begin() + static_cast<std::ptrdiff_t>(i * width), width,
+                  all.probability.begin() + static_cast<std::ptrdiff_t>(rows[i] * width));
+      if (!part.label_index.empty()) all.label_index[rows[i]] = part.label_index[i];
+      if (!part.value.empty()) all.value[rows[i]] = part.value[i];
+    }
+  }
+  return all;
+}
+
+// Re-labels binary predictions with a new threshold.
+void apply_threshold(Predictions& predictions, double threshold) {
+  if (predictions.task != Task::BinaryClassification) return;
+  predictions.threshold = threshold;
+  for (std::size_t row = 0; row < predictions.rows; ++row) {
+    predictions.label_index[row] = predictions.probability[row] >= threshold ? 1 : 0;
+  }
+}
+
+Evaluation evaluate_predictions(const Predictions& predictions, const TrainingData& data,
+                                const TargetEncoding& encoding) {
+  if (is_classification(encoding.task)) return evaluate(predictions, data.labels);
+
+  std::vector<double> truth;
+  truth.reserve(data.values.size());
+  for (double value : data.values) truth.push_back(value * encoding.scale + encoding.mean);
+  return evaluate(predictions, truth);
+}
+
+// The pipeline's view of cross-fitted training: the merged network, every member's epochs in order, the
+// total time, and a stop reason that run_pipeline and the report read like a single model's.
+TrainingResult summarize_members(const CrossFitResult& fit) {
+  TrainingResult summary;
+  summary.network = fit.network;
+  for (const TrainingResult& member : fit.members) {
+    summary.history.insert(summary.history.end(), member.history.begin(), member.history.end());
+  }
+  summary.stop_reason = fit.stop_reason == "completed" ? "cross_fitted" : fit.stop_reason;
+  summary.seconds = fit.seconds;
+  summary.resumed = std::any_of(fit.members.begin(), fit.members.end(),
+                                [](const TrainingResult& member) { return member.resumed; });
+  return summary;
+}
+
 // The privacy section of the artifact and the report: the DP-SGD budget spent and how PII columns were
 // handled. Column names are not personal data; their values never appear here.
 nlohmann::json privacy_section(const Requirements& requirements, const PipelineResult& result) {
@@ -161,11 +235,27 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
   result.config = configure(requirements, result.profile);
   log(LogLevel::Info, fmt::format("configured an MLP with hidden units [{}]", fmt::join(result.config.hidden_units, ", ")));
 
-  // Split, then fit preprocessing on the training rows only.
+  if (options.distributed && result.config.cross_fit_folds > 1) {
+    result.config.cross_fit_folds = 1;
+    result.config.reasons["cross_fit_folds"] =
+        Reason{"Data-parallel training trains one model across the ranks, so cross-fitting is off",
+               "options.distributed"};
+    log(LogLevel::Info, "data-parallel training: cross-fitting is off, one model is trained");
+  }
+  const bool cross_fit = result.config.cross_fit_folds > 1;
+
+  // Split, then fit preprocessing on the rows that the model learns from: the training split, or with
+  // cross-fitting the training and validation splits together. The test rows are never among them.
   const SplitTarget target = split_rows(table, requirements);
-  const Preprocessor preprocessor = Preprocessor::fit(table, result.config.features, target.split.train);
-  const TrainingData train = training_data(table, preprocessor, target, target.split.train);
-  const TrainingData validation = training_data(table, preprocessor, target, target.split.validation);
+  std::vector<std::size_t> learning_rows = target.split.train;
+  if (cross_fit) {
+    learning_rows.insert(learning_rows.end(), target.split.validation.begin(), target.split.validation.end());
+    std::sort(learning_rows.begin(), learning_rows.end());
+  }
+  const Preprocessor preprocessor = Preprocessor::fit(table, result.config.features, learning_rows);
+  const TrainingData train = training_data(table, preprocessor, target, learning_rows);
+  const TrainingData validation =
+      cross_fit ? TrainingData{} : training_data(table, preprocessor, target, target.split.validation);
   // Encoding the test rows now reports a bad cell there before training, not after it.
   const TrainingData test = training_data(table, preprocessor, target, target.split.test);
 
@@ -188,8 +278,16 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
   // NOTE: keys come from the environment because PipelineOptions has no key fields yet.
   const SaveOptions protection = SaveOptions::from_environment();
   trainer_options.checkpoint_key = protection.key;
-  result.training = options.distributed ? fit_data_parallel(*options.distributed, trainer_options, train, validation)
-                                        : Trainer(trainer_options).fit(train, validation);
+  std::optional<CrossFitResult> cross_fitted;
+  if (cross_fit) {
+    cross_fitted = fit_cross_fitted(trainer_options, train, result.config.cross_fit_folds);
+    result.training = summarize_members(*cross_fitted);
+    result.members = cross_fitted->members;
+  } else if (options.distributed) {
+    result.training = fit_data_parallel(*options.distributed, trainer_options, train, validation);
+  } else {
+    result.training = Trainer(trainer_options).fit(train, validation);
+  }
   if (result.training.stop_reason == "stop_requested") {
     throw Error(fmt::format("training was interrupted after epoch {}; the checkpoint in {} is kept, "
                             "so run again with --resume to continue",
@@ -213,13 +311,20 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
   artifact.provenance.requirements_sha256 = sha256_hex(requirements.to_json().dump());
   artifact.provenance.seed = requirements.seed;
 
-  {
+  if (cross_fit) {
+    // Out-of-fold predictions stand in for the validation split: every learning row, scored by a member
+    // that never trained on it.
+    Predictions out_of_fold = out_of_fold_predictions(artifact, *cross_fitted, train.features);
+    artifact.threshold = select_threshold(result.config, out_of_fold, train.labels);
+    apply_threshold(out_of_fold, artifact.threshold);
+    result.validation = evaluate_predictions(out_of_fold, train, target.encoding);
+  } else {
     const Predictor draft(artifact);
     const Predictions validation_predictions = draft.predict(validation.features);
     artifact.threshold = select_threshold(result.config, validation_predictions, validation.labels);
+    result.validation = evaluate_data(Predictor(artifact), validation, target.encoding);
   }
   const Predictor predictor(artifact);
-  result.validation = evaluate_data(predictor, validation, target.encoding);
   result.test = evaluate_data(predictor, test, target.encoding);
   artifact.metrics = {{"validation", result.validation.to_json()}, {"test", result.test.to_json()}};
 
@@ -246,10 +351,14 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
     QuantizationOptions quantization;
     quantization.with_tolerance(requirements.constraints.quantization_tolerance)
         .with_objective(to_string(result.config.objective));
+    // With cross-fitting there is no separate validation split, so the gate compares int8 with fp32 on the
+    // learning rows. It measures agreement between the two exports, not generalization, so those rows serve.
+    const TrainingData& gate = cross_fit ? train : validation;
+    const std::vector<std::size_t>& gate_rows = cross_fit ? learning_rows : target.split.validation;
     quantized = is_classification(requirements.task)
-                    ? quantize(artifact, train.features, validation.features, validation.labels, quantization)
-                    : quantize(artifact, train.features, validation.features,
-                               target.encoding.encode_values(table, target.split.validation), quantization);
+                    ? quantize(artifact, train.features, gate.features, gate.labels, quantization)
+                    : quantize(artifact, train.features, gate.features,
+                               target.encoding.encode_values(table, gate_rows), quantization);
     result.int8_model_path = (out / "model_int8.lepton").string();
     result.quantization = quantized->to_json();
   }

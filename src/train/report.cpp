@@ -82,6 +82,16 @@ json build_report(const Requirements& requirements, const PipelineResult& result
   report["configuration"] = result.config.to_json();
   report["features"] = artifact.preprocessor.encoded_names();
   report["training"] = result.training.to_json();
+  if (!result.members.empty()) {
+    nlohmann::json members = nlohmann::json::array();
+    for (const TrainingResult& member : result.members) {
+      members.push_back({{"epochs", member.history.size()},
+                         {"best_epoch", member.best_epoch},
+                         {"stop_reason", member.stop_reason},
+                         {"seconds", member.seconds}});
+    }
+    report["training"]["members"] = members;
+  }
   report["metrics"] = {{"threshold", artifact.threshold},
                        {"validation", result.validation.to_json()},
                        {"test", result.test.to_json()}};
@@ -199,7 +209,10 @@ std::string render_report_markdown(const json& report) {
 
   // Headline numbers first: what a plant engineer or risk officer reads.
   md += "## Results on the held-out test split\n\n";
-  md += fmt::format("Decision threshold: {} (chosen on the validation split).\n\n", number(report["metrics"]["threshold"]));
+  const bool cross_fitted = report["training"].contains("members");
+  md += fmt::format("Decision threshold: {} (chosen on {}).\n\n", number(report["metrics"]["threshold"]),
+                    cross_fitted ? "out-of-fold predictions for the training and validation rows"
+                                 : "the validation split");
   render_metrics(md, report["metrics"]["test"]);
 
   md += "\n## Constraints\n\n";
@@ -246,10 +259,23 @@ std::string render_report_markdown(const json& report) {
 
   md += "\n## Training\n\n";
   const json& training = report["training"];
-  md += fmt::format("Stopped by {} after {} epochs; best epoch {}; {} s of training.\n",
-                    training.value("stop_reason", std::string("?")),
-                    training.contains("history") ? training["history"].size() : 0,
-                    number(training.value("best_epoch", json(0))), number(training.value("seconds", json(0.0)), 2));
+  if (training.contains("members")) {
+    md += fmt::format("{} cross-fitted members, merged into one network; {} s of training. The validation metrics "
+                      "in report.json are out-of-fold: each training and validation row is scored by the member "
+                      "that did not train on it.\n\n",
+                      training["members"].size(), number(training.value("seconds", json(0.0)), 2));
+    md += "| Member | Epochs | Best epoch | Stopped by | Seconds |\n|---|---|---|---|---|\n";
+    for (std::size_t i = 0; i < training["members"].size(); ++i) {
+      const json& member = training["members"][i];
+      md += fmt::format("| {} | {} | {} | {} | {} |\n", i + 1, number(member["epochs"]), number(member["best_epoch"]),
+                        member["stop_reason"].get<std::string>(), number(member["seconds"], 2));
+    }
+  } else {
+    md += fmt::format("Stopped by {} after {} epochs; best epoch {}; {} s of training.\n",
+                      training.value("stop_reason", std::string("?")),
+                      training.contains("history") ? training["history"].size() : 0,
+                      number(training.value("best_epoch", json(0))), number(training.value("seconds", json(0.0)), 2));
+  }
 
   md += "\n## Provenance\n\n";
   for (const auto& [key, value] : report["provenance"].items()) {
