@@ -260,6 +260,24 @@ void register_dataset(py::module_& m) {
       "platform. Raises InvalidArgument when a class has too few rows.");
   m.def("random_split", &random_split, py::arg("rows"), py::arg("fractions") = SplitFractions{},
         py::arg("seed") = 42, "Split rows 0..rows-1 without strata (regression).");
+  m.def(
+      "stratified_folds",
+      [](const py::object& labels, std::size_t folds, std::uint64_t seed) {
+        const std::vector<std::int64_t> values = to_int64_vector(labels, "labels");
+        const std::vector<std::size_t> fold_of_row = stratified_folds(values, folds, seed);
+        return to_array(std::vector<std::int64_t>(fold_of_row.begin(), fold_of_row.end()));
+      },
+      py::arg("labels"), py::arg("folds"), py::arg("seed") = 42,
+      "Return the fold id of each row (int64 array) for K-fold cross-validation, each class keeping its share "
+      "in every fold. Raises InvalidArgument when folds < 2 or a class has fewer rows than folds.");
+  m.def(
+      "random_folds",
+      [](std::size_t rows, std::size_t folds, std::uint64_t seed) {
+        const std::vector<std::size_t> fold_of_row = random_folds(rows, folds, seed);
+        return to_array(std::vector<std::int64_t>(fold_of_row.begin(), fold_of_row.end()));
+      },
+      py::arg("rows"), py::arg("folds"), py::arg("seed") = 42,
+      "Return the fold id of each of rows 0..rows-1 (int64 array) without strata (regression).");
 }
 
 void register_preprocess(py::module_& m) {

@@ -5,6 +5,7 @@
 #include "lepton/configurator.hpp"
 #include "lepton/crypto.hpp"
 #include "lepton/distributed.hpp"
+#include "lepton/ensemble.hpp"
 #include "lepton/error.hpp"
 #include "lepton/pipeline.hpp"
 #include "lepton/requirements.hpp"
@@ -168,6 +169,9 @@ void register_configurator(py::module_& m) {
       .def_readwrite("threshold_strategy", &ModelConfig::threshold_strategy,
                      "'optimize_objective_on_validation' (default) or 'fixed_0.5'.")
       .def_readwrite("quantize", &ModelConfig::quantize, "Export an int8 model as well.")
+      .def_readwrite("cross_fit_folds", &ModelConfig::cross_fit_folds,
+                     "K > 1: train K cross-fitted members on the training and validation rows and merge them; "
+                     "1: one model early-stopped on the validation split.")
       .def_readwrite("objective", &ModelConfig::objective,
                      "Objective metric on the validation split (default Metric.F1).")
       .def_readwrite("seed", &ModelConfig::seed, "Random seed of training (default 42).")
@@ -211,6 +215,8 @@ void register_epoch_types(py::module_& m) {
       .def_readonly("elapsed_seconds", &EpochRecord::elapsed_seconds, "Training time so far, seconds.")
       .def_readonly("eta_seconds", &EpochRecord::eta_seconds, "Estimate at the mean epoch time.")
       .def_readonly("improved", &EpochRecord::improved, "True when this epoch improved the validation objective.")
+      .def_readonly("member", &EpochRecord::member, "Cross-fitted training: the member (0-based) being trained.")
+      .def_readonly("members", &EpochRecord::members, "Cross-fitted training: the number of members; 1 otherwise.")
       .def("__repr__", [](const EpochRecord& r) {
         return fmt::format("EpochRecord(epoch={}/{}, train_loss={:.4f}, validation_loss={:.4f}, "
                            "validation_metric={:.4f}, improved={})",
@@ -408,6 +414,45 @@ void register_trainer(py::module_& m) {
           "file, when set, always holds the last finished epoch.");
 }
 
+void register_cross_fit(py::module_& m) {
+  py::class_<CrossFitResult>(m, "CrossFitResult", "Result of fit_cross_fitted.")
+      .def_readonly("network", &CrossFitResult::network, "The merged members: its output is their mean output.")
+      .def_readonly("members", &CrossFitResult::members, "TrainingResult of each member; member k early-stopped on fold k.")
+      .def_property_readonly(
+          "fold_of_row",
+          [](const CrossFitResult& self) {
+            return to_array(std::vector<std::int64_t>(self.fold_of_row.begin(), self.fold_of_row.end()));
+          },
+          "Fold id of each training row (int64 array).")
+      .def_readonly("stop_reason", &CrossFitResult::stop_reason,
+                    "'completed', or 'stop_requested' or 'time_budget' when the run ended early.")
+      .def_readonly("seconds", &CrossFitResult::seconds, "Wall-clock training time of all members, seconds.");
+
+  m.def(
+      "fit_cross_fitted",
+      [](const TrainerOptions& options, const TrainingData& data, std::size_t folds, StopToken* token) {
+        std::atomic<bool> stop{false};
+        CallbackGuard guard;
+        guard.stop = &stop;
+        TrainerOptions guarded = options;
+        guarded.on_epoch = guard.wrap(options.on_epoch);
+        guarded.stop_requested = &stop;
+
+        CrossFitResult result;
+        run_interruptible([&] { result = fit_cross_fitted(guarded, data, folds); }, stop, token, guard);
+        return result;
+      },
+      py::arg("options"), py::arg("data"), py::arg("folds"), py::arg("stop") = nullptr,
+      "Train one member per fold, each early-stopped on its fold, and merge them, with the GIL released. Ctrl-C "
+      "and stop behave as in Trainer.fit. Raises InvalidArgument for folds < 2, a class with fewer rows than "
+      "folds, or options with initial_parameters or a privacy budget.");
+  m.def("merge_mean_output", &merge_mean_output, py::arg("members"),
+        "Return one Mlp whose output is the mean of the members' outputs (logits). Raises InvalidArgument when "
+        "the members differ in shape or activations.");
+  m.def("member_seed", &member_seed, py::arg("seed"), py::arg("member"),
+        "Return the training seed of cross-fitted member `member` for the base seed.");
+}
+
 void register_pipeline(py::module_& m) {
   py::class_<PipelineOptions>(m, "PipelineOptions", "Options of run_pipeline.")
       .def(py::init([](const std::string& data_path, const std::string& output_dir, const py::object& on_epoch,
@@ -439,8 +484,11 @@ void register_pipeline(py::module_& m) {
   py::class_<PipelineResult>(m, "PipelineResult", "Files written and measurements taken by run_pipeline.")
       .def_readonly("config", &PipelineResult::config, "Resolved configuration.")
       .def_readonly("profile", &PipelineResult::profile, "Profile of the data file.")
-      .def_readonly("training", &PipelineResult::training, "Result of the training run.")
-      .def_readonly("validation", &PipelineResult::validation, "Metrics on the validation split.")
+      .def_readonly("training", &PipelineResult::training,
+                    "Result of the training run; with cross-fitting the merged network and every member's epochs.")
+      .def_readonly("members", &PipelineResult::members, "Cross-fitted members (TrainingResult list); else empty.")
+      .def_readonly("validation", &PipelineResult::validation,
+                    "Metrics on the validation split, or out-of-fold metrics with cross-fitting.")
       .def_readonly("test", &PipelineResult::test, "Metrics on the test split.")
       .def_readonly("model_path", &PipelineResult::model_path, "Path of the model, output_dir/model.lepton.")
       .def_readonly("int8_model_path", &PipelineResult::int8_model_path,
@@ -484,6 +532,7 @@ void register_train(py::module_& m) {
   register_configurator(m);
   register_epoch_types(m);
   register_trainer(m);
+  register_cross_fit(m);
   register_pipeline(m);
 }
 

@@ -45,7 +45,10 @@ def test_result_matches_written_metrics(python_run):
     metrics = read_json(out / "metrics.json")
     assert result.test.to_json() == metrics["test"]
     assert result.validation.to_json() == metrics["validation"]
-    assert result.training.stop_reason in {"early_stopping", "max_epochs"}
+    assert result.training.stop_reason == "cross_fitted"
+    assert len(result.members) == result.config.cross_fit_folds
+    for member in result.members:
+        assert member.stop_reason in {"early_stopping", "max_epochs"}
 
 
 def test_predictions_equal_cli_predict(python_run, predictor, table, cli, ai4i_path, tmp_path):
@@ -122,25 +125,26 @@ def test_split_and_evaluate_reproduce_test_metrics(python_run, table, requiremen
     assert lepton.evaluate(predictions, labels[split.test]).to_json() == evaluation.to_json()
 
 
-def test_trainer_by_hand_equals_pipeline(python_run, table, requirements_path):
-    """The trainer driven from Python with the pipeline's configuration learns the same weights."""
+def test_cross_fitting_by_hand_equals_pipeline(python_run, table, requirements_path):
+    """Cross-fitting driven from Python with the pipeline's configuration learns the same members."""
     result, _ = python_run
     requirements = lepton.load_requirements(requirements_path)
     all_rows = np.arange(table.rows)
     encoding = lepton.TargetEncoding.fit(table, requirements.target, requirements.task, all_rows)
     labels = encoding.encode_labels(table, all_rows)
     split = lepton.stratified_split(labels, requirements.split, requirements.seed)
-    preprocessor = lepton.Preprocessor.fit(table, result.config.features, split.train)
+    learning_rows = np.sort(np.concatenate([split.train, split.validation]))
+    preprocessor = lepton.Preprocessor.fit(table, result.config.features, learning_rows)
 
-    train = lepton.TrainingData(preprocessor.transform(table, split.train), labels=labels[split.train])
-    validation = lepton.TrainingData(preprocessor.transform(table, split.validation), labels=labels[split.validation])
+    data = lepton.TrainingData(preprocessor.transform(table, learning_rows), labels=labels[learning_rows])
     epochs = []
-    trainer = lepton.Trainer(lepton.TrainerOptions(config=result.config, on_epoch=epochs.append))
-    training = trainer.fit(train, validation)
+    options = lepton.TrainerOptions(config=result.config, on_epoch=epochs.append)
+    fitted = lepton.fit_cross_fitted(options, data, result.config.cross_fit_folds)
 
     assert len(epochs) == len(result.training.history)
-    assert training.best_epoch == result.training.best_epoch
-    for mine, other in zip(training.network.layers, result.training.network.layers):
+    assert {record.members for record in epochs} == {result.config.cross_fit_folds}
+    assert [m.best_epoch for m in fitted.members] == [m.best_epoch for m in result.members]
+    for mine, other in zip(fitted.network.layers, result.training.network.layers):
         np.testing.assert_array_equal(mine.weight, other.weight)
 
 
