@@ -2,10 +2,12 @@
 // `lepton run` composes, written out step by step so that a host application can adapt each one.
 //
 //   predictive_maintenance REQUIREMENTS.json ai4i2020.csv MODEL_OUT.lepton
+#include <algorithm>
 #include <iostream>
 #include <numeric>
 
 #include <lepton/configurator.hpp>
+#include <lepton/ensemble.hpp>
 #include <lepton/error.hpp>
 #include <lepton/evaluator.hpp>
 #include <lepton/predictor.hpp>
@@ -27,14 +29,21 @@ int main(int argc, char** argv) {
     const lepton::ModelConfig config = lepton::configure(requirements, profile);
     for (const auto& [field, reason] : config.reasons) std::cout << field << ": " << reason.text << "\n";
 
-    // 3. Stratified split; preprocessing fitted on the training rows only.
+    // 3. Stratified split. With cross-fitting (config.cross_fit_folds > 1, chosen for small data) the model
+    //    learns from the training and validation rows together; preprocessing is fitted on those rows only.
     std::vector<std::size_t> all_rows(table.rows());
     std::iota(all_rows.begin(), all_rows.end(), 0);
     const lepton::TargetEncoding target =
         lepton::TargetEncoding::fit(table, requirements.target, requirements.task, all_rows);
     const std::vector<std::int64_t> labels = target.encode_labels(table, all_rows);
     const lepton::Split split = lepton::stratified_split(labels, requirements.split, requirements.seed);
-    const lepton::Preprocessor preprocessor = lepton::Preprocessor::fit(table, config.features, split.train);
+    const bool cross_fit = config.cross_fit_folds > 1;
+    std::vector<std::size_t> learning_rows = split.train;
+    if (cross_fit) {
+      learning_rows.insert(learning_rows.end(), split.validation.begin(), split.validation.end());
+      std::sort(learning_rows.begin(), learning_rows.end());
+    }
+    const lepton::Preprocessor preprocessor = lepton::Preprocessor::fit(table, config.features, learning_rows);
 
     auto make_data = [&](const std::vector<std::size_t>& rows) {
       lepton::TrainingData data;
@@ -42,26 +51,46 @@ int main(int argc, char** argv) {
       for (std::size_t row : rows) data.labels.push_back(labels[row]);
       return data;
     };
-    const lepton::TrainingData train = make_data(split.train);
-    const lepton::TrainingData validation = make_data(split.validation);
+    const lepton::TrainingData learning = make_data(learning_rows);
     const lepton::TrainingData test = make_data(split.test);
 
     // 4. Train with LibTorch; progress goes to stderr.
     lepton::TrainerOptions options;
     options.with_config(config).with_progress([](const lepton::EpochRecord& r) {
-      if (r.epoch % 10 == 0) std::cerr << "epoch " << r.epoch << " val " << r.validation_metric << "\n";
+      if (r.epoch % 10 == 0) {
+        std::cerr << "member " << r.member + 1 << "/" << r.members << " epoch " << r.epoch << " val "
+                  << r.validation_metric << "\n";
+      }
     });
-    const lepton::TrainingResult trained = lepton::Trainer(options).fit(train, validation);
-
-    // 5. Assemble the artifact and pick the decision threshold on validation rows.
     lepton::ModelArtifact artifact;
     artifact.task = requirements.task;
     artifact.preprocessor = preprocessor;
     artifact.target = target;
-    artifact.network = trained.network;
     artifact.configuration = config.to_json();
-    const lepton::Predictions on_validation = lepton::Predictor(artifact).predict(validation.features);
-    artifact.threshold = lepton::choose_threshold(validation.labels, on_validation.probability, config.objective);
+
+    // 5. Pick the decision threshold on rows that the scoring model never trained on: out-of-fold
+    //    predictions with cross-fitting, the validation split without.
+    if (cross_fit) {
+      const lepton::CrossFitResult fitted = lepton::fit_cross_fitted(options, learning, config.cross_fit_folds);
+      artifact.network = fitted.network;
+
+      std::vector<double> out_of_fold(learning_rows.size());
+      for (std::size_t member = 0; member < fitted.members.size(); ++member) {
+        lepton::ModelArtifact single = artifact;
+        single.network = fitted.members[member].network;
+        const lepton::Predictions all = lepton::Predictor(single).predict(learning.features);
+        for (std::size_t row = 0; row < learning_rows.size(); ++row) {
+          if (fitted.fold_of_row[row] == member) out_of_fold[row] = all.probability[row];
+        }
+      }
+      artifact.threshold = lepton::choose_threshold(learning.labels, out_of_fold, config.objective);
+    } else {
+      const lepton::TrainingData train = make_data(split.train);
+      const lepton::TrainingData validation = make_data(split.validation);
+      artifact.network = lepton::Trainer(options).fit(train, validation).network;
+      const lepton::Predictions on_validation = lepton::Predictor(artifact).predict(validation.features);
+      artifact.threshold = lepton::choose_threshold(validation.labels, on_validation.probability, config.objective);
+    }
 
     // 6. Evaluate on the held-out test rows, then export one file that the runtime alone can load.
     const lepton::Predictor predictor(artifact);

@@ -1,7 +1,8 @@
 """The pipeline one stage at a time, as a host application composes it.
 
 Usage: walkthrough.py DATA_CSV OUTPUT_DIR
-Each step calls one public stage of the C++ SDK; run_pipeline does the same in one call.
+Each step calls one public stage of the C++ SDK. run_pipeline composes the same stages in one call, with
+cross-fitted members where the configurator chooses them.
 """
 import pathlib
 import sys
@@ -36,6 +37,11 @@ def main(data_path: str, output_dir: str) -> None:
     config = lepton.configure(requirements, profile)
     for field in ("hidden_units", "batch_size", "positive_class_weight"):
         print(f"{field} = {getattr(config, field)}: {config.reasons[field].text}")
+
+    # For small data the configurator chooses K-fold cross-fitting (config.cross_fit_folds), which run_pipeline
+    # trains with fit_cross_fitted; examples/predictive_maintenance/main.cpp shows those steps. This walkthrough
+    # trains one model, so that each stage stays visible.
+    config.cross_fit_folds = 1
 
     # 4. Split (stratified), then fit preprocessing on the training rows only.
     all_rows = np.arange(table.rows)
