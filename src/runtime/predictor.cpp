@@ -1,5 +1,7 @@
 // Inference without LibTorch: the network runs tile by tile through the packed f32 or int8 kernels of
 // kernels.hpp, then the task's output transform (sigmoid, softmax or de-standardization) runs in double.
+// A block-diagonal f32 layer, as merge_mean_output builds, runs as one kernel call per diagonal block
+// (block_diagonal.hpp).
 
 #include "lepton/predictor.hpp"
 
@@ -12,6 +14,7 @@
 
 #include "lepton/error.hpp"
 #include "lepton/log.hpp"
+#include "runtime/block_diagonal.hpp"
 #include "runtime/kernels.hpp"
 #include "runtime/model_detail.hpp"
 #include "runtime/text_detail.hpp"
@@ -24,8 +27,10 @@ struct CompiledLayer {
   LayerPrecision precision = LayerPrecision::F32;
   Activation activation = Activation::Identity;
   std::size_t outputs = 0;
-  std::size_t padded_outputs = 0;
-  PackedF32Layer f32;
+  std::size_t output_stride = 0;  // Row stride of the layer's output buffer: the kernels' padded width.
+  BlockedF32Layer f32;
+  // NOTE: int8 layers always run dense, even when block-diagonal. Splitting them would need every block's
+  // input slice aligned to kInputGroup and a per-row quantization scale shared by all blocks.
   PackedI8Layer i8;
 };
 
@@ -35,7 +40,7 @@ struct CompiledNetwork {
   std::size_t tile_rows = 0;
   std::size_t inputs = 0;
   std::size_t outputs = 0;
-  std::size_t widest_output = 0;       // max padded_outputs
+  std::size_t widest_output = 0;       // max output_stride
   std::size_t widest_int8_input = 0;   // max padded_inputs of the int8 layers
   bool quantized = false;
 };
@@ -125,14 +130,14 @@ std::shared_ptr<const detail::CompiledNetwork> compile(const Mlp& network, const
     entry.outputs = layer.outputs;
     if (layer.precision == LayerPrecision::Int8) {
       entry.i8 = detail::pack_i8(layer);
-      entry.padded_outputs = entry.i8.padded_outputs;
+      entry.output_stride = entry.i8.padded_outputs;
       compiled->widest_int8_input = std::max(compiled->widest_int8_input, entry.i8.padded_inputs);
       compiled->quantized = true;
     } else {
-      entry.f32 = detail::pack_f32(layer);
-      entry.padded_outputs = entry.f32.padded_outputs;
+      entry.f32 = detail::pack_blocked_f32(layer);
+      entry.output_stride = entry.f32.output_stride;
     }
-    compiled->widest_output = std::max(compiled->widest_output, entry.padded_outputs);
+    compiled->widest_output = std::max(compiled->widest_output, entry.output_stride);
     compiled->layers.push_back(std::move(entry));
   }
   return compiled;
@@ -383,14 +388,14 @@ void Predictor::run_network(const float* encoded, std::size_t rows, Workspace& w
         kernels.quantize_rows(input, input_stride, layer.i8.inputs, layer.i8.padded_inputs, count,
                               layer.i8.input_scale, workspace.quantized_.data(), workspace.row_scale_.data());
         kernels.dense_i8(layer.i8, workspace.quantized_.data(), workspace.row_scale_.data(), count, output,
-                         layer.padded_outputs);
+                         layer.output_stride);
       } else {
-        kernels.dense_f32(layer.f32, input, input_stride, count, output, layer.padded_outputs);
+        detail::run_blocked_f32(kernels, layer.f32, input, input_stride, count, output, layer.output_stride);
       }
-      apply_activation(layer.activation, output, count, layer.outputs, layer.padded_outputs);
+      apply_activation(layer.activation, output, count, layer.outputs, layer.output_stride);
 
       input = output;
-      input_stride = layer.padded_outputs;
+      input_stride = layer.output_stride;
       std::swap(output, spare);
     }
 

@@ -1,0 +1,147 @@
+// Detection, packing and evaluation of block-diagonal f32 layers (see block_diagonal.hpp).
+
+#include "runtime/block_diagonal.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "lepton/error.hpp"
+
+namespace lepton::detail {
+
+namespace {
+
+/// Columns [first, end) of one weight row that contain all its nonzero weights. A row of zeros has end == 0.
+struct NonzeroSpan {
+  std::size_t first = 0;
+  std::size_t end = 0;
+};
+
+// A NaN weight compares unequal to 0, so it counts as nonzero.
+std::vector<NonzeroSpan> nonzero_spans(const DenseLayer& layer) {
+  std::vector<NonzeroSpan> spans(layer.outputs, NonzeroSpan{layer.inputs, 0});
+  for (std::size_t o = 0; o < layer.outputs; ++o) {
+    const float* row = layer.weight.data() + o * layer.inputs;
+    for (std::size_t k = 0; k < layer.inputs; ++k) {
+      if (row[k] != 0.0f) {
+        spans[o].first = std::min(spans[o].first, k);
+        spans[o].end = k + 1;
+      }
+    }
+  }
+  return spans;
+}
+
+// True when every row's nonzero weights lie inside the inputs of its own diagonal block.
+bool fits_blocks(const std::vector<NonzeroSpan>& spans, std::size_t inputs, std::size_t outputs,
+                 std::size_t blocks) {
+  const std::size_t block_inputs = inputs / blocks;
+  const std::size_t block_outputs = outputs / blocks;
+  for (std::size_t o = 0; o < spans.size(); ++o) {
+    if (spans[o].end == 0) {
+      continue;
+    }
+    const std::size_t block = o / block_outputs;
+    if (spans[o].first < block * block_inputs || spans[o].end > (block + 1) * block_inputs) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Multiply-adds per row that the kernels perform, padding included, when the layer runs in `blocks` parts.
+std::size_t padded_work(std::size_t inputs, std::size_t outputs, std::size_t blocks) {
+  return inputs * round_up(outputs / blocks, kOutputBlock);
+}
+
+DenseLayer diagonal_block(const DenseLayer& layer, std::size_t blocks, std::size_t block) {
+  DenseLayer part;
+  part.inputs = layer.inputs / blocks;
+  part.outputs = layer.outputs / blocks;
+  part.activation = layer.activation;
+  part.weight.resize(part.outputs * part.inputs);
+  for (std::size_t o = 0; o < part.outputs; ++o) {
+    const float* row = layer.weight.data() + (block * part.outputs + o) * layer.inputs + block * part.inputs;
+    std::copy(row, row + part.inputs, part.weight.begin() + static_cast<std::ptrdiff_t>(o * part.inputs));
+  }
+
+  const auto bias = layer.bias.begin() + static_cast<std::ptrdiff_t>(block * part.outputs);
+  part.bias.assign(bias, bias + static_cast<std::ptrdiff_t>(part.outputs));
+  return part;
+}
+
+}  // namespace
+
+std::size_t find_diagonal_blocks(const DenseLayer& layer) {
+  if (layer.inputs == 0 || layer.outputs == 0 || layer.weight.size() != layer.inputs * layer.outputs) {
+    return 1;
+  }
+
+  const std::vector<NonzeroSpan> spans = nonzero_spans(layer);
+  const std::size_t common = std::gcd(layer.inputs, layer.outputs);
+  std::size_t best = 1;
+  std::size_t best_work = padded_work(layer.inputs, layer.outputs, 1);
+  for (std::size_t blocks = 2; blocks <= common; ++blocks) {
+    if (common % blocks != 0) {
+      continue;
+    }
+    const std::size_t work = padded_work(layer.inputs, layer.outputs, blocks);
+    if (work < best_work && fits_blocks(spans, layer.inputs, layer.outputs, blocks)) {
+      best = blocks;
+      best_work = work;
+    }
+  }
+  return best;
+}
+
+BlockedF32Layer pack_blocked_f32(const DenseLayer& layer, std::size_t blocks) {
+  if (blocks == 0 || layer.inputs % blocks != 0 || layer.outputs % blocks != 0) {
+    throw InternalError(fmt::format("pack_blocked_f32: {} blocks do not divide a layer of {} x {}", blocks,
+                                    layer.outputs, layer.inputs));
+  }
+  if (!fits_blocks(nonzero_spans(layer), layer.inputs, layer.outputs, blocks)) {
+    throw InternalError(fmt::format("pack_blocked_f32: the {} x {} layer has a nonzero weight outside its {} "
+                                    "diagonal blocks",
+                                    layer.outputs, layer.inputs, blocks));
+  }
+
+  BlockedF32Layer packed;
+  packed.inputs = layer.inputs;
+  packed.outputs = layer.outputs;
+  packed.block_inputs = layer.inputs / blocks;
+  packed.block_outputs = layer.outputs / blocks;
+  if (blocks == 1) {
+    packed.parts.push_back(pack_f32(layer));
+  } else {
+    for (std::size_t block = 0; block < blocks; ++block) {
+      packed.parts.push_back(pack_f32(diagonal_block(layer, blocks, block)));
+    }
+  }
+
+  // The last part writes padded outputs from column (blocks - 1) x block_outputs on.
+  const std::size_t last_end = (blocks - 1) * packed.block_outputs + packed.parts.back().padded_outputs;
+  packed.output_stride = round_up(last_end, kOutputBlock);
+  return packed;
+}
+
+BlockedF32Layer pack_blocked_f32(const DenseLayer& layer) {
+  return pack_blocked_f32(layer, find_diagonal_blocks(layer));
+}
+
+void run_blocked_f32(const KernelTable& kernels, const BlockedF32Layer& layer, const float* x,
+                     std::size_t x_stride, std::size_t rows, float* y, std::size_t y_stride) {
+  if (y_stride < layer.output_stride) {
+    throw InternalError(fmt::format("run_blocked_f32: output stride {} is below the layer's {}", y_stride,
+                                    layer.output_stride));
+  }
+
+  // Increasing order: part g's padding lands in columns that parts g + 1, g + 2 and so on overwrite.
+  for (std::size_t block = 0; block < layer.parts.size(); ++block) {
+    kernels.dense_f32(layer.parts[block], x + block * layer.block_inputs, x_stride, rows,
+                      y + block * layer.block_outputs, y_stride);
+  }
+}
+
+}  // namespace lepton::detail

@@ -1,0 +1,60 @@
+#pragma once
+// Block-diagonal f32 layers for the predictor and the explainers' fast path. Not installed.
+//
+// merge_mean_output (lepton::train) places K cross-fitted members side by side, so every hidden layer after
+// the first is block-diagonal: K blocks on the diagonal and exact zeros elsewhere. Running such a layer as
+// K small dense layers on column slices skips the zeros and does 1/K of the multiply-adds.
+//
+// Arithmetic: block g computes output o as bias[o] + sum over its own inputs of x[k] * W[o][k], in the same
+// order and with the same kernel as the dense layer. The dense layer also adds x[k] * 0 for every input
+// outside the block, which leaves a nonzero float sum unchanged. So the blocked result equals the dense
+// result bit for bit, with two exceptions: a sum that is exactly zero may differ in the sign of zero,
+// and an infinite or NaN input of one block makes 0 x inf = NaN in every dense output but only in its own
+// block's outputs here.
+
+#include <cstddef>
+#include <vector>
+
+#include "lepton/model.hpp"
+#include "runtime/kernels.hpp"
+
+namespace lepton::detail {
+
+/// An f32 layer packed as one dense part, or as G > 1 parts when its weight matrix is block-diagonal.
+/// Part g maps inputs [g * block_inputs, (g + 1) * block_inputs) to outputs [g * block_outputs,
+/// (g + 1) * block_outputs).
+struct BlockedF32Layer {
+  std::size_t inputs = 0;
+  std::size_t outputs = 0;
+  std::size_t block_inputs = 0;   ///< inputs / parts.size().
+  std::size_t block_outputs = 0;  ///< outputs / parts.size().
+  /// Smallest row stride, in floats, of an output buffer. It is larger than round_up(outputs, kOutputBlock)
+  /// when the last part's padded outputs reach past the layer's outputs.
+  std::size_t output_stride = 0;
+  std::vector<PackedF32Layer> parts;
+};
+
+/// Returns the number of equal diagonal blocks G in which to run the layer's f32 weight matrix. G divides
+/// inputs and outputs, and every weight outside the G diagonal blocks equals 0.0f (or -0.0f). Among such G,
+/// it returns the one with the fewest padded multiply-adds, inputs x round_up(outputs / G, kOutputBlock), and
+/// the smaller G on a tie, because it needs fewer kernel calls. Returns 1 when no G > 1 does less work than
+/// the dense layer.
+std::size_t find_diagonal_blocks(const DenseLayer& layer);
+
+/// Packs `layer` in `blocks` parts. Throws InternalError when `blocks` does not divide the layer's inputs
+/// and outputs or a weight outside the diagonal blocks is not zero.
+BlockedF32Layer pack_blocked_f32(const DenseLayer& layer, std::size_t blocks);
+
+/// Packs `layer` with find_diagonal_blocks(layer) parts.
+BlockedF32Layer pack_blocked_f32(const DenseLayer& layer);
+
+/// y[r][0, outputs) = act(W x[r] + bias) for r < rows, with one kernel call per part. x rows need `inputs`
+/// readable floats. y_stride must be at least layer.output_stride. Columns [outputs, output_stride) of y
+/// receive kernel padding.
+/// Part g's kernel writes padded outputs, which reach into the columns of parts g + 1, g + 2 and so on.
+/// The parts therefore run in increasing order, so that every later part overwrites that padding with its
+/// own results.
+void run_blocked_f32(const KernelTable& kernels, const BlockedF32Layer& layer, const float* x,
+                     std::size_t x_stride, std::size_t rows, float* y, std::size_t y_stride);
+
+}  // namespace lepton::detail
