@@ -165,17 +165,18 @@ void CoalitionValues::evaluate_fast(const std::uint64_t* masks, std::size_t coun
     first_layer_block(masks + start, block);
     activate_block(network.layers.front().activation, activations_.data(), columns * hidden);
 
-    // Later layers: one batched dense kernel call per layer over all hybrid rows of the block. Each hybrid
-    // row is a row of `activations_` with `stride` floats.
+    // Later layers: one batched dense kernel call per layer, or per diagonal block of a block-diagonal
+    // layer, over all hybrid rows of the block. Each hybrid row is a row of `activations_` with `stride` floats.
     std::size_t stride = hidden;
     for (std::size_t l = 1; l < network.layers.size(); ++l) {
-      const PackedF32Layer& packed = plan_->packed_layers[l - 1];
-      kernels_->dense_f32(packed, activations_.data(), stride, columns, next_activations_.data(),
-                          packed.padded_outputs);
-      if (!packed.relu) {
-        activate_block(network.layers[l].activation, next_activations_.data(), columns * packed.padded_outputs);
+      const BlockedF32Layer& packed = plan_->packed_layers[l - 1];
+      run_blocked_f32(*kernels_, packed, activations_.data(), stride, columns, next_activations_.data(),
+                      packed.output_stride);
+      const Activation activation = network.layers[l].activation;
+      if (activation != Activation::Relu) {
+        activate_block(activation, next_activations_.data(), columns * packed.output_stride);
       }
-      stride = packed.padded_outputs;
+      stride = packed.output_stride;
       activations_.swap(next_activations_);
     }
     model_rows_ += columns;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "lepton/explain.hpp"
+#include "runtime/block_diagonal.hpp"
 #include "runtime/gemm.hpp"
 #include "runtime/kernels.hpp"
 
@@ -21,9 +22,10 @@ struct MlpPlan {
   OutputLink link = OutputLink::Identity;
   std::vector<std::vector<float>> float_weights;  ///< Per layer, outputs x inputs, row-major.
   std::vector<std::vector<float>> float_biases;   ///< Per layer.
-  /// Layers 1.. (the first layer is reused through group deltas) packed for the predictor's f32 kernels.
-  std::vector<PackedF32Layer> packed_layers;
-  std::size_t widest = 0;                         ///< Largest layer width, for scratch buffers.
+  /// Layers 1.. (the first layer is reused through group deltas) packed for the predictor's f32 kernels,
+  /// split into their diagonal blocks when block-diagonal, as the predictor packs them.
+  std::vector<BlockedF32Layer> packed_layers;
+  std::size_t widest = 0;  ///< Largest layer width or output stride, for scratch buffers.
 };
 
 /// Gives the explainers access to an ExplainModel's MLP plan without widening the public API.

@@ -211,8 +211,8 @@ ExplainModel ExplainModel::from_mlp(DoubleMlp mlp, OutputLink link) {
     rounded.weight = plan->float_weights[l];
     rounded.bias = plan->float_biases[l];
     rounded.activation = layer.activation;
-    plan->packed_layers.push_back(detail::pack_f32(rounded));
-    plan->widest = std::max(plan->widest, plan->packed_layers.back().padded_outputs);
+    plan->packed_layers.push_back(detail::pack_blocked_f32(rounded));
+    plan->widest = std::max(plan->widest, plan->packed_layers.back().output_stride);
   }
 
   std::shared_ptr<const detail::MlpPlan> shared = plan;
