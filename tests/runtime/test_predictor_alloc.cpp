@@ -15,6 +15,7 @@
 #include "lepton/predictor.hpp"
 #include "lepton/quantize.hpp"
 #include "lepton/table.hpp"
+#include "runtime/merged_members.hpp"
 
 // ---- Allocation counter. Every operator new in this process goes through these replacements.
 
@@ -89,6 +90,17 @@ const lepton::ModelArtifact& int8_artifact() {
   return artifact;
 }
 
+// Four copies of the golden member merged into one 8-256-128-1 network, whose layer 1 is block-diagonal
+// and runs as four kernel calls.
+const lepton::ModelArtifact& merged_artifact() {
+  static const lepton::ModelArtifact artifact = [] {
+    lepton::ModelArtifact merged = f32_artifact();
+    merged.network = lepton::test_support::stack_members(std::vector<lepton::Mlp>(4, f32_artifact().network));
+    return merged;
+  }();
+  return artifact;
+}
+
 std::vector<lepton::SimdLevel> supported_levels() {
   std::vector<lepton::SimdLevel> levels;
   for (const lepton::SimdLevel level : {lepton::SimdLevel::Scalar, lepton::SimdLevel::Avx2, lepton::SimdLevel::Avx512}) {
@@ -124,7 +136,8 @@ TEST_CASE("alloc counter sees allocations", "[predictor][alloc]") {
 
 TEST_CASE("alloc batch predict is allocation-free after warm-up", "[predictor][alloc]") {
   const lepton::Matrix& rows = encoded_rows();
-  for (const lepton::ModelArtifact* artifact : {&f32_artifact(), &int8_artifact()}) {
+  for (const lepton::ModelArtifact* artifact : {&f32_artifact(), &int8_artifact(), &merged_artifact()}) {
+    INFO("layer 1 width " << artifact->network.layers[1].outputs);
     for (const lepton::SimdLevel level : supported_levels()) {
       const lepton::Predictor predictor(*artifact, lepton::PredictorOptions().with_simd(level));
       lepton::Workspace workspace;
@@ -144,7 +157,8 @@ TEST_CASE("alloc batch predict is allocation-free after warm-up", "[predictor][a
 TEST_CASE("alloc single record is allocation-free after warm-up", "[predictor][alloc]") {
   const std::vector<lepton::Value> values = {lepton::Value(0), "M", "42.8", "long free-text note that is not used",
                                              298.1, "308.6", lepton::Value(1551.0)};
-  for (const lepton::ModelArtifact* artifact : {&f32_artifact(), &int8_artifact()}) {
+  for (const lepton::ModelArtifact* artifact : {&f32_artifact(), &int8_artifact(), &merged_artifact()}) {
+    INFO("layer 1 width " << artifact->network.layers[1].outputs);
     const lepton::Predictor predictor(*artifact);
     const lepton::RecordSchema schema = predictor.bind(kColumns);
     lepton::Workspace workspace;
@@ -235,7 +249,8 @@ TEST_CASE("alloc record errors name the column", "[predictor][record]") {
 TEST_CASE("alloc rows equal alone and in any batch", "[predictor][consistency]") {
   const lepton::Matrix& rows = encoded_rows();
   const std::size_t count = 300;
-  for (const lepton::ModelArtifact* artifact : {&f32_artifact(), &int8_artifact()}) {
+  for (const lepton::ModelArtifact* artifact : {&f32_artifact(), &int8_artifact(), &merged_artifact()}) {
+    INFO("layer 1 width " << artifact->network.layers[1].outputs);
     for (const lepton::SimdLevel level : supported_levels()) {
       for (const std::size_t tile : {std::size_t{1}, std::size_t{5}, std::size_t{64}}) {
         const lepton::Predictor predictor(*artifact, lepton::PredictorOptions().with_simd(level).with_tile_rows(tile));
