@@ -292,12 +292,19 @@ void choose_architecture(ModelConfig& config, const Requirements& requirements, 
 // ---------------------------------------------------------------------------------------------
 // Cross-fitting
 
-// The merged network of K members is one MLP whose hidden layers are K times as wide (ensemble.hpp).
+// The merged network of K members is one MLP whose hidden layers are K times as wide (ensemble.hpp). Its
+// size counts the zeros that its block-diagonal layers store. The f32 predictor skips those zero blocks, so
+// the f32 latency counts the members' multiply-adds only, while int8 layers run dense.
 Footprint merged_footprint(const DataShape& shape, const std::vector<std::size_t>& hidden, std::size_t folds,
                            bool int8) {
   std::vector<std::size_t> merged = hidden;
   for (std::size_t& units : merged) units *= folds;
-  return footprint(shape, merged, int8);
+  Footprint result = footprint(shape, merged, int8);
+  if (!int8) {
+    const std::size_t member_parameters = parameter_count(shape.encoded_width, hidden, shape.outputs);
+    result.latency_us = estimated_latency_us(folds * member_parameters, false);
+  }
+  return result;
 }
 
 // Rows that cross-fitting trains and validates on: the training and validation splits together.

@@ -84,7 +84,7 @@ def test_requirements_from_dict_and_file_agree(requirements_path):
     assert from_file.target == "Machine failure"
     assert from_file.task == lepton.Task.BinaryClassification
     assert str(from_file.objective) == "f1"
-    assert from_file.constraints.max_latency_us == 500
+    assert from_file.constraints.max_latency_us == 50
 
 
 def test_requirements_schema_is_a_dict():

@@ -436,15 +436,22 @@ TEST_CASE("cross-fitting: a rare class gets fewer folds", "[configurator][cross_
 }
 
 TEST_CASE("cross-fitting: limits shrink the fold count", "[configurator][cross_fit]") {
-  // Merged widths 64K-32K on 8 inputs: 10 folds give 211,201 parameters (about 211 us estimated), 5 give
-  // 54,401 (about 54.6 us) and 3 give 20,353 (about 20.6 us).
+  // Members 8-64-32-1 have 2,689 parameters. The f32 predictor skips the merged network's zero blocks, so the
+  // estimate is K x 2,689 parameters at 1 us per 1,000 plus 0.2 us: 27.1 us for 10 folds, 13.6 us for 5.
   lepton::Requirements r = binary_requirements();
-  r.constraints.max_latency_us = 50;
+  r.constraints.max_latency_us = 20;
   auto config = lepton::configure(r, binary_profile(10000, 339));
-  CHECK(config.cross_fit_folds == 3);
+  CHECK(config.cross_fit_folds == 5);
   CHECK(config.hidden_units == std::vector<std::size_t>{64, 32});
   CHECK(config.reasons.at("cross_fit_folds").driven_by == "requirements.constraints.max_latency_us");
   CHECK_THAT(config.reasons.at("cross_fit_folds").text, Contains("Fewer folds than 10"));
+
+  // The stored size still counts the zeros: 10 folds store 211,201 parameters (844,804 bytes), 5 store 54,401.
+  r = binary_requirements();
+  r.constraints.max_model_bytes = 500'000;
+  config = lepton::configure(r, binary_profile(10000, 339));
+  CHECK(config.cross_fit_folds == 5);
+  CHECK(config.reasons.at("cross_fit_folds").driven_by == "requirements.constraints.max_model_bytes");
 
   // A training budget that leaves 10 members fewer than 20 epochs each.
   r = binary_requirements();

@@ -83,7 +83,7 @@ TEST_CASE("example requirements parse", "[requirements]") {
   CHECK(r.seed == 42);
   CHECK(r.features.empty());
   REQUIRE(r.constraints.max_latency_us);
-  CHECK(*r.constraints.max_latency_us == 500.0);
+  CHECK(*r.constraints.max_latency_us == 50.0);
   CHECK(r.constraints.interpretability == lepton::Interpretability::Attribution);
   REQUIRE(r.constraints.max_training_seconds);
   CHECK(*r.constraints.max_training_seconds == 120.0);
