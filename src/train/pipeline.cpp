@@ -173,6 +173,36 @@ TrainingResult summarize_members(const CrossFitResult& fit) {
   return summary;
 }
 
+// Records which data and requirements the checkpoints in the output folder come from, and on --resume
+// rejects a run whose data file or requirements changed since: resuming would silently mix two data sets.
+void check_resume_inputs(const fs::path& out, bool resume, bool write, const std::string& data_path,
+                         const std::string& data_sha256, const std::string& requirements_sha256) {
+  const fs::path record_path = out / "training_inputs.json";
+  if (resume && fs::is_regular_file(record_path)) {
+    const nlohmann::json record = nlohmann::json::parse(read_file(record_path.string()), nullptr, false);
+    const std::string old_data = record.is_object() ? record.value("data_sha256", std::string()) : "";
+    const std::string old_requirements = record.is_object() ? record.value("requirements_sha256", std::string()) : "";
+    if (old_data != data_sha256) {
+      throw InvalidArgument(fmt::format(
+          "--resume: {} is not the data file that the checkpoints in {} were trained on (SHA-256 {} then, {} "
+          "now); restore that file, or run without --resume to train from the start",
+          data_path, out.string(), old_data.empty() ? "unknown" : old_data, data_sha256));
+    }
+    if (old_requirements != requirements_sha256) {
+      throw InvalidArgument(fmt::format(
+          "--resume: the requirements differ from those that the checkpoints in {} were trained with; use the "
+          "same requirements file, or run without --resume to train from the start",
+          out.string()));
+    }
+  }
+  if (write) {
+    const nlohmann::json record = {{"data_file", data_path},
+                                   {"data_sha256", data_sha256},
+                                   {"requirements_sha256", requirements_sha256}};
+    write_file_atomically(record_path.string(), record.dump(2) + "\n");
+  }
+}
+
 // The privacy section of the artifact and the report: the DP-SGD budget spent and how PII columns were
 // handled. Column names are not personal data; their values never appear here.
 nlohmann::json privacy_section(const Requirements& requirements, const PipelineResult& result) {
@@ -265,7 +295,11 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
   if (io_error) {
     throw IoError(fmt::format("cannot create output folder '{}': {}", options.output_dir, io_error.message()));
   }
-  // NOTE: --resume checks that the checkpoint's configuration matches, not that the data file is unchanged.
+  const std::string data_sha256 = sha256_hex(data_bytes);
+  const std::string requirements_sha256 = sha256_hex(requirements.to_json().dump());
+  const bool writes_outputs = !options.distributed || options.distributed->rank == 0;
+  check_resume_inputs(options.output_dir, options.resume, writes_outputs, options.data_path, data_sha256,
+                      requirements_sha256);
   TrainerOptions trainer_options;
   trainer_options.with_config(result.config)
       .with_progress(options.on_epoch)
@@ -307,8 +341,8 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
   artifact.provenance.lepton_version = LEPTON_VERSION_STRING;
   artifact.provenance.created_utc = utc_timestamp();
   artifact.provenance.data_file = options.data_path;
-  artifact.provenance.data_sha256 = sha256_hex(data_bytes);
-  artifact.provenance.requirements_sha256 = sha256_hex(requirements.to_json().dump());
+  artifact.provenance.data_sha256 = data_sha256;
+  artifact.provenance.requirements_sha256 = requirements_sha256;
   artifact.provenance.seed = requirements.seed;
 
   if (cross_fit) {

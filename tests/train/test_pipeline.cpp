@@ -152,3 +152,48 @@ TEST_CASE("pipeline: same seed gives the same model and metrics", "[e2e][determi
     CHECK(first.training.network.layers[i].bias == second.training.network.layers[i].bias);
   }
 }
+
+TEST_CASE("pipeline: resume rejects a changed data file", "[e2e][resume]") {
+  // 400 rows, a third of them positive, with a clear rule: small and fast, and large enough for 5 folds.
+  const fs::path folder = output_dir(0, "resume");
+  fs::remove_all(folder);
+  fs::create_directories(folder);
+  static OutputCleanup cleanup;
+  cleanup.folders.push_back(folder);
+  const fs::path data = folder / "data.csv";
+  std::string csv = "x,y,label\n";
+  for (int i = 0; i < 400; ++i) {
+    csv += std::to_string(i % 17) + "," + std::to_string((i * 7) % 13) + "," + (i % 3 == 0 ? "1" : "0") + "\n";
+  }
+  lepton::write_file_atomically(data.string(), csv);
+
+  lepton::Requirements requirements;
+  requirements.target = "label";
+  requirements.seed = 3;
+  requirements.constraints.max_training_seconds = 20;
+  lepton::PipelineOptions options;
+  options.data_path = data.string();
+  options.output_dir = (folder / "out").string();
+  const lepton::PipelineResult first = lepton::run_pipeline(requirements, options);
+  CHECK(fs::is_regular_file(folder / "out" / "training_inputs.json"));
+
+  // The same file resumes from the finished checkpoints and gives the same model.
+  options.resume = true;
+  const lepton::PipelineResult again = lepton::run_pipeline(requirements, options);
+  CHECK(again.training.resumed);
+  CHECK(again.test.to_json() == first.test.to_json());
+
+  // One changed cell: the checkpoints no longer match the data.
+  lepton::write_file_atomically(data.string(), csv + "5,5,1\n");
+  CHECK_THROWS_WITH(lepton::run_pipeline(requirements, options),
+                    Catch::Matchers::Contains("is not the data file that the checkpoints") &&
+                        Catch::Matchers::Contains("run without --resume"));
+
+  // Changed requirements are rejected too; without --resume the run starts over.
+  lepton::write_file_atomically(data.string(), csv);
+  requirements.seed = 4;
+  CHECK_THROWS_WITH(lepton::run_pipeline(requirements, options),
+                    Catch::Matchers::Contains("the requirements differ"));
+  options.resume = false;
+  CHECK_NOTHROW(lepton::run_pipeline(requirements, options));
+}
