@@ -258,6 +258,7 @@ int main(int argc, char** argv) {
       ->required();
   explain->add_option("--rows", explain_arguments.rows, "0-based data rows to explain, e.g. 0-9,15 (default: all)");
   explain->add_option("--method", explain_arguments.method, "exact, kernel, permutation or gradient")
+      ->capture_default_str()
       ->check(CLI::IsMember({"exact", "kernel", "permutation", "gradient"}));
   explain->add_option("--samples", explain_arguments.samples,
                       "Kernel SHAP coalitions or permutation pairs (default: the method's own)");
