@@ -375,6 +375,14 @@ void choose_cross_fitting(ModelConfig& config, const Requirements& requirements,
     }
 
     config.cross_fit_folds = folds;
+    if (!config.quantize) {
+      explain(config, "quantize", kDrivenByDefault,
+              fmt::format("The merged fp32 model ({} bytes, estimated {:.3g} us per row) meets {}, so no int8 "
+                          "export is needed",
+                          merged.bytes, merged.latency_us,
+                          limits_text(requirements.constraints).empty() ? "every limit"
+                                                                         : limits_text(requirements.constraints)));
+    }
     const std::string fewer =
         rejected.empty() ? "" : fmt::format(". Fewer folds than {}, because {}", kCrossFitFolds[0], fmt::join(rejected, "; "));
     const std::string minority =
@@ -576,9 +584,12 @@ void choose_threshold_strategy(ModelConfig& config, const Requirements& requirem
   config.threshold_strategy = threshold_dependent ? "optimize_objective_on_validation" : "fixed_0.5";
   explain(config, "threshold_strategy", kDrivenByObjective,
           threshold_dependent
-              ? fmt::format("{} depends on the decision threshold, so the threshold that maximizes it on the "
-                            "validation split is used",
-                            to_string(config.objective))
+              ? fmt::format("{} depends on the decision threshold, so the threshold that maximizes it on {} "
+                            "is used",
+                            to_string(config.objective),
+                            config.cross_fit_folds > 1
+                                ? "out-of-fold predictions for the training and validation rows"
+                                : "the validation split")
               : fmt::format("{} does not depend on a threshold, so predictions use 0.5", to_string(config.objective)));
 }
 
