@@ -383,7 +383,8 @@ void register_trainer(py::module_& m) {
       .def_readonly("best_epoch", &TrainingResult::best_epoch, "Epoch whose weights network holds.")
       .def_readonly("stop_reason", &TrainingResult::stop_reason,
                     "'early_stopping', 'max_epochs', 'time_budget', 'stop_requested' or 'privacy_budget'.")
-      .def_readonly("seconds", &TrainingResult::seconds, "Wall-clock training time, seconds.")
+      .def_readonly("seconds", &TrainingResult::seconds,
+                    "Training time, seconds, including the time recorded in the checkpoint when resumed.")
       .def_readonly("resumed", &TrainingResult::resumed, "True when training continued from the checkpoint.")
       .def_readonly("privacy", &TrainingResult::privacy, "PrivacySpent of a DP-SGD run; None otherwise.")
       .def(

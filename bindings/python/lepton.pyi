@@ -1945,7 +1945,7 @@ class TrainingResult:
         """'early_stopping', 'max_epochs', 'time_budget', 'stop_requested' or 'privacy_budget'."""
     @property
     def seconds(self) -> float:
-        """Wall-clock training time, seconds."""
+        """Training time, seconds, including the time recorded in the checkpoint when resumed."""
     @property
     def resumed(self) -> bool:
         """True when training continued from the checkpoint."""

@@ -90,7 +90,7 @@ struct TrainingResult {
   /// "early_stopping", "max_epochs", "time_budget", "stop_requested", or "privacy_budget" when one more
   /// DP-SGD step would spend more than the target epsilon.
   std::string stop_reason;
-  double seconds = 0;
+  double seconds = 0;  ///< Training time, including the time recorded in the checkpoint when resumed.
   bool resumed = false;
   std::optional<PrivacySpent> privacy;  ///< DP-SGD runs: the budget spent; std::nullopt otherwise.
 

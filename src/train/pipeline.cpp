@@ -170,6 +170,11 @@ TrainingResult summarize_members(const CrossFitResult& fit) {
   summary.seconds = fit.seconds;
   summary.resumed = std::any_of(fit.members.begin(), fit.members.end(),
                                 [](const TrainingResult& member) { return member.resumed; });
+  if (summary.resumed) {
+    // The members' times include what their checkpoints recorded before the resume.
+    summary.seconds = 0;
+    for (const TrainingResult& member : fit.members) summary.seconds += member.seconds;
+  }
   return summary;
 }
 
@@ -323,9 +328,14 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
     result.training = Trainer(trainer_options).fit(train, validation);
   }
   if (result.training.stop_reason == "stop_requested") {
-    throw Error(fmt::format("training was interrupted after epoch {}; the checkpoint in {} is kept, "
-                            "so run again with --resume to continue",
-                            result.training.history.size(), options.output_dir));
+    const std::string where =
+        result.members.empty()
+            ? fmt::format("after epoch {}", result.training.history.size())
+            : fmt::format("in member {} of {} after its epoch {}", result.members.size(),
+                          result.config.cross_fit_folds, result.members.back().history.size());
+    throw Error(fmt::format("training was interrupted {}; the checkpoints in {} are kept, so run again with "
+                            "--resume to continue",
+                            where, options.output_dir));
   }
   if (options.distributed && options.distributed->rank != 0) {
     return result;  // Rank 0 evaluates and writes the outputs.

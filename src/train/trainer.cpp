@@ -1306,7 +1306,8 @@ TrainingResult Trainer::fit(const TrainingData& train, const TrainingData& valid
   result.network = to_mlp(net);
   result.history = std::move(state.history);
   result.best_epoch = state.best_epoch;
-  result.seconds = seconds_since(start);
+  // A resumed run counts the training time recorded in the checkpoint too, so the total survives a resume.
+  result.seconds = previous_seconds + seconds_since(start);
   if (private_training) {
     result.privacy = privacy_spent(*private_training, *config.privacy, state.step);
     result.privacy->budget_exhausted = result.stop_reason == "privacy_budget";
