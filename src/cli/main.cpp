@@ -120,8 +120,13 @@ int run_command(const std::string& requirements_path, const std::string& data_pa
   int exit_code = 0;
   for (const auto& row : report["constraints"]) {
     if (!row["met"].get<bool>()) {
+      // Numbers print with 6 significant digits, so 0.784 is not shown as 0.7839999999999999.
+      const auto value_text = [](const nlohmann::json& value) {
+        return value.is_number_float() ? fmt::format("{:.6g}", value.get<double>()) : value.dump();
+      };
       std::cerr << fmt::format("error: constraint {} not met: required {}, measured {}\n",
-                               row["constraint"].get<std::string>(), row["required"].dump(), row["measured"].dump());
+                               row["constraint"].get<std::string>(), value_text(row["required"]),
+                               value_text(row["measured"]));
       exit_code = kExitConstraintNotMet;
     }
   }

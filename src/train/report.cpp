@@ -284,8 +284,12 @@ std::string render_report_markdown(const json& report) {
   for (const auto& [key, value] : report["provenance"].items()) {
     md += fmt::format("- {}: `{}`\n", key, value.is_string() ? value.get<std::string>() : value.dump());
   }
-  md += fmt::format("- model file: `{}` ({} parameters, median single-row latency {} µs)\n",
-                    report["model"]["path"].get<std::string>(), number(report["model"]["parameters"]),
+  const std::string merged =
+      report["training"].contains("members")
+          ? fmt::format(", the {} cross-fitted members merged into one network", report["training"]["members"].size())
+          : "";
+  md += fmt::format("- model file: `{}` ({} parameters{}, median single-row latency {} µs)\n",
+                    report["model"]["path"].get<std::string>(), number(report["model"]["parameters"]), merged,
                     number(report["model"]["single_row_latency_us"], 2));
   return md;
 }

@@ -194,3 +194,28 @@ TEST_CASE("cli: misspelled exclude entry stops the run", "[cli]") {
   CHECK_THAT(r.output, Catch::Contains("'osf' (did you mean 'OSF'?)"));
   CHECK(scratch.out_is_empty());
 }
+
+TEST_CASE("cli: missed min_metric exits with code 3", "[cli]") {
+  // 400 rows with a label that the features cannot predict, so a floor of 0.99 cannot be met.
+  const Scratch scratch("min_metric");
+  std::string csv = "x,y,label\n";
+  for (int i = 0; i < 400; ++i) {
+    csv += std::to_string(i % 17) + "," + std::to_string((i * 7) % 13) + "," + ((i * 31) % 3 == 0 ? "1" : "0") + "\n";
+  }
+  const std::string data = scratch.write("data.csv", csv);
+  const std::string requirements = scratch.write(
+      "requirements.json",
+      R"({"version": 1, "task": "binary_classification", "target": "label", "seed": 1,
+          "constraints": {"min_metric": 0.99, "max_training_seconds": 20}})");
+
+  const CommandResult result = run("run --quiet -r " + requirements + " -d " + data + " -o " + scratch.out());
+  INFO(result.output);
+  CHECK(result.exit_code == 3);
+  CHECK(result.output.find("error: constraint min_metric not met: required 0.99, measured 0.") != std::string::npos);
+  // The measured value prints with at most 6 significant digits.
+  const std::size_t measured = result.output.find("measured 0.");
+  REQUIRE(measured != std::string::npos);
+  const std::size_t end = result.output.find('\n', measured);
+  CHECK(end - (measured + std::string("measured ").size()) <= 8);
+  CHECK(fs::is_regular_file(fs::path(scratch.out()) / "model.lepton"));
+}
