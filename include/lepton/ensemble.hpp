@@ -2,8 +2,8 @@
 /// Cross-fitted ensembles. The training rows are cut into K folds, and member k trains on the other K - 1
 /// folds and stops early on fold k. Every row thus gets an out-of-fold prediction from a member that never
 /// trained on it, and the decision threshold and the validation metrics come from those predictions. The
-/// members are then merged into one Mlp whose output is their mean logit, so the runtime, the int8 export and
-/// the explainers work on an ordinary network.
+/// members are then merged into one Mlp whose output is their mean logit (merge_mean_output, model.hpp), so
+/// the runtime, the int8 export and the explainers work on an ordinary network.
 
 #include <cstddef>
 #include <vector>
@@ -36,15 +36,5 @@ std::uint64_t member_seed(std::uint64_t seed, std::size_t member);
 /// Throws InvalidArgument when folds < 2, a class has fewer rows than folds, or the options use
 /// initial_parameters, a gradient hook or DP-SGD, which cross-fitting does not support.
 CrossFitResult fit_cross_fitted(const TrainerOptions& options, const TrainingData& data, std::size_t folds);
-
-/// Returns one network that computes the mean of the members' outputs (logits, before any sigmoid or
-/// softmax). The hidden layers are placed side by side: the first layer stacks the members' rows, later
-/// layers are block-diagonal, and the output layer averages. The result is exact. The block-diagonal layers
-/// store zeros, but the predictor's f32 layers and the explainers' fast path detect the blocks and skip the
-/// zeros, so they cost about the multiply-adds of the K members together. A merged AI4I model of 10 members
-/// (8-640-320-1) takes about 1.7 us per row on AVX2 and AVX-512 (docs/benchmarks.md). Int8 layers and the
-/// explainers' double-precision reference path still multiply the zeros.
-/// Throws InvalidArgument when the members differ in inputs, outputs, depth or activations, or use int8.
-Mlp merge_mean_output(const std::vector<Mlp>& members);
 
 }  // namespace lepton

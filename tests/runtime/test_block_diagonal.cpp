@@ -17,7 +17,7 @@
 #include "lepton/table.hpp"
 #include "runtime/block_diagonal.hpp"
 #include "runtime/kernels.hpp"
-#include "runtime/merged_members.hpp"
+#include "support/random_mlp.hpp"
 
 namespace {
 
@@ -25,8 +25,7 @@ using lepton::Activation;
 using lepton::DenseLayer;
 using lepton::Mlp;
 using lepton::SimdLevel;
-using lepton::test_support::random_members;
-using lepton::test_support::stack_members;
+using lepton::test_support::random_f32_members;
 namespace detail = lepton::detail;
 
 const char* const kAi4iPath = LEPTON_SHARED_DIR "/data/ai4i2020.csv";
@@ -65,7 +64,7 @@ lepton::ModelArtifact with_network(Mlp network) {
 
 // A merged AI4I network of kFolds random 8-64-32-1 members: 8-640-320-1, its layer 1 block-diagonal.
 const Mlp& merged_ai4i() {
-  static const Mlp network = stack_members(random_members(kMemberWidths, kFolds, 100));
+  static const Mlp network = merge_mean_output(random_f32_members(kMemberWidths, kFolds, 100));
   return network;
 }
 
@@ -153,7 +152,7 @@ TEST_CASE("block detection on merged members", "[predictor][block]") {
 
 TEST_CASE("block detection on deeper members", "[predictor][block]") {
   // 5 members 8-12-6-5-1 merge into 8-60-30-25-1 with two block-diagonal layers of 6 x 12 and 5 x 6 blocks.
-  const Mlp merged = stack_members(random_members({8, 12, 6, 5, 1}, 5, 200));
+  const Mlp merged = merge_mean_output(random_f32_members({8, 12, 6, 5, 1}, 5, 200));
   CHECK(detail::find_diagonal_blocks(merged.layers[1]) == 5);
   CHECK(detail::find_diagonal_blocks(merged.layers[2]) == 5);
 }
@@ -242,7 +241,7 @@ TEST_CASE("merged predictions equal dense evaluation", "[predictor][block][ai4i]
 }
 
 TEST_CASE("deeper merged predictions equal dense evaluation", "[predictor][block][ai4i]") {
-  const Mlp merged = stack_members(random_members({8, 12, 6, 5, 1}, 5, 300));
+  const Mlp merged = merge_mean_output(random_f32_members({8, 12, 6, 5, 1}, 5, 300));
   for (const SimdLevel level : supported_levels()) {
     const lepton::Predictor predictor(with_network(merged), lepton::PredictorOptions().with_simd(level));
     INFO(lepton::to_string(level));

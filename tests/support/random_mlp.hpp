@@ -1,6 +1,6 @@
 #pragma once
-// Seeded random networks and rows shared by the explanation tests and benchmark, so that both build the
-// same models from the same seeds.
+// Seeded random networks and rows shared by the tests and benchmarks, so that they build the same models from
+// the same seeds.
 
 #include <cmath>
 #include <cstdint>
@@ -28,6 +28,33 @@ inline DoubleMlp random_mlp(const std::vector<std::size_t>& widths, Activation h
     network.layers.push_back(std::move(layer));
   }
   return network;
+}
+
+/// Builds an f32 MLP with layer widths `widths` (input first), initialized like random_mlp.
+inline Mlp random_f32_mlp(const std::vector<std::size_t>& widths, std::uint64_t seed,
+                          Activation hidden = Activation::Relu) {
+  std::mt19937_64 engine(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  Mlp network;
+  for (std::size_t l = 0; l + 1 < widths.size(); ++l) {
+    DenseLayer layer;
+    layer.inputs = widths[l];
+    layer.outputs = widths[l + 1];
+    const float scale = std::sqrt(2.0f / static_cast<float>(layer.inputs));
+    for (std::size_t i = 0; i < layer.inputs * layer.outputs; ++i) layer.weight.push_back(scale * normal(engine));
+    for (std::size_t i = 0; i < layer.outputs; ++i) layer.bias.push_back(0.1f * normal(engine));
+    layer.activation = l + 2 == widths.size() ? Activation::Identity : hidden;
+    network.layers.push_back(std::move(layer));
+  }
+  return network;
+}
+
+/// Returns `count` random f32 members of shape `widths`, seeded seed, seed + 1, and so on.
+inline std::vector<Mlp> random_f32_members(const std::vector<std::size_t>& widths, std::size_t count,
+                                           std::uint64_t seed) {
+  std::vector<Mlp> members;
+  for (std::size_t m = 0; m < count; ++m) members.push_back(random_f32_mlp(widths, seed + m));
+  return members;
 }
 
 /// Returns a [rows x cols] matrix of standard normal values.

@@ -15,10 +15,12 @@
 #include "lepton/ensemble.hpp"
 #include "lepton/error.hpp"
 #include "lepton/trainer.hpp"
+#include "support/random_mlp.hpp"
 
 namespace fs = std::filesystem;
 using namespace lepton;
 using Catch::Matchers::Contains;
+using lepton::test_support::random_f32_mlp;
 
 namespace {
 
@@ -37,22 +39,6 @@ TrainingData blobs(std::size_t rows, std::size_t width, std::size_t positive_eve
     data.labels.push_back(label);
   }
   return data;
-}
-
-Mlp random_mlp(const std::vector<std::size_t>& widths, Activation hidden, std::uint32_t seed) {
-  std::mt19937 engine(seed);
-  std::normal_distribution<float> normal(0.0f, 0.5f);
-  Mlp net;
-  for (std::size_t l = 0; l + 1 < widths.size(); ++l) {
-    DenseLayer layer;
-    layer.inputs = widths[l];
-    layer.outputs = widths[l + 1];
-    layer.activation = l + 2 == widths.size() ? Activation::Identity : hidden;
-    for (std::size_t i = 0; i < layer.inputs * layer.outputs; ++i) layer.weight.push_back(normal(engine));
-    for (std::size_t o = 0; o < layer.outputs; ++o) layer.bias.push_back(normal(engine));
-    net.layers.push_back(layer);
-  }
-  return net;
 }
 
 // Plain double-precision forward pass, independent of the runtime's kernels.
@@ -90,7 +76,7 @@ TEST_CASE("merge_mean_output: output is the members' mean", "[ensemble]") {
   for (const auto& widths : shapes) {
     INFO("depth " << widths.size() - 1 << ", outputs " << widths.back());
     std::vector<Mlp> members;
-    for (std::uint32_t seed = 0; seed < 4; ++seed) members.push_back(random_mlp(widths, Activation::Relu, seed));
+    for (std::uint32_t seed = 0; seed < 4; ++seed) members.push_back(random_f32_mlp(widths, seed, Activation::Relu));
     const Mlp merged = merge_mean_output(members);
 
     CHECK(merged.inputs() == 5);
@@ -112,9 +98,9 @@ TEST_CASE("merge_mean_output: output is the members' mean", "[ensemble]") {
 }
 
 TEST_CASE("merge_mean_output: hidden widths add up", "[ensemble]") {
-  const Mlp merged = merge_mean_output({random_mlp({8, 64, 32, 1}, Activation::Relu, 1),
-                                       random_mlp({8, 64, 32, 1}, Activation::Relu, 2),
-                                       random_mlp({8, 64, 32, 1}, Activation::Relu, 3)});
+  const Mlp merged = merge_mean_output({random_f32_mlp({8, 64, 32, 1}, 1, Activation::Relu),
+                                       random_f32_mlp({8, 64, 32, 1}, 2, Activation::Relu),
+                                       random_f32_mlp({8, 64, 32, 1}, 3, Activation::Relu)});
   REQUIRE(merged.layers.size() == 3);
   CHECK(merged.layers[0].outputs == 192);
   CHECK(merged.layers[1].outputs == 96);
@@ -123,14 +109,14 @@ TEST_CASE("merge_mean_output: hidden widths add up", "[ensemble]") {
 
 TEST_CASE("merge_mean_output: rejects mismatched members", "[ensemble][errors]") {
   CHECK_THROWS_AS(merge_mean_output({}), InvalidArgument);
-  CHECK_THROWS_WITH(merge_mean_output({random_mlp({4, 8, 1}, Activation::Relu, 1),
-                                       random_mlp({4, 8, 8, 1}, Activation::Relu, 2)}),
+  CHECK_THROWS_WITH(merge_mean_output({random_f32_mlp({4, 8, 1}, 1, Activation::Relu),
+                                       random_f32_mlp({4, 8, 8, 1}, 2, Activation::Relu)}),
                     Contains("member 1 has 3 layers"));
-  CHECK_THROWS_WITH(merge_mean_output({random_mlp({4, 8, 1}, Activation::Relu, 1),
-                                       random_mlp({5, 8, 1}, Activation::Relu, 2)}),
+  CHECK_THROWS_WITH(merge_mean_output({random_f32_mlp({4, 8, 1}, 1, Activation::Relu),
+                                       random_f32_mlp({5, 8, 1}, 2, Activation::Relu)}),
                     Contains("same depth, inputs and outputs"));
-  CHECK_THROWS_WITH(merge_mean_output({random_mlp({4, 8, 1}, Activation::Relu, 1),
-                                       random_mlp({4, 8, 1}, Activation::Tanh, 2)}),
+  CHECK_THROWS_WITH(merge_mean_output({random_f32_mlp({4, 8, 1}, 1, Activation::Relu),
+                                       random_f32_mlp({4, 8, 1}, 2, Activation::Tanh)}),
                     Contains("same activations"));
 }
 
