@@ -493,14 +493,14 @@ Split random_split(std::size_t rows, const SplitFractions& fractions, std::uint6
 
 namespace {
 
-void check_folds(std::size_t folds, std::size_t rows, const std::string& what) {
+void check_folds(std::size_t folds, std::size_t rows, const std::string& group) {
   if (folds < 2) {
     throw InvalidArgument(fmt::format("cross-validation needs at least 2 folds, got {}; pass folds >= 2", folds));
   }
   if (rows < folds) {
     throw InvalidArgument(fmt::format("{} has {} row(s), fewer than the {} folds, so some fold would have none of "
                                       "them; use at most {} folds or add rows",
-                                      what, rows, folds, rows));
+                                      group, rows, folds, rows));
   }
 }
 

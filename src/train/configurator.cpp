@@ -375,13 +375,13 @@ void choose_cross_fitting(ModelConfig& config, const Requirements& requirements,
     }
 
     config.cross_fit_folds = folds;
-    if (!config.quantize) {
+    // The quantize reason was written for one member, and a size or latency limit now judges the merged model.
+    const std::string limits = limits_text(requirements.constraints);
+    if (!config.quantize && !limits.empty()) {
       explain(config, "quantize", kDrivenByDefault,
               fmt::format("The merged fp32 model ({} bytes, estimated {:.3g} us per row) meets {}, so no int8 "
                           "export is needed",
-                          merged.bytes, merged.latency_us,
-                          limits_text(requirements.constraints).empty() ? "every limit"
-                                                                         : limits_text(requirements.constraints)));
+                          merged.bytes, merged.latency_us, limits));
     }
     const std::string fewer =
         rejected.empty() ? "" : fmt::format(". Fewer folds than {}, because {}", kCrossFitFolds[0], fmt::join(rejected, "; "));

@@ -74,7 +74,7 @@ inline constexpr std::size_t kSomeEpochsRows = 200'000; ///< Below this: 100 epo
 
 /// Up to this many training and validation rows, K-fold cross-fitting replaces the single validation split:
 /// each member trains on (K - 1) / K of all those rows, and the threshold comes from out-of-fold
-/// predictions for every one of them. Above it, one model already sees enough rows, and K members would cost
+/// predictions for every one of them. Above it, one model already trains on enough rows, and K members would cost
 /// K times the training time.
 inline constexpr std::size_t kCrossFitMaxRows = 20'000;
 /// Fold counts tried in order; the first whose merged network meets the size and latency limits wins.
