@@ -4,6 +4,7 @@
 #include "bindings.hpp"
 #include "lepton/configurator.hpp"
 #include "lepton/crypto.hpp"
+#include "lepton/derived.hpp"
 #include "lepton/distributed.hpp"
 #include "lepton/ensemble.hpp"
 #include "lepton/error.hpp"
@@ -104,6 +105,9 @@ void register_requirements(py::module_& m) {
       .def_readwrite("pii", &Requirements::pii,
                      "Columns with personal data; their raw values never reach the model, report, logs or errors.")
       .def_readwrite("pii_handling", &Requirements::pii_handling, "PiiHandling.Drop (default) or PiiHandling.Hash.")
+      .def_readwrite("search_derived_features", &Requirements::search_derived_features,
+                     "True (\"derived_features\": \"auto\", the default): screen differences of numeric "
+                     "features as extra inputs. False: \"off\".")
       .def_readwrite("objective", &Requirements::objective, "Objective metric (default Metric.F1).")
       .def_readwrite("constraints", &Requirements::constraints, "Limits the model must respect.")
       .def_readwrite("split", &Requirements::split, "Train, validation and test fractions.")
@@ -146,6 +150,59 @@ void register_configurator(py::module_& m) {
                     "'requirements.constraints...', 'data.class_balance', 'default', ...")
       .def("__repr__", [](const Reason& r) { return fmt::format("Reason('{}', driven_by='{}')", r.text, r.driven_by); });
 
+  py::class_<DerivedDifference>(m, "DerivedDifference",
+                                "A derived input: the difference of two numeric features in raw units, standardized.")
+      .def_readonly("minuend", &DerivedDifference::minuend, "Raw column subtracted from.")
+      .def_readonly("subtrahend", &DerivedDifference::subtrahend, "Raw column subtracted.")
+      .def_readonly("minuend_input", &DerivedDifference::minuend_input, "Encoded column of the minuend.")
+      .def_readonly("subtrahend_input", &DerivedDifference::subtrahend_input, "Encoded column of the subtrahend.")
+      .def_readonly("mean", &DerivedDifference::mean, "Mean of the difference over the learning rows.")
+      .def_readonly("scale", &DerivedDifference::scale, "Standard deviation of the difference (1 if constant).")
+      .def_readonly("loss_reduction", &DerivedDifference::loss_reduction,
+                    "Fraction by which it cut the screen's cross-validated log-loss.")
+      .def_property_readonly("name", &DerivedDifference::name, "'minuend - subtrahend'.")
+      .def("__repr__", [](const DerivedDifference& d) { return fmt::format("DerivedDifference('{}')", d.name()); });
+
+  py::class_<DerivedSearchResult>(m, "DerivedSearchResult", "What the derived-input screen kept, and its scores.")
+      .def_readonly("kept", &DerivedSearchResult::kept, "Kept differences, in the order they were kept.")
+      .def_readonly("base_loss", &DerivedSearchResult::base_loss, "Cross-validated log-loss per row without them.")
+      .def_readonly("final_loss", &DerivedSearchResult::final_loss, "Cross-validated log-loss per row with them.")
+      .def_readonly("candidates", &DerivedSearchResult::candidates, "Pairs of numeric features screened.")
+      .def_readonly("first_step", &DerivedSearchResult::first_step,
+                    "(name, loss reduction) of every difference in the first step, best first.")
+      .def_readonly("best_rejected", &DerivedSearchResult::best_rejected,
+                    "The best difference of the step that kept nothing ('' if the screen stopped otherwise).")
+      .def_readonly("best_rejected_reduction", &DerivedSearchResult::best_rejected_reduction,
+                    "Its loss reduction.");
+
+  m.def(
+      "search_derived_differences",
+      [](const Preprocessor& preprocessor, const py::object& encoded, const py::object& labels, std::uint64_t seed,
+         double min_loss_reduction, std::size_t max_features) {
+        const Matrix features = to_matrix(encoded, "encoded", preprocessor.encoded_width());
+        const std::vector<std::int64_t> label_ids = to_int64_vector(labels, "labels");
+        const DerivedSearchOptions options =
+            DerivedSearchOptions().with_seed(seed).with_min_loss_reduction(min_loss_reduction).with_max_features(max_features);
+        py::gil_scoped_release release;
+        return search_derived_differences(preprocessor, features, label_ids, options);
+      },
+      py::arg("preprocessor"), py::arg("encoded"), py::arg("labels"), py::kw_only(), py::arg("seed") = 0,
+      py::arg("min_loss_reduction") = 0.015, py::arg("max_features") = 3,
+      "Screen the difference of every pair of numeric features on encoded rows with 0/1 labels, and keep those "
+      "that cut a cross-validated additive model's log-loss by at least min_loss_reduction.");
+
+  m.def(
+      "append_derived",
+      [](const py::object& encoded, const std::vector<DerivedDifference>& derived) {
+        Matrix features = to_matrix(encoded, "encoded");
+        return to_array(append_derived(features, derived));
+      },
+      py::arg("encoded"), py::arg("derived"),
+      "Return the encoded rows with one standardized column per derived input appended, in order.");
+  m.def("fold_derived", &fold_derived, py::arg("network"), py::arg("derived"),
+        "Fold the derived inputs of a network trained on append_derived() columns into its first layer; the "
+        "result takes the encoded columns alone and computes the same function.");
+
   py::class_<ModelConfig>(m, "ModelConfig", "A resolved, trainable configuration with a reason for every field.")
       .def(py::init<>())
       .def_readwrite("task", &ModelConfig::task, "Learning task.")
@@ -172,6 +229,10 @@ void register_configurator(py::module_& m) {
       .def_readwrite("cross_fit_folds", &ModelConfig::cross_fit_folds,
                      "K > 1: train K cross-fitted members on the training and validation rows and merge them; "
                      "1: one model early-stopped on the validation split.")
+      .def_readwrite("derived_search", &ModelConfig::derived_search,
+                     "Screen differences of numeric features before training.")
+      .def_readwrite("derived_features", &ModelConfig::derived_features,
+                     "DerivedDifference list that the screen kept (filled in by run_pipeline).")
       .def_readwrite("objective", &ModelConfig::objective,
                      "Objective metric on the validation split (default Metric.F1).")
       .def_readwrite("seed", &ModelConfig::seed, "Random seed of training (default 42).")

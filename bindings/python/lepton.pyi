@@ -329,6 +329,57 @@ class DenseLayer:
     def quantized(self) -> QuantizedWeights:
         """Int8 weights when precision is Int8; weight then contains the dequantized values."""
 
+class DerivedDifference:
+    """A derived input: the difference of two numeric features in raw units, standardized."""
+    @property
+    def minuend(self) -> str:
+        """Raw column subtracted from."""
+    @property
+    def subtrahend(self) -> str:
+        """Raw column subtracted."""
+    @property
+    def minuend_input(self) -> int:
+        """Encoded column of the minuend."""
+    @property
+    def subtrahend_input(self) -> int:
+        """Encoded column of the subtrahend."""
+    @property
+    def mean(self) -> float:
+        """Mean of the difference over the learning rows."""
+    @property
+    def scale(self) -> float:
+        """Standard deviation of the difference (1 if constant)."""
+    @property
+    def loss_reduction(self) -> float:
+        """Fraction by which it cut the screen's cross-validated log-loss."""
+    @property
+    def name(self) -> str:
+        """'minuend - subtrahend'."""
+
+class DerivedSearchResult:
+    """What the derived-input screen kept, and its scores."""
+    @property
+    def kept(self) -> List[DerivedDifference]:
+        """Kept differences, in the order they were kept."""
+    @property
+    def base_loss(self) -> float:
+        """Cross-validated log-loss per row without them."""
+    @property
+    def final_loss(self) -> float:
+        """Cross-validated log-loss per row with them."""
+    @property
+    def candidates(self) -> int:
+        """Pairs of numeric features screened."""
+    @property
+    def first_step(self) -> List[Tuple[str, float]]:
+        """(name, loss reduction) of every difference in the first step, best first."""
+    @property
+    def best_rejected(self) -> str:
+        """The best difference of the step that kept nothing ('' if the screen stopped otherwise)."""
+    @property
+    def best_rejected_reduction(self) -> float:
+        """Its loss reduction."""
+
 class DistributedOptions:
     """Settings with which one process joins its group. The with_* methods set fields and return the same object."""
     def __init__(self, master_addr: str = ..., master_port: int = ..., world_size: int = ..., rank: int = ..., timeout_seconds: float = ..., rank0_hosts_store: bool = ..., bucket_bytes: int = ...) -> None: ...
@@ -1083,6 +1134,16 @@ class ModelConfig:
     @cross_fit_folds.setter
     def cross_fit_folds(self, value: int) -> None: ...
     @property
+    def derived_search(self) -> bool:
+        """Screen differences of numeric features before training."""
+    @derived_search.setter
+    def derived_search(self, value: bool) -> None: ...
+    @property
+    def derived_features(self) -> List[DerivedDifference]:
+        """DerivedDifference list that the screen kept (filled in by run_pipeline)."""
+    @derived_features.setter
+    def derived_features(self, value: List[DerivedDifference]) -> None: ...
+    @property
     def objective(self) -> Metric:
         """Objective metric on the validation split (default Metric.F1)."""
     @objective.setter
@@ -1658,6 +1719,11 @@ class Requirements:
     @pii_handling.setter
     def pii_handling(self, value: PiiHandling) -> None: ...
     @property
+    def search_derived_features(self) -> bool:
+        """True ("derived_features": "auto", the default): screen differences of numeric features as extra inputs. False: "off"."""
+    @search_derived_features.setter
+    def search_derived_features(self, value: bool) -> None: ...
+    @property
     def objective(self) -> Metric:
         """Objective metric (default Metric.F1)."""
     @objective.setter
@@ -1979,6 +2045,7 @@ class Workspace:
     """Scratch memory that predict calls reuse; serves one thread at a time."""
     def __init__(self) -> None: ...
 
+def append_derived(encoded: numpy.typing.ArrayLike, derived: List[DerivedDifference]) -> numpy.typing.NDArray[numpy.float32]: ...
 def average_precision(truth: numpy.typing.ArrayLike, score: numpy.typing.ArrayLike) -> float: ...
 def binary_log_loss(truth: numpy.typing.ArrayLike, probability: numpy.typing.ArrayLike) -> float: ...
 def binary_metrics(truth: numpy.typing.ArrayLike, probability: numpy.typing.ArrayLike, threshold: float = ...) -> BinaryMetrics: ...
@@ -2005,6 +2072,7 @@ def fit_cross_fitted(options: TrainerOptions, data: TrainingData, folds: int, st
 def fit_data_parallel(group: ProcessGroup, options: TrainerOptions, shard: TrainingData, validation: TrainingData, stop: Optional[StopToken] = ...) -> TrainingResult: ...
 @overload
 def fit_data_parallel(distributed: DistributedOptions, options: TrainerOptions, train: TrainingData, validation: TrainingData, stop: Optional[StopToken] = ...) -> TrainingResult: ...
+def fold_derived(network: Mlp, derived: List[DerivedDifference]) -> Mlp: ...
 def global_importance(explanation: Explanation) -> GlobalImportance: ...
 def higher_is_better(metric: Metric) -> bool: ...
 def initial_parameters(config: ModelConfig, inputs: int, outputs: int) -> numpy.typing.NDArray[numpy.float32]: ...
@@ -2039,6 +2107,7 @@ def run_federated_client(group: ProcessGroup, options: FederatedOptions, trainer
 def run_federated_server(group: ProcessGroup, options: FederatedOptions, config: ModelConfig) -> FederatedResult: ...
 def run_pipeline(requirements: Requirements, options: PipelineOptions, stop: Optional[StopToken] = ...) -> PipelineResult: ...
 def save_artifact(artifact: ModelArtifact, path: str, options: Optional[SaveOptions] = ...) -> None: ...
+def search_derived_differences(preprocessor: Preprocessor, encoded: numpy.typing.ArrayLike, labels: numpy.typing.ArrayLike, *, seed: int = ..., min_loss_reduction: float = ..., max_features: int = ...) -> DerivedSearchResult: ...
 def select_features(requirements: Requirements, profile: DataProfile) -> tuple: ...
 def serialize_artifact(artifact: ModelArtifact) -> bytes: ...
 def set_log_level(level: LogLevel) -> None: ...

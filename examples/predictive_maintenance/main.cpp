@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include <lepton/configurator.hpp>
+#include <lepton/derived.hpp>
 #include <lepton/ensemble.hpp>
 #include <lepton/error.hpp>
 #include <lepton/evaluator.hpp>
@@ -26,7 +27,7 @@ int main(int argc, char** argv) {
     const lepton::DataProfile profile = lepton::profile_table(table, requirements.target, requirements.task);
 
     // 2. Configuration, with a reason for every choice.
-    const lepton::ModelConfig config = lepton::configure(requirements, profile);
+    lepton::ModelConfig config = lepton::configure(requirements, profile);
     for (const auto& [field, reason] : config.reasons) std::cout << field << ": " << reason.text << "\n";
 
     // 3. Stratified split. With cross-fitting (config.cross_fit_folds > 1, chosen for small data) the model
@@ -54,6 +55,20 @@ int main(int argc, char** argv) {
     const lepton::TrainingData learning = make_data(learning_rows);
     const lepton::TrainingData test = make_data(split.test);
 
+    // 3b. Derived inputs: the configurator may ask for a screen of the differences of numeric features, run on
+    //     the learning rows only. The model trains on the kept ones as extra columns, and fold_derived() then
+    //     moves them into the first layer, so the exported model takes the encoded columns alone.
+    if (config.derived_search) {
+      config.derived_features = lepton::search_derived_differences(preprocessor, learning.features, learning.labels,
+                                                                   lepton::DerivedSearchOptions().with_seed(config.seed))
+                                    .kept;
+      for (const auto& derived : config.derived_features) std::cout << "derived input: " << derived.name() << "\n";
+    }
+    auto with_derived = [&](lepton::TrainingData data) {
+      data.features = lepton::append_derived(data.features, config.derived_features);
+      return data;
+    };
+
     // 4. Train with LibTorch; progress goes to stderr.
     lepton::TrainerOptions options;
     options.with_config(config).with_progress([](const lepton::EpochRecord& r) {
@@ -71,13 +86,14 @@ int main(int argc, char** argv) {
     // 5. Pick the decision threshold on rows that the scoring model never trained on: out-of-fold
     //    predictions with cross-fitting, the validation split without.
     if (cross_fit) {
-      const lepton::CrossFitResult fitted = lepton::fit_cross_fitted(options, learning, config.cross_fit_folds);
-      artifact.network = fitted.network;
+      const lepton::CrossFitResult fitted =
+          lepton::fit_cross_fitted(options, with_derived(learning), config.cross_fit_folds);
+      artifact.network = lepton::fold_derived(fitted.network, config.derived_features);
 
       std::vector<double> out_of_fold(learning_rows.size());
       for (std::size_t member = 0; member < fitted.members.size(); ++member) {
         lepton::ModelArtifact single = artifact;
-        single.network = fitted.members[member].network;
+        single.network = lepton::fold_derived(fitted.members[member].network, config.derived_features);
         const lepton::Predictions all = lepton::Predictor(single).predict(learning.features);
         for (std::size_t row = 0; row < learning_rows.size(); ++row) {
           if (fitted.fold_of_row[row] == member) out_of_fold[row] = all.probability[row];
@@ -87,7 +103,8 @@ int main(int argc, char** argv) {
     } else {
       const lepton::TrainingData train = make_data(split.train);
       const lepton::TrainingData validation = make_data(split.validation);
-      artifact.network = lepton::Trainer(options).fit(train, validation).network;
+      const lepton::Mlp trained = lepton::Trainer(options).fit(with_derived(train), with_derived(validation)).network;
+      artifact.network = lepton::fold_derived(trained, config.derived_features);
       const lepton::Predictions on_validation = lepton::Predictor(artifact).predict(validation.features);
       artifact.threshold = lepton::choose_threshold(validation.labels, on_validation.probability, config.objective);
     }

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lepton/dataset.hpp"
+#include "lepton/derived.hpp"
 #include "lepton/model.hpp"
 #include "lepton/requirements.hpp"
 
@@ -44,6 +45,11 @@ struct ModelConfig {
   /// threshold on their out-of-fold predictions, and export the members merged into one network
   /// (ensemble.hpp). 1: one model, early-stopped on the validation split.
   std::size_t cross_fit_folds = 1;
+  /// Screen differences of numeric features on the learning rows before training (derived.hpp). The
+  /// pipeline runs the screen and fills `derived_features`; the trainer sees them as extra input columns,
+  /// and the exported network takes the encoded columns alone.
+  bool derived_search = false;
+  std::vector<DerivedDifference> derived_features;
   Metric objective = Metric::F1;
   std::uint64_t seed = 42;
   std::optional<PrivacyBudget> privacy;  ///< DP-SGD budget; std::nullopt trains without differential privacy.

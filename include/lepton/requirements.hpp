@@ -65,6 +65,9 @@ struct Requirements {
   std::vector<std::string> pii;
   PiiHandling pii_handling = PiiHandling::Drop;
   Metric objective = Metric::F1;
+  /// "derived_features": "auto" (true) lets the configurator screen differences of numeric features as
+  /// extra inputs (derived.hpp); "off" (false) trains on the listed features alone.
+  bool search_derived_features = true;
   Constraints constraints;
   SplitFractions split;
   std::uint64_t seed = 42;

@@ -40,6 +40,7 @@ constexpr const char* kDrivenByInterpretability = "requirements.constraints.inte
 constexpr const char* kDrivenByPrivacy = "requirements.constraints.privacy";
 constexpr const char* kDrivenByTrainingSeconds = "requirements.constraints.max_training_seconds";
 constexpr const char* kDrivenByMinMetric = "requirements.constraints.min_metric";
+constexpr const char* kDrivenByDerivedFeatures = "requirements.derived_features";
 
 void explain(ModelConfig& config, const std::string& field, const std::string& driven_by, const std::string& text) {
   log(LogLevel::Info, fmt::format("configure: {} ({}): {}", field, driven_by, text));
@@ -400,6 +401,55 @@ void choose_cross_fitting(ModelConfig& config, const Requirements& requirements,
   explain(config, "cross_fit_folds", blocked_by,
           fmt::format("One model, early-stopped on the validation split, because no fold count fits: {}",
                       fmt::join(rejected, "; ")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Derived inputs
+
+// Above this many numeric features the screen's pairs (n (n - 1) / 2, each cross-validated) would take
+// longer than training itself.
+constexpr std::size_t kDerivedSearchMaxNumeric = 16;
+
+void choose_derived_search(ModelConfig& config, const Requirements& requirements) {
+  config.derived_search = false;
+  config.derived_features.clear();
+  std::size_t numeric = 0;
+  for (const FeatureSpec& feature : config.features) numeric += feature.type == FeatureType::Numeric ? 1 : 0;
+
+  const char* driven_by = kDrivenByDefault;
+  std::string text;
+  if (!requirements.search_derived_features) {
+    driven_by = kDrivenByDerivedFeatures;
+    text = "No derived inputs: the requirements set derived_features to off";
+  } else if (requirements.constraints.privacy) {
+    driven_by = kDrivenByPrivacy;
+    text = "No derived inputs: the screen reads the training rows outside DP-SGD's privacy accounting";
+  } else if (requirements.task != Task::BinaryClassification) {
+    driven_by = kDrivenByTask;
+    // TODO: screen with a multinomial or squared-error model for multiclass and regression tasks.
+    text = fmt::format("No derived inputs: the screen fits a binary logistic model, and the task is {}",
+                       to_string(requirements.task));
+  } else if (numeric < 2) {
+    driven_by = kDrivenByColumns;
+    text = fmt::format("No derived inputs: a difference needs two numeric features, and there {} {}",
+                       numeric == 1 ? "is" : "are", numeric);
+  } else if (numeric > kDerivedSearchMaxNumeric) {
+    driven_by = kDrivenByColumns;
+    text = fmt::format("No derived inputs: {} numeric features give {} pairs, too many to screen in less time "
+                       "than training takes (at most {} features)",
+                       numeric, numeric * (numeric - 1) / 2, kDerivedSearchMaxNumeric);
+  } else {
+    config.derived_search = true;
+    driven_by = kDrivenByColumns;
+    text = fmt::format("{} numeric features give {} differences, and a difference of two related measurements "
+                       "(two temperatures, two pressures) is often what a failure rule compares. Before training, "
+                       "a binned additive logistic model screens them with 5-fold cross-validation on the "
+                       "learning rows and keeps each that cuts its log-loss by at least 1.5 %",
+                       numeric, numeric * (numeric - 1) / 2);
+  }
+  explain(config, "derived_search", driven_by, text);
+  explain(config, "derived_features", driven_by,
+          config.derived_search ? "Filled in by the screen before training" : "None, because the screen is off");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -795,6 +845,7 @@ ModelConfig configure(const Requirements& requirements, const DataProfile& profi
   check_requirements_consistency(requirements, conflicts);
   choose_architecture(config, requirements, shape, conflicts);
   choose_cross_fitting(config, requirements, profile, shape);
+  choose_derived_search(config, requirements);
   choose_epochs(config, requirements, shape, conflicts);
   throw_if_conflicts(conflicts);
 
@@ -1031,6 +1082,9 @@ nlohmann::json ModelConfig::to_json() const {
     reasons_json[field] = {{"reason", reason.text}, {"driven_by", reason.driven_by}};
   }
 
+  nlohmann::json derived_json = nlohmann::json::array();
+  for (const DerivedDifference& derived : derived_features) derived_json.push_back(derived.to_json());
+
   nlohmann::json j = {
       {"task", lepton::to_string(task)},
       {"features", features_json},
@@ -1050,6 +1104,8 @@ nlohmann::json ModelConfig::to_json() const {
       {"threshold_strategy", threshold_strategy},
       {"quantize", quantize},
       {"cross_fit_folds", cross_fit_folds},
+      {"derived_search", derived_search},
+      {"derived_features", derived_json},
       {"objective", lepton::to_string(objective)},
       {"seed", seed},
       {"reasons", reasons_json},
@@ -1068,7 +1124,7 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& j
   ObjectReader reader(j, json_path, problems);
   reader.reject_unknown({"task", "features", "hidden_units", "activation", "dropout", "weight_decay", "optimizer",
                          "learning_rate", "lr_schedule", "warmup_epochs", "batch_size", "max_epochs", "patience",
-                         "positive_class_weight", "class_weights", "threshold_strategy", "quantize", "cross_fit_folds",
+                         "positive_class_weight", "class_weights", "threshold_strategy", "quantize", "cross_fit_folds", "derived_search", "derived_features",
                          "objective", "seed", "privacy", "reasons"});
 
   ModelConfig config;
@@ -1094,6 +1150,20 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& j
   }
   // Optional, because configurations written before cross-fitting existed do not have it.
   reader.read_count("cross_fit_folds", config.cross_fit_folds, 1, false);
+  // Optional too: configurations written before the derived-input screen existed have neither key.
+  if (const nlohmann::json* search = reader.find("derived_search", nlohmann::json::value_t::boolean, false)) {
+    config.derived_search = search->get<bool>();
+  }
+  if (const nlohmann::json* derived = reader.find("derived_features", nlohmann::json::value_t::array, false)) {
+    for (std::size_t i = 0; i < derived->size(); ++i) {
+      try {
+        config.derived_features.push_back(
+            DerivedDifference::from_json((*derived)[i], fmt::format("{}.derived_features[{}]", json_path, i)));
+      } catch (const ParseError& error) {
+        problems.push_back(error.what());
+      }
+    }
+  }
   read_enum(reader, "objective", config.objective, metric_names(), &parse_metric_name);
   if (const nlohmann::json* seed = reader.find("seed", nlohmann::json::value_t::number_unsigned)) {
     config.seed = seed->get<std::uint64_t>();

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "lepton/crypto.hpp"
+#include "lepton/derived.hpp"
 #include "lepton/ensemble.hpp"
 #include "lepton/error.hpp"
 #include "lepton/explain.hpp"
@@ -137,6 +138,54 @@ Predictions out_of_fold_predictions(const ModelArtifact& base, const CrossFitRes
     }
   }
   return all;
+}
+
+// Screens differences of numeric features on the learning rows and records the kept ones, with the reason, in
+// the configuration. The test rows take no part.
+void search_derived_inputs(ModelConfig& config, const Preprocessor& preprocessor, const TrainingData& learning) {
+  const DerivedSearchOptions search = DerivedSearchOptions().with_seed(config.seed);
+  std::size_t positives = 0;
+  for (std::int64_t label : learning.labels) positives += label == 1 ? 1 : 0;
+  const std::size_t smallest = std::min(positives, learning.labels.size() - positives);
+  if (smallest < 2 * search.folds) {
+    config.derived_search = false;
+    config.reasons["derived_search"] =
+        Reason{fmt::format("No derived inputs: the smallest class has {} learning rows, fewer than the {} that "
+                           "the screen's {}-fold cross-validation needs",
+                           smallest, 2 * search.folds, search.folds),
+               "data.class_balance"};
+    config.reasons["derived_features"] = Reason{"None, because the screen is off", "data.class_balance"};
+    return;
+  }
+
+  const DerivedSearchResult found = search_derived_differences(preprocessor, learning.features, learning.labels, search);
+  config.derived_features = found.kept;
+  std::vector<std::string> kept;
+  for (const DerivedDifference& derived : found.kept) {
+    kept.push_back(fmt::format("{} (log-loss cut {:.1f} %)", derived.name(), 100.0 * derived.loss_reduction));
+  }
+  const std::string best = found.best_rejected.empty()
+                               ? ""
+                               : fmt::format(". The best rejected one, {}, cut it by {:.1f} %", found.best_rejected,
+                                             100.0 * found.best_rejected_reduction);
+  config.reasons["derived_features"] = Reason{
+      found.kept.empty()
+          ? fmt::format("None: no difference of the {} screened cut the cross-validated log-loss ({:.4f}) by 1.5 %{}",
+                        found.candidates, found.base_loss, best)
+          : fmt::format("Kept {} of {} screened differences: {}. The screen's cross-validated log-loss fell from "
+                        "{:.4f} to {:.4f}{}. They are extra inputs in training and are folded into the first layer "
+                        "of the exported network",
+                        found.kept.size(), found.candidates, fmt::join(kept, ", "), found.base_loss, found.final_loss,
+                        best),
+      "data.columns"};
+  log(LogLevel::Info, found.kept.empty() ? std::string("derived inputs: none kept")
+                                         : fmt::format("derived inputs: {}", fmt::join(kept, ", ")));
+}
+
+TrainingData with_derived(const TrainingData& data, const std::vector<DerivedDifference>& derived) {
+  TrainingData out = data;
+  if (!derived.empty()) out.features = append_derived(data.features, derived);
+  return out;
 }
 
 // Re-labels binary predictions with a new threshold.
@@ -294,6 +343,16 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
   // Encoding the test rows now reports a bad cell there before training, not after it.
   const TrainingData test = training_data(table, preprocessor, target, target.split.test);
 
+  // Derived inputs, screened on the learning rows. Data-parallel ranks would each need the same screen.
+  if (options.distributed && result.config.derived_search) {
+    result.config.derived_search = false;
+    result.config.reasons["derived_search"] =
+        Reason{"No derived inputs: data-parallel training does not run the screen", "options.distributed"};
+    result.config.reasons["derived_features"] = Reason{"None, because the screen is off", "options.distributed"};
+  }
+  if (result.config.derived_search) search_derived_inputs(result.config, preprocessor, train);
+  const std::vector<DerivedDifference>& derived = result.config.derived_features;
+
   // Train.
   std::error_code io_error;
   fs::create_directories(options.output_dir, io_error);
@@ -319,13 +378,17 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
   trainer_options.checkpoint_key = protection.key;
   std::optional<CrossFitResult> cross_fitted;
   if (cross_fit) {
-    cross_fitted = fit_cross_fitted(trainer_options, train, result.config.cross_fit_folds);
+    cross_fitted = fit_cross_fitted(trainer_options, with_derived(train, derived), result.config.cross_fit_folds);
+    // From here on every network takes the encoded columns alone.
+    cross_fitted->network = fold_derived(cross_fitted->network, derived);
+    for (TrainingResult& member : cross_fitted->members) member.network = fold_derived(member.network, derived);
     result.training = summarize_members(*cross_fitted);
     result.members = cross_fitted->members;
   } else if (options.distributed) {
     result.training = fit_data_parallel(*options.distributed, trainer_options, train, validation);
   } else {
-    result.training = Trainer(trainer_options).fit(train, validation);
+    result.training = Trainer(trainer_options).fit(with_derived(train, derived), with_derived(validation, derived));
+    result.training.network = fold_derived(result.training.network, derived);
   }
   if (result.training.stop_reason == "stop_requested") {
     const std::string where =

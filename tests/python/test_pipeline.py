@@ -136,15 +136,22 @@ def test_cross_fitting_by_hand_equals_pipeline(python_run, table, requirements_p
     learning_rows = np.sort(np.concatenate([split.train, split.validation]))
     preprocessor = lepton.Preprocessor.fit(table, result.config.features, learning_rows)
 
-    data = lepton.TrainingData(preprocessor.transform(table, learning_rows), labels=labels[learning_rows])
+    encoded = preprocessor.transform(table, learning_rows)
+    found = lepton.search_derived_differences(preprocessor, encoded, labels[learning_rows], seed=result.config.seed)
+    assert [d.name for d in found.kept] == [d.name for d in result.config.derived_features]
+    assert [d.name for d in found.kept] == ["Air temperature [K] - Process temperature [K]"]
+
+    data = lepton.TrainingData(lepton.append_derived(encoded, found.kept), labels=labels[learning_rows])
     epochs = []
     options = lepton.TrainerOptions(config=result.config, on_epoch=epochs.append)
     fitted = lepton.fit_cross_fitted(options, data, result.config.cross_fit_folds)
+    network = lepton.fold_derived(fitted.network, found.kept)
 
     assert len(epochs) == len(result.training.history)
     assert {record.members for record in epochs} == {result.config.cross_fit_folds}
     assert [m.best_epoch for m in fitted.members] == [m.best_epoch for m in result.members]
-    for mine, other in zip(fitted.network.layers, result.training.network.layers):
+    assert network.inputs == result.training.network.inputs
+    for mine, other in zip(network.layers, result.training.network.layers):
         np.testing.assert_array_equal(mine.weight, other.weight)
 
 

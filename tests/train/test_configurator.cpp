@@ -90,7 +90,7 @@ void check_every_field_has_a_reason(const lepton::ModelConfig& config) {
       "requirements.seed", "requirements.features", "requirements.constraints.max_model_bytes",
       "requirements.constraints.max_latency_us", "requirements.constraints.interpretability",
       "requirements.constraints.privacy", "requirements.constraints.max_training_seconds",
-      "requirements.constraints.min_metric"};
+      "requirements.constraints.min_metric", "requirements.derived_features"};
 
   const json j = config.to_json();
   for (const auto& [key, value] : j.items()) {

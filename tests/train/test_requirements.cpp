@@ -435,7 +435,7 @@ TEST_CASE("unknown keys get a suggestion", "[requirements][validation]") {
   p = problem_at(with(minimal_document(), "/colour", "red"), "$.colour");
   CHECK(p.message ==
         "unknown key 'colour'; allowed keys here: version, name, task, target, seed, features, exclude, pii, "
-        "pii_handling, objective, split, constraints");
+        "pii_handling, objective, derived_features, split, constraints");
 
   // A dotted key must not reach the nested field that its name spells.
   p = problem_at(with(minimal_document(), "/constraints.max_latency_us", 5), "$[\"constraints.max_latency_us\"]");
