@@ -503,6 +503,73 @@ TEST_CASE("no usable feature is InvalidArgument", "[configurator]") {
   CHECK_THROWS_WITH(lepton::configure(r, binary_profile(1000, 100)), Contains("no feature columns remain"));
 }
 
+// ---- Derived inputs
+
+TEST_CASE("the derived-input screen is on for a binary task with numeric features", "[configurator][derived]") {
+  const auto config = lepton::configure(binary_requirements(), binary_profile(10000, 339));
+
+  CHECK(config.derived_search);
+  CHECK(config.derived_features.empty());  // run_pipeline fills them in
+  CHECK_THAT(config.reasons.at("derived_search").text, Contains("5 numeric features give 10 differences"));
+  CHECK(config.reasons.at("derived_search").driven_by == "data.columns");
+  check_every_field_has_a_reason(config);
+}
+
+TEST_CASE("the derived-input screen is off where it cannot run or is not wanted", "[configurator][derived]") {
+  SECTION("requirements turn it off") {
+    lepton::Requirements r = binary_requirements();
+    r.search_derived_features = false;
+    const auto config = lepton::configure(r, binary_profile(10000, 339));
+    CHECK_FALSE(config.derived_search);
+    CHECK(config.reasons.at("derived_search").driven_by == "requirements.derived_features");
+  }
+  SECTION("DP-SGD") {
+    lepton::Requirements r = binary_requirements();
+    r.constraints.privacy = lepton::PrivacyBudget{3.0, 1e-5, 1.0};
+    const auto config = lepton::configure(r, binary_profile(10000, 339));
+    CHECK_FALSE(config.derived_search);
+    CHECK_THAT(config.reasons.at("derived_search").text, Contains("privacy accounting"));
+  }
+  SECTION("multiclass") {
+    lepton::Requirements r = binary_requirements();
+    r.task = lepton::Task::MulticlassClassification;
+    r.objective = lepton::Metric::Accuracy;
+    const auto config = lepton::configure(r, multiclass_profile({500, 600, 700}));
+    CHECK_FALSE(config.derived_search);
+    CHECK(config.reasons.at("derived_search").driven_by == "requirements.task");
+  }
+  SECTION("one numeric feature") {
+    lepton::Requirements r = binary_requirements();
+    r.features = {{"x1", lepton::FeatureType::Numeric}, {"grade", lepton::FeatureType::Categorical}};
+    const auto config = lepton::configure(r, binary_profile(10000, 339));
+    CHECK_FALSE(config.derived_search);
+    CHECK_THAT(config.reasons.at("derived_search").text, Contains("there is 1"));
+  }
+}
+
+TEST_CASE("derived inputs survive the config JSON, and a bad one names its path", "[configurator][derived][json]") {
+  lepton::ModelConfig config = lepton::configure(binary_requirements(), binary_profile(10000, 339));
+  lepton::DerivedDifference derived;
+  derived.minuend = "x1";
+  derived.subtrahend = "x2";
+  derived.minuend_input = 3;
+  derived.subtrahend_input = 4;
+  derived.scale = 2.0;
+  config.derived_features = {derived};
+
+  json j = config.to_json();
+  CHECK(lepton::ModelConfig::from_json(j).to_json() == j);
+
+  j["derived_features"][0]["scale"] = -1.0;
+  CHECK_THROWS_WITH(lepton::ModelConfig::from_json(j), Contains("$.derived_features[0].scale"));
+
+  // Configurations written before the screen existed have neither key.
+  json old = config.to_json();
+  old.erase("derived_search");
+  old.erase("derived_features");
+  CHECK_FALSE(lepton::ModelConfig::from_json(old).derived_search);
+}
+
 // ---- JSON form
 
 TEST_CASE("config JSON round-trips", "[configurator][json]") {
