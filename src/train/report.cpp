@@ -200,6 +200,15 @@ void render_explanations(std::string& md, const json& section) {
   }
 }
 
+// A configuration value as people read it: derived inputs by name, everything else as JSON.
+std::string setting_text(const std::string& field, const json& value) {
+  if (field != "derived_features" || !value.is_array()) return value.dump();
+  if (value.empty()) return "none";
+  std::vector<std::string> names;
+  for (const json& derived : value) names.push_back(derived.value("name", derived.dump()));
+  return fmt::format("{}", fmt::join(names, "; "));
+}
+
 }  // namespace
 
 std::string render_report_markdown(const json& report) {
@@ -254,7 +263,7 @@ std::string render_report_markdown(const json& report) {
   const json& config = report["configuration"];
   if (config.contains("reasons")) {
     for (const auto& [field, reason] : config["reasons"].items()) {
-      const std::string value = config.contains(field) ? config[field].dump() : "";
+      const std::string value = config.contains(field) ? setting_text(field, config[field]) : "";
       md += fmt::format("| {} | {} | {} | {} |\n", field, cell(value), cell(reason.value("reason", "")),
                         cell(reason.value("driven_by", "")));
     }

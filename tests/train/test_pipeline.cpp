@@ -69,12 +69,14 @@ TEST_CASE("pipeline: AI4I quality floor over three seeds", "[e2e]") {
   const double mean_f1 = f1_sum / kSeeds.size();
   const double mean_auc = auc_sum / kSeeds.size();
   INFO("mean test F1 " << mean_f1 << ", mean ROC-AUC " << mean_auc);
-  // The floors sit below the measured means, so that a regression in any stage fails here. With 10
-  // cross-fitted members `lepton run` measured F1 0.769 and ROC-AUC 0.975 for seeds 1-3 on the development
-  // machine, and one model before cross-fitting measured F1 0.735.
-  // TODO: the product target is F1 >= 0.80 and ROC-AUC >= 0.97, which the default configuration does not reach.
-  CHECK(mean_f1 >= 0.74);
-  CHECK(mean_auc >= 0.96);
+  // The floors sit below the measured means, so that a regression in any stage fails here. For seeds 1-3
+  // the default (10 cross-fitted members and the derived temperature difference) measured F1 0.802 and
+  // ROC-AUC 0.975 on the development machine; without the derived input F1 was 0.770, and one model before
+  // cross-fitting measured 0.735 (docs/benchmarks.md, "Derived inputs").
+  // TODO: the product target is F1 >= 0.80 and ROC-AUC >= 0.97 on any three seeds; over seeds 0-9 the default
+  // measured F1 0.772, so these seeds reach it and others do not.
+  CHECK(mean_f1 >= 0.78);
+  CHECK(mean_auc >= 0.965);
 }
 
 TEST_CASE("pipeline: AI4I trains cross-fitted members", "[e2e]") {
@@ -92,6 +94,23 @@ TEST_CASE("pipeline: AI4I trains cross-fitted members", "[e2e]") {
     INFO("member " << k);
     CHECK(fs::is_regular_file(out / ("checkpoint.fold" + std::to_string(k) + ".pt")));
   }
+}
+
+TEST_CASE("pipeline: AI4I keeps the temperature difference as a derived input", "[e2e][derived]") {
+  const lepton::PipelineResult& result = run_once(kSeeds[0]);
+  REQUIRE(result.config.derived_search);
+  REQUIRE(result.config.derived_features.size() == 1);
+  CHECK(result.config.derived_features.front().name() == "Air temperature [K] - Process temperature [K]");
+  CHECK_THAT(result.config.reasons.at("derived_features").text, Catch::Matchers::Contains("Kept 1 of 10"));
+
+  // The exported network takes the 8 encoded columns: the derived input was folded into its first layer.
+  const lepton::ModelArtifact artifact = lepton::load_artifact(result.model_path);
+  CHECK(artifact.network.inputs() == 8);
+  CHECK(artifact.network.inputs() == artifact.preprocessor.encoded_width());
+  CHECK(artifact.configuration.at("derived_features").size() == 1);
+
+  const std::string report = lepton::read_file(result.report_md_path);
+  CHECK(report.find("| derived_features | Air temperature [K] - Process temperature [K] |") != std::string::npos);
 }
 
 TEST_CASE("pipeline: writes every output and no temporary file", "[e2e]") {
@@ -113,7 +132,7 @@ TEST_CASE("pipeline: every configuration field states a reason", "[e2e]") {
   const nlohmann::json config = result.config.to_json();
   for (const char* field : {"hidden_units", "activation", "dropout", "weight_decay", "optimizer", "learning_rate",
                             "batch_size", "max_epochs", "patience", "positive_class_weight", "threshold_strategy",
-                            "quantize", "cross_fit_folds"}) {
+                            "quantize", "cross_fit_folds", "derived_search", "derived_features"}) {
     INFO(field);
     REQUIRE(result.config.reasons.count(field) == 1);
     CHECK_FALSE(result.config.reasons.at(field).text.empty());
