@@ -206,6 +206,7 @@ DerivedDifference DerivedDifference::from_json(const nlohmann::json& j, const st
     throw ParseError(fmt::format("{}: expected an object with minuend, subtrahend, inputs, scales, mean and scale",
                                  json_path));
   }
+
   auto field = [&](const char* key, nlohmann::json::value_t kind) -> const nlohmann::json& {
     const auto found = j.find(key);
     const bool number_ok = kind == nlohmann::json::value_t::number_float && found != j.end() && found->is_number();
@@ -220,6 +221,7 @@ DerivedDifference DerivedDifference::from_json(const nlohmann::json& j, const st
     }
     return *found;
   };
+
   DerivedDifference derived;
   derived.minuend = field("minuend", nlohmann::json::value_t::string).get<std::string>();
   derived.subtrahend = field("subtrahend", nlohmann::json::value_t::string).get<std::string>();
@@ -229,10 +231,12 @@ DerivedDifference DerivedDifference::from_json(const nlohmann::json& j, const st
   derived.subtrahend_scale = field("subtrahend_scale", nlohmann::json::value_t::number_float).get<double>();
   derived.mean = field("mean", nlohmann::json::value_t::number_float).get<double>();
   derived.scale = field("scale", nlohmann::json::value_t::number_float).get<double>();
+
   if (!(derived.scale > 0)) {
     throw ParseError(fmt::format("{}.scale: {} is not positive; a standardization scale must be > 0", json_path,
                                  derived.scale));
   }
+
   if (const auto gain = j.find("loss_reduction"); gain != j.end() && gain->is_number()) {
     derived.loss_reduction = gain->get<double>();
   }
@@ -334,8 +338,8 @@ Mlp fold_derived(const Mlp& network, const std::vector<DerivedDifference>& deriv
     }
   }
 
-  // Derived input d is (ms * x[m] - ss * x[s] - mean) / scale, so its weight column w moves to the two
-  // encoded columns (w * ms / scale and -w * ss / scale) and to the bias (-w * mean / scale).
+  // Derived input d is (ms * x[m] - ss * x[s] - mean) / scale. Its weight column w therefore moves to the
+  // two encoded columns, as w * ms / scale and -w * ss / scale, and to the bias, as -w * mean / scale.
   Mlp folded = network;
   DenseLayer& layer = folded.layers.front();
   layer.inputs = base;

@@ -47,7 +47,8 @@ Synthetic synthetic(std::size_t rows, bool rule_on_difference, std::uint64_t see
     air.push_back(std::to_string(a));
     process.push_back(std::to_string(p));
     load.push_back(std::to_string(l));
-    data.labels.push_back(rule_on_difference ? (p - a < 8.6 ? 1 : 0) : (coin(engine) ? 1 : 0));
+    const bool failed = rule_on_difference ? p - a < 8.6 : coin(engine);
+    data.labels.push_back(failed ? 1 : 0);
   }
   data.table = lepton::Table({"air", "process", "load"}, {air, process, load}, "synthetic");
   return data;
@@ -134,7 +135,7 @@ TEST_CASE("on AI4I the screen keeps the temperature difference alone", "[derived
   CHECK_FALSE(found.best_rejected.empty());
   CHECK(found.best_rejected_reduction < 0.015);
   // The derived input is the raw difference, standardized. Its scale is the standard deviation of the
-  // temperature difference over all rows, 1.0010 K (pandas, ddof 0); its mean is 0 because the encoded
+  // temperature difference over all rows, 1.0010 K (pandas, ddof 0). Its mean is 0, because the encoded
   // columns are already centred.
   CHECK(found.kept.front().scale == Approx(1.0010).margin(1e-3));
   CHECK(found.kept.front().mean == Approx(0.0).margin(1e-6));
@@ -226,7 +227,7 @@ TEST_CASE("the screen rejects bad labels and mismatched inputs", "[derived]") {
   CHECK_THROWS_WITH(lepton::search_derived_differences(preprocessor, narrow, data.labels), Contains("encoded has 2 columns"));
 }
 
-TEST_CASE("a derived input survives its JSON form, and a bad one names its path", "[derived]") {
+TEST_CASE("derived input JSON round trip", "[derived]") {
   lepton::DerivedDifference derived;
   derived.minuend = "Air temperature [K]";
   derived.subtrahend = "Process temperature [K]";
