@@ -518,7 +518,8 @@ void register_cross_fit(py::module_& m) {
 void register_pipeline(py::module_& m) {
   py::class_<PipelineOptions>(m, "PipelineOptions", "Options of run_pipeline.")
       .def(py::init([](const std::string& data_path, const std::string& output_dir, const py::object& on_epoch,
-                       bool resume, int threads, std::optional<DistributedOptions> distributed) {
+                       bool resume, int threads, std::optional<DistributedOptions> distributed,
+                       std::optional<SaveOptions> protection, std::optional<EncryptionKey> pii_key) {
              PipelineOptions options;
              options.data_path = data_path;
              options.output_dir = output_dir;
@@ -526,10 +527,13 @@ void register_pipeline(py::module_& m) {
              options.resume = resume;
              options.threads = threads;
              options.distributed = std::move(distributed);
+             options.protection = std::move(protection);
+             options.pii_key = std::move(pii_key);
              return options;
            }),
            py::arg("data_path") = "", py::arg("output_dir") = "", py::arg("on_epoch") = py::none(),
-           py::arg("resume") = false, py::arg("threads") = 1, py::arg("distributed") = py::none())
+           py::arg("resume") = false, py::arg("threads") = 1, py::arg("distributed") = py::none(),
+           py::arg("protection") = py::none(), py::arg("pii_key") = py::none())
       .def_readwrite("data_path", &PipelineOptions::data_path, "Training data CSV file.")
       .def_readwrite("output_dir", &PipelineOptions::output_dir, "Folder for config, model, metrics and reports.")
       .def_property(
@@ -541,7 +545,12 @@ void register_pipeline(py::module_& m) {
       .def_readwrite("distributed", &PipelineOptions::distributed,
                      "DistributedOptions: this process is one rank of a data-parallel group and trains its shard. "
                      "Rank 0 evaluates and writes the outputs; other ranks return with only config, profile and "
-                     "training set. None: one process.");
+                     "training set. None: one process.")
+      .def_readwrite("protection", &PipelineOptions::protection,
+                     "SaveOptions for the model files and checkpoints. None: the keys in LEPTON_MODEL_KEY, "
+                     "LEPTON_MODEL_KEY_FILE and LEPTON_SIGNING_KEY_FILE; SaveOptions() for unprotected files.")
+      .def_readwrite("pii_key", &PipelineOptions::pii_key,
+                     "EncryptionKey for pii_handling 'hash'. None: LEPTON_PII_KEY or LEPTON_PII_KEY_FILE.");
 
   py::class_<PipelineResult>(m, "PipelineResult", "Files written and measurements taken by run_pipeline.")
       .def_readonly("config", &PipelineResult::config, "Resolved configuration.")

@@ -1268,7 +1268,7 @@ class PiiHandling:
 
 class PipelineOptions:
     """Options of run_pipeline."""
-    def __init__(self, data_path: str = ..., output_dir: str = ..., on_epoch: Optional[Callable[[EpochRecord], None]] = ..., resume: bool = ..., threads: int = ..., distributed: Optional[DistributedOptions] = ...) -> None: ...
+    def __init__(self, data_path: str = ..., output_dir: str = ..., on_epoch: Optional[Callable[[EpochRecord], None]] = ..., resume: bool = ..., threads: int = ..., distributed: Optional[DistributedOptions] = ..., protection: Optional[SaveOptions] = ..., pii_key: Optional[EncryptionKey] = ...) -> None: ...
     @property
     def data_path(self) -> str:
         """Training data CSV file."""
@@ -1299,6 +1299,16 @@ class PipelineOptions:
         """DistributedOptions: this process is one rank of a data-parallel group and trains its shard. Rank 0 evaluates and writes the outputs; other ranks return with only config, profile and training set. None: one process."""
     @distributed.setter
     def distributed(self, value: Optional[DistributedOptions]) -> None: ...
+    @property
+    def protection(self) -> Optional[SaveOptions]:
+        """SaveOptions for the model files and checkpoints. None: the keys in LEPTON_MODEL_KEY, LEPTON_MODEL_KEY_FILE and LEPTON_SIGNING_KEY_FILE; SaveOptions() for unprotected files."""
+    @protection.setter
+    def protection(self, value: Optional[SaveOptions]) -> None: ...
+    @property
+    def pii_key(self) -> Optional[EncryptionKey]:
+        """EncryptionKey for pii_handling 'hash'. None: LEPTON_PII_KEY or LEPTON_PII_KEY_FILE."""
+    @pii_key.setter
+    def pii_key(self, value: Optional[EncryptionKey]) -> None: ...
 
 class PipelineResult:
     """Files written and measurements taken by run_pipeline."""

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lepton/configurator.hpp"
+#include "lepton/crypto.hpp"
 #include "lepton/distributed.hpp"
 #include "lepton/evaluator.hpp"
 #include "lepton/requirements.hpp"
@@ -30,6 +31,13 @@ struct PipelineOptions {
   /// same inputs. Each rank trains on its shard of the training rows. Rank 0 evaluates and writes the
   /// outputs; the other ranks return after training, with only `config`, `profile` and `training` set.
   std::optional<DistributedOptions> distributed;
+  /// Encryption and signing of model.lepton, model_int8.lepton and the training checkpoints. Unset: the keys
+  /// that SaveOptions::from_environment() finds (LEPTON_MODEL_KEY, LEPTON_MODEL_KEY_FILE,
+  /// LEPTON_SIGNING_KEY_FILE), as the CLI does. A host application that must not read the environment sets
+  /// it, to SaveOptions{} for unprotected files.
+  std::optional<SaveOptions> protection;
+  /// Key of "pii_handling": "hash". Unset: LEPTON_PII_KEY or the file named by LEPTON_PII_KEY_FILE.
+  std::optional<EncryptionKey> pii_key;
 };
 
 /// Outputs and measurements of run_pipeline.

@@ -305,8 +305,10 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
 
   // Data: read, check the target, profile.
   const std::string data_bytes = read_file(options.data_path);
-  const std::optional<EncryptionKey> pii_key =
-      requirements.pii_handling == PiiHandling::Hash ? detail::pii_key_from_environment() : std::nullopt;
+  std::optional<EncryptionKey> pii_key;
+  if (requirements.pii_handling == PiiHandling::Hash) {
+    pii_key = options.pii_key ? options.pii_key : detail::pii_key_from_environment();
+  }
   const Table table = detail::mask_pii(parse_csv(data_bytes, options.data_path), requirements, pii_key);
   if (table.rows() == 0) {
     throw ParseError(fmt::format("{}: the file has a header but no data rows; a model needs rows to learn from",
@@ -373,8 +375,7 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
     trainer_options.with_time_budget(*requirements.constraints.max_training_seconds);
   }
   trainer_options.stop_requested = options.stop_requested;
-  // NOTE: keys come from the environment because PipelineOptions has no key fields yet.
-  const SaveOptions protection = SaveOptions::from_environment();
+  const SaveOptions protection = options.protection ? *options.protection : SaveOptions::from_environment();
   trainer_options.checkpoint_key = protection.key;
   std::optional<CrossFitResult> cross_fitted;
   if (cross_fit) {

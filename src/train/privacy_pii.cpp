@@ -46,8 +46,8 @@ Table mask_pii(const Table& table, const Requirements& requirements, const std::
     }
   }
   if (requirements.pii_handling == PiiHandling::Hash && !key) {
-    throw InvalidArgument(fmt::format("pii_handling is \"hash\", but no hashing key is set; put 64 hex digits in {} "
-                                      "or name a key file in {}",
+    throw InvalidArgument(fmt::format("pii_handling is \"hash\", but no hashing key is set; put 64 hex digits in {}, "
+                                      "name a key file in {}, or set PipelineOptions::pii_key",
                                       kPiiKeyVariable, kPiiKeyFileVariable));
   }
 

@@ -204,3 +204,22 @@ def test_pii_drop_removes_column(tmp_path):
     result = lepton.run_pipeline(pii_requirements("drop"),
                                  lepton.PipelineOptions(data_path=str(data), output_dir=str(tmp_path / "out")))
     assert "region" not in [feature.column for feature in result.config.features]
+
+
+def test_pipeline_keys_from_options_not_environment(tmp_path, monkeypatch):
+    for variable in ("LEPTON_PII_KEY", "LEPTON_PII_KEY_FILE", "LEPTON_MODEL_KEY", "LEPTON_MODEL_KEY_FILE"):
+        monkeypatch.delenv(variable, raising=False)
+    data = write_pii_csv(tmp_path)
+    model_key = lepton.EncryptionKey.generate()
+    options = lepton.PipelineOptions(data_path=str(data), output_dir=str(tmp_path / "out"),
+                                     protection=lepton.SaveOptions().with_key(model_key),
+                                     pii_key=lepton.EncryptionKey.generate())
+
+    result = lepton.run_pipeline(pii_requirements("hash"), options)
+
+    with pytest.raises(lepton.InvalidArgument):
+        lepton.load_artifact(result.model_path)
+    artifact = lepton.load_artifact(result.model_path, lepton.LoadOptions().with_key(model_key))
+    region = [f for f in artifact.preprocessor.features if f.column == "region"]
+    assert len(region) == 1
+    assert len(region[0].categories) == 3

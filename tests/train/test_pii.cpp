@@ -135,6 +135,42 @@ TEST_CASE("pii hash leaves no raw value in outputs or logs", "[pii][pipeline]") 
   CHECK(model.find(detail::pii_hash(segment(0), key)) != std::string::npos);
 }
 
+TEST_CASE("pii hash takes its key from PipelineOptions", "[pii][pipeline]") {
+  const fs::path folder = fresh_folder("option_key");
+  const std::string data = write_data(folder);
+  ::unsetenv(detail::kPiiKeyVariable);
+  ::unsetenv(detail::kPiiKeyFileVariable);
+  const EncryptionKey key = EncryptionKey::generate();
+
+  PipelineOptions options;
+  options.data_path = data;
+  options.output_dir = (folder / "out").string();
+  options.pii_key = key;
+  run_pipeline(pii_requirements(PiiHandling::Hash), options);
+
+  const std::string model = read_file((folder / "out" / "model.lepton").string());
+  CHECK(model.find(detail::pii_hash(segment(0), key)) != std::string::npos);
+  CHECK(files_with_marker(folder / "out").empty());
+}
+
+TEST_CASE("pipeline encrypts with the keys in PipelineOptions", "[pii][pipeline][crypto]") {
+  const fs::path folder = fresh_folder("protection");
+  const std::string data = write_data(folder);
+  ::unsetenv(kModelKeyVariable);
+  ::unsetenv(kModelKeyFileVariable);
+  const EncryptionKey key = EncryptionKey::generate();
+
+  PipelineOptions options;
+  options.data_path = data;
+  options.output_dir = (folder / "out").string();
+  options.protection = SaveOptions().with_key(key);
+  const PipelineResult result = run_pipeline(pii_requirements(PiiHandling::Drop), options);
+
+  CHECK_THROWS_AS(load_artifact(result.model_path, LoadOptions{}), InvalidArgument);
+  const ModelArtifact artifact = load_artifact(result.model_path, LoadOptions().with_key(key));
+  CHECK(artifact.network.inputs() > 0);
+}
+
 TEST_CASE("pii hash without a key names the variable, not a value", "[pii][errors]") {
   const fs::path folder = fresh_folder("no_key");
   const std::string data = write_data(folder);
