@@ -318,6 +318,9 @@ void register_predictor(py::module_& m) {
                              "The loaded model.")
       .def_property_readonly("simd_level", &Predictor::simd_level, "Kernel level in use.")
       .def_property_readonly("quantized", &Predictor::quantized, "True when at least one layer runs in int8.")
+      .def_property_readonly("layer_blocks", &Predictor::layer_blocks,
+                             "Diagonal blocks each layer runs in: 1 dense, G > 1 for a merged model's "
+                             "block-diagonal f32 layer run as G small layers.")
       .def(
           "encode",
           [](const Predictor& self, const py::object& records) {

@@ -1390,6 +1390,9 @@ class Predictor:
     @property
     def quantized(self) -> bool:
         """True when at least one layer runs in int8."""
+    @property
+    def layer_blocks(self) -> List[int]:
+        """Diagonal blocks each layer runs in: 1 dense, G > 1 for a merged model's block-diagonal f32 layer run as G small layers."""
     def encode(self, records: Union[Table, 'pandas.DataFrame', Dict[str, numpy.typing.ArrayLike]]) -> numpy.typing.NDArray[numpy.float32]: ...
     def forward(self, encoded: numpy.typing.ArrayLike) -> numpy.typing.NDArray[numpy.float64]: ...
     def predict(self, x: Union[numpy.typing.NDArray[numpy.floating[typing.Any]], Table, 'pandas.DataFrame', Dict[str, numpy.typing.ArrayLike]], workspace: Optional[Workspace] = ...) -> Predictions: ...

@@ -135,6 +135,10 @@ class Predictor {
   SimdLevel simd_level() const noexcept;
   /// True when at least one layer runs in int8.
   bool quantized() const noexcept;
+  /// Diagonal blocks that each layer runs in, first layer first: 1 for a dense layer, and G > 1 for a
+  /// block-diagonal f32 layer that runs as G small layers (merge_mean_output's hidden layers). Int8 layers
+  /// report 1, because they run dense.
+  std::vector<std::size_t> layer_blocks() const;
 
   /// Replays the stored preprocessing on raw records; columns are matched by name, in any order.
   Matrix encode(const Table& records) const;

@@ -360,6 +360,15 @@ bool Predictor::quantized() const noexcept {
   return network_->quantized;
 }
 
+std::vector<std::size_t> Predictor::layer_blocks() const {
+  std::vector<std::size_t> blocks;
+  for (const detail::CompiledLayer& layer : network_->layers) {
+    const bool blocked = layer.precision == LayerPrecision::F32 && !layer.f32.parts.empty();
+    blocks.push_back(blocked ? layer.f32.parts.size() : 1);
+  }
+  return blocks;
+}
+
 Matrix Predictor::encode(const Table& records) const {
   return artifact_.preprocessor.transform(records);
 }

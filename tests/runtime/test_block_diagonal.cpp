@@ -249,6 +249,22 @@ TEST_CASE("deeper merged predictions equal dense evaluation", "[predictor][block
   }
 }
 
+// The equality tests above pass on the dense path too, so these check that the predictor takes the block path.
+TEST_CASE("predictor runs merged layers in blocks", "[predictor][block][ai4i]") {
+  for (const SimdLevel level : supported_levels()) {
+    const lepton::Predictor predictor(with_network(merged_ai4i()), lepton::PredictorOptions().with_simd(level));
+    INFO(lepton::to_string(level));
+    CHECK(predictor.layer_blocks() == std::vector<std::size_t>{1, kFolds, 1});
+  }
+  const Mlp deeper = merge_mean_output(random_f32_members({8, 12, 6, 5, 1}, 5, 300));
+  CHECK(lepton::Predictor(with_network(deeper)).layer_blocks() == std::vector<std::size_t>{1, 5, 5, 1});
+}
+
+TEST_CASE("predictor runs an off-block layer dense", "[predictor][block][ai4i]") {
+  const lepton::Predictor predictor(with_network(merged_with_off_block_weight()));
+  CHECK(predictor.layer_blocks() == std::vector<std::size_t>{1, 1, 1});
+}
+
 TEST_CASE("off-block weight gives the dense output", "[predictor][block][ai4i]") {
   const Mlp network = merged_with_off_block_weight();
   for (const SimdLevel level : supported_levels()) {
