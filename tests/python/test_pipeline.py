@@ -155,6 +155,12 @@ def test_cross_fitting_by_hand_equals_pipeline(python_run, table, requirements_p
         np.testing.assert_array_equal(mine.weight, other.weight)
 
 
+def test_merged_model_runs_in_blocks(predictor):
+    """The 10 merged members' middle layer runs as 10 blocks; a silent dense fallback would give equal outputs."""
+    assert predictor.layer_blocks == [1, 10, 1]
+    assert predictor.artifact.network.inputs == 8
+
+
 def test_int8_predictor_agrees_with_f32(predictor, table):
     artifact = predictor.artifact
     rows = np.arange(0, table.rows, 5)
