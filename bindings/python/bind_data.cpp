@@ -298,6 +298,10 @@ void register_preprocess(py::module_& m) {
       .def_readonly("scale", &FeatureTransform::scale, "Numeric: divisor in z = (value - mean) / scale (default 1).")
       .def_readonly("categories", &FeatureTransform::categories, "Categorical: one encoded column per category.")
       .def_readonly("fill_category", &FeatureTransform::fill_category, "Categorical: replaces a missing cell.")
+      .def_readonly("bucket_mean", &FeatureTransform::bucket_mean,
+                    "Text: mean token share of each hash bucket over the training rows.")
+      .def_readonly("bucket_scale", &FeatureTransform::bucket_scale,
+                    "Text: standard deviation of each bucket's token share (1 for a constant bucket).")
       .def_readonly("offset", &FeatureTransform::offset, "First encoded column that this feature writes.")
       .def_readonly("width", &FeatureTransform::width, "Encoded columns that this feature writes.");
 

@@ -706,6 +706,12 @@ class FeatureTransform:
     def fill_category(self) -> str:
         """Categorical: replaces a missing cell."""
     @property
+    def bucket_mean(self) -> List[float]:
+        """Text: mean token share of each hash bucket over the training rows."""
+    @property
+    def bucket_scale(self) -> List[float]:
+        """Text: standard deviation of each bucket's token share (1 for a constant bucket)."""
+    @property
     def offset(self) -> int:
         """First encoded column that this feature writes."""
     @property

@@ -1,10 +1,11 @@
 #pragma once
 /// Preprocessing fitted on the training split and replayed exactly at inference:
-/// per-feature imputation, standardization and categorical one-hot encoding.
+/// per-feature imputation, standardization, categorical one-hot encoding and hashed text token frequencies.
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -21,6 +22,9 @@ struct FeatureSpec {
   FeatureType type = FeatureType::Numeric;
 };
 
+/// Encoded columns of a text feature: hashed token-frequency buckets.
+inline constexpr std::size_t kTextBuckets = 32;
+
 /// Fitted state of one raw input column.
 struct FeatureTransform {
   std::string column;
@@ -31,9 +35,17 @@ struct FeatureTransform {
   // (training mode). An unseen category encodes as all zeros.
   std::vector<std::string> categories;
   std::string fill_category;
+  // Text: `width` buckets. A cell's tokens (runs of ASCII letters and digits or of non-ASCII bytes, ASCII
+  // lowercased) are hashed with 64-bit FNV-1a into the buckets. Each bucket's encoded value is its share of
+  // the cell's tokens, standardized as (share - bucket_mean) / bucket_scale. A missing cell has no tokens.
+  std::vector<double> bucket_mean, bucket_scale;
   std::size_t offset = 0;  ///< First encoded column that this feature writes.
   std::size_t width = 1;   ///< Encoded columns that this feature writes.
 };
+
+/// Writes the token share of each of `buckets` hash buckets of `text` into `shares` (all zeros for a text
+/// without tokens), as a text feature encodes a cell before standardizing.
+void text_token_shares(std::string_view text, std::size_t buckets, double* shares);
 
 /// Replayable preprocessing. Fit it on training rows only, then encode any table that has the columns.
 class Preprocessor {

@@ -337,6 +337,34 @@ void encode_categorical(const FeatureTransform& feature, const Value& value,
   out[feature.offset + index] = 1.0f;
 }
 
+// A text value: its tokens' bucket shares, standardized. A number counts as its shortest round-trip text, and a
+// missing value as a text without tokens.
+void encode_text(const FeatureTransform& feature, const Value& value, const std::vector<std::string>& markers,
+                 float* out) {
+  char buffer[32];
+  std::string_view text;
+  switch (value.kind()) {
+    case Value::Kind::Missing:
+      break;
+    case Value::Kind::Number: {
+      if (std::isnan(value.number())) break;
+      const auto result = fmt::format_to_n(buffer, sizeof buffer, "{}", value.number());
+      text = std::string_view(buffer, std::min(result.size, sizeof buffer));
+      break;
+    }
+    case Value::Kind::Text:
+      text = detail::trim_blanks(value.text());
+      if (is_missing_text(text, markers)) text = std::string_view();
+      break;
+  }
+
+  double shares[kTextBuckets];
+  text_token_shares(text, feature.width, shares);
+  for (std::size_t b = 0; b < feature.width; ++b) {
+    out[feature.offset + b] = static_cast<float>((shares[b] - feature.bucket_mean[b]) / feature.bucket_scale[b]);
+  }
+}
+
 }  // namespace
 
 // ---- Predictor.
@@ -506,6 +534,8 @@ void Predictor::encode(const RecordSchema& schema, const Value* values, std::siz
     const Value& value = values[schema.feature_column_[f]];
     if (features[f].type == FeatureType::Numeric) {
       encode_numeric(features[f], value, missing_markers_, encoded);
+    } else if (features[f].type == FeatureType::Text) {
+      encode_text(features[f], value, missing_markers_, encoded);
     } else {
       encode_categorical(features[f], value, missing_markers_, encoded);
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <map>
 #include <optional>
@@ -142,6 +143,35 @@ FeatureTransform fit_categorical(const Table& table, std::size_t column, const s
   return transform;
 }
 
+FeatureTransform fit_text(const Table& table, std::size_t column, const std::vector<std::size_t>& rows) {
+  FeatureTransform transform;
+  transform.column = table.column_names()[column];
+  transform.type = FeatureType::Text;
+  transform.width = kTextBuckets;
+
+  // Per-bucket mean and standard deviation of the token shares over the training rows; a missing cell
+  // counts as a text without tokens.
+  std::vector<double> sum(kTextBuckets, 0.0), squares(kTextBuckets, 0.0), shares(kTextBuckets);
+  for (std::size_t row : rows) {
+    const std::string_view text = table.is_missing(row, column) ? std::string_view() : table.cell(row, column);
+    text_token_shares(text, kTextBuckets, shares.data());
+    for (std::size_t b = 0; b < kTextBuckets; ++b) {
+      sum[b] += shares[b];
+      squares[b] += shares[b] * shares[b];
+    }
+  }
+
+  const double count = std::max<double>(1.0, static_cast<double>(rows.size()));
+  for (std::size_t b = 0; b < kTextBuckets; ++b) {
+    const double mean = sum[b] / count;
+    const double variance = std::max(0.0, squares[b] / count - mean * mean);
+    transform.bucket_mean.push_back(mean);
+    // A bucket that no training token reaches is constant; scale 1 keeps its encoding finite.
+    transform.bucket_scale.push_back(variance > 1e-24 ? std::sqrt(variance) : 1.0);
+  }
+  return transform;
+}
+
 void check_unique_features(const std::vector<FeatureSpec>& features) {
   std::unordered_set<std::string_view> seen;
   for (const FeatureSpec& feature : features) {
@@ -189,7 +219,7 @@ std::vector<BoundFeature> bind_features(const std::vector<FeatureTransform>& fea
     entry.column = *column;
     if (feature.type == FeatureType::Numeric) {
       entry.missing_value = static_cast<float>((feature.fill - feature.mean) / feature.scale);
-    } else {
+    } else if (feature.type == FeatureType::Categorical) {
       entry.fill_index = category_index(feature.categories, feature.fill_category);
     }
     bound.push_back(entry);
@@ -220,6 +250,17 @@ void encode_categorical(const Table& table, std::size_t row, BoundFeature& featu
     return;
   }
   out[transform.offset + index] = 1.0f;
+}
+
+void encode_text(const Table& table, std::size_t row, const BoundFeature& feature, float* out) {
+  const FeatureTransform& transform = *feature.transform;
+  const std::string_view text =
+      table.is_missing(row, feature.column) ? std::string_view() : table.cell(row, feature.column);
+  double shares[kTextBuckets];
+  text_token_shares(text, transform.width, shares);
+  for (std::size_t b = 0; b < transform.width; ++b) {
+    out[transform.offset + b] = static_cast<float>((shares[b] - transform.bucket_mean[b]) / transform.bucket_scale[b]);
+  }
 }
 
 void warn_unseen(const Table& table, const std::vector<BoundFeature>& bound) {
@@ -335,6 +376,26 @@ std::vector<std::string> read_labels(const nlohmann::json& object, const std::st
   return labels;
 }
 
+// One statistic per text bucket: kTextBuckets finite numbers, positive ones for scales.
+std::vector<double> read_bucket_statistics(const nlohmann::json& value, const std::string& path, const char* key,
+                                           bool positive) {
+  const nlohmann::json& list = require(value, path, key, fmt::format("an array of {} numbers", kTextBuckets));
+  if (!list.is_array() || list.size() != kTextBuckets) {
+    fail_json(at(path, key), fmt::format("an array of {} numbers, one per text bucket", kTextBuckets), list);
+  }
+  std::vector<double> numbers;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const bool ok = list[i].is_number() && std::isfinite(list[i].get<double>()) &&
+                    (!positive || list[i].get<double>() > 0);
+    if (!ok) {
+      fail_json(fmt::format("{}[{}]", at(path, key), i), positive ? "a finite number > 0" : "a finite number",
+                list[i]);
+    }
+    numbers.push_back(list[i].get<double>());
+  }
+  return numbers;
+}
+
 FeatureTransform read_feature(const nlohmann::json& value, const std::string& path, std::size_t offset) {
   FeatureTransform feature;
   if (!value.is_object()) {
@@ -359,8 +420,14 @@ FeatureTransform read_feature(const nlohmann::json& value, const std::string& pa
       fail_json(at(path, "fill_category"), "one of the categories", value["fill_category"]);
     }
     feature.width = feature.categories.size();
+  } else if (type == "text") {
+    check_object(value, path, {"column", "type", "bucket_mean", "bucket_scale", "offset", "width"});
+    feature.type = FeatureType::Text;
+    feature.bucket_mean = read_bucket_statistics(value, path, "bucket_mean", false);
+    feature.bucket_scale = read_bucket_statistics(value, path, "bucket_scale", true);
+    feature.width = kTextBuckets;
   } else {
-    fail_json(at(path, "type"), "\"numeric\" or \"categorical\"", value["type"]);
+    fail_json(at(path, "type"), "\"numeric\", \"categorical\" or \"text\"", value["type"]);
   }
 
   feature.offset = offset;
@@ -431,6 +498,37 @@ void sort_class_labels(std::vector<std::string>& labels) {
 
 // ---- Preprocessor
 
+void text_token_shares(std::string_view text, std::size_t buckets, double* shares) {
+  std::fill(shares, shares + buckets, 0.0);
+  if (buckets == 0) return;
+
+  // A token is a maximal run of ASCII letters and digits, or of non-ASCII bytes (so a UTF-8 word stays
+  // whole). ASCII letters are lowercased before hashing.
+  // ASCII tests written out, because std::isalnum and std::tolower depend on the host's locale.
+  auto is_token_byte = [](unsigned char c) {
+    return c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  };
+  std::size_t tokens = 0;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (!is_token_byte(static_cast<unsigned char>(text[i]))) {
+      ++i;
+      continue;
+    }
+    std::uint64_t hash = 14695981039346656037ULL;  // 64-bit FNV-1a offset basis
+    for (; i < text.size() && is_token_byte(static_cast<unsigned char>(text[i])); ++i) {
+      const auto c = static_cast<unsigned char>(text[i]);
+      hash ^= (c >= 'A' && c <= 'Z') ? static_cast<unsigned char>(c - 'A' + 'a') : c;
+      hash *= 1099511628211ULL;  // 64-bit FNV prime
+    }
+    shares[hash % buckets] += 1.0;
+    ++tokens;
+  }
+
+  if (tokens == 0) return;
+  for (std::size_t b = 0; b < buckets; ++b) shares[b] /= static_cast<double>(tokens);
+}
+
 Preprocessor Preprocessor::fit(const Table& table, const std::vector<FeatureSpec>& features,
                                const std::vector<std::size_t>& rows) {
   if (rows.empty()) {
@@ -446,15 +544,8 @@ Preprocessor Preprocessor::fit(const Table& table, const std::vector<FeatureSpec
     if (spec.type == FeatureType::Ignore) {
       continue;
     }
-    if (spec.type == FeatureType::Text) {
-      // NOTE: text features are not supported yet, so they are left out of the encoding.
-      log(LogLevel::Warning, fmt::format("feature '{}' has type text, which is not supported yet; it is left out "
-                                         "of the encoding",
-                                         spec.column));
-      continue;
-    }
-
     FeatureTransform transform = spec.type == FeatureType::Numeric ? fit_numeric(table, column, rows)
+                                 : spec.type == FeatureType::Text  ? fit_text(table, column, rows)
                                                                    : fit_categorical(table, column, rows);
     transform.offset = preprocessor.width_;
     preprocessor.width_ += transform.width;
@@ -481,6 +572,8 @@ Matrix Preprocessor::transform(const Table& table, const std::vector<std::size_t
     for (BoundFeature& feature : bound) {
       if (feature.transform->type == FeatureType::Numeric) {
         encode_numeric(table, rows[i], feature, out);
+      } else if (feature.transform->type == FeatureType::Text) {
+        encode_text(table, rows[i], feature, out);
       } else {
         encode_categorical(table, rows[i], feature, out);
       }
@@ -499,6 +592,10 @@ std::vector<std::string> Preprocessor::encoded_names() const {
       names.push_back(feature.column);
       continue;
     }
+    if (feature.type == FeatureType::Text) {
+      for (std::size_t b = 0; b < feature.width; ++b) names.push_back(fmt::format("{}#token{}", feature.column, b));
+      continue;
+    }
     for (const std::string& category : feature.categories) {
       names.push_back(feature.column + "=" + category);
     }
@@ -514,6 +611,9 @@ nlohmann::json Preprocessor::to_json() const {
       entry["fill"] = feature.fill;
       entry["mean"] = feature.mean;
       entry["scale"] = feature.scale;
+    } else if (feature.type == FeatureType::Text) {
+      entry["bucket_mean"] = feature.bucket_mean;
+      entry["bucket_scale"] = feature.bucket_scale;
     } else {
       entry["categories"] = feature.categories;
       entry["fill_category"] = feature.fill_category;

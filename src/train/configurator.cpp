@@ -112,6 +112,8 @@ std::size_t encoded_width(const std::vector<FeatureSpec>& features, const DataPr
       width += std::max<std::size_t>(1, profile.column(feature.column).distinct);
     } else if (feature.type == FeatureType::Numeric) {
       width += 1;
+    } else if (feature.type == FeatureType::Text) {
+      width += kTextBuckets;
     }
   }
   return width;
@@ -744,8 +746,10 @@ std::optional<std::string> drop_reason(const Requirements& requirements, const C
     case ColumnKind::IdLike: return "ID-like: " + column.reason;
     case ColumnKind::Constant: return "constant: " + column.reason;
     case ColumnKind::Empty: return "empty: " + column.reason;
-    // NOTE: the preprocessor does not encode text yet, so free-text columns are never inferred as features.
-    case ColumnKind::Text: return "free text, which Lepton does not encode yet: " + column.reason;
+    // Free text is a feature only when the requirements list it with type text: hashed tokens of an
+    // unreviewed column (comments, names, addresses) could leak what the model must not see.
+    case ColumnKind::Text:
+      return "free text, which becomes a feature only when listed in features with type text: " + column.reason;
     case ColumnKind::Numeric:
     case ColumnKind::Categorical: return std::nullopt;
   }
@@ -762,8 +766,6 @@ std::vector<FeatureSpec> listed_features(const Requirements& requirements, const
 
     if (spec.type == FeatureType::Ignore) {
       if (reasons) reasons->push_back(fmt::format("'{}': type ignore in features", spec.column));
-    } else if (spec.type == FeatureType::Text) {
-      if (reasons) reasons->push_back(fmt::format("'{}': type text, which Lepton does not encode yet", spec.column));
     } else {
       features.push_back(spec);
     }

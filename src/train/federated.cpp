@@ -55,6 +55,28 @@ void pool_numeric(nlohmann::json& merged, const std::vector<ClientState>& client
   merged["fill"] = fill / rows;  // NOTE: the mean of the client medians, not the pooled median.
 }
 
+// Pools each text bucket's (rows, mean, population scale) as pool_numeric pools one column.
+// NOTE: as there, a bucket that was constant at a client reports scale 1, which overstates the pooled variance.
+void pool_text(nlohmann::json& merged, const std::vector<ClientState>& clients, std::size_t f) {
+  std::vector<double> means, scales;
+  for (std::size_t b = 0; b < kTextBuckets; ++b) {
+    double rows = 0, sum = 0, squares = 0;
+    for (const ClientState& client : clients) {
+      const double mean = client.features[f].at("bucket_mean").at(b).get<double>();
+      const double scale = client.features[f].at("bucket_scale").at(b).get<double>();
+      rows += client.rows;
+      sum += client.rows * mean;
+      squares += client.rows * (scale * scale + mean * mean);
+    }
+    const double mean = sum / rows;
+    const double variance = squares / rows - mean * mean;
+    means.push_back(mean);
+    scales.push_back(variance > 1e-24 && std::isfinite(variance) ? std::sqrt(variance) : 1.0);
+  }
+  merged["bucket_mean"] = means;
+  merged["bucket_scale"] = scales;
+}
+
 void pool_categorical(nlohmann::json& merged, const std::vector<ClientState>& clients, std::size_t f) {
   std::set<std::string> categories;
   const ClientState* largest = &clients.front();
@@ -94,6 +116,9 @@ Preprocessor federated_preprocessor(ProcessGroup& group, const Preprocessor* loc
     if (merged.at("type") == "numeric") {
       pool_numeric(merged, clients, f);
       merged["width"] = 1;
+    } else if (merged.at("type") == "text") {
+      pool_text(merged, clients, f);
+      merged["width"] = kTextBuckets;
     } else {
       pool_categorical(merged, clients, f);
       merged["width"] = merged["categories"].size();

@@ -239,14 +239,76 @@ TEST_CASE("preprocess non-numeric value in fit") {
                     Catch::StartsWith("bad.csv:3:1: value '1.2.3'"));
 }
 
-TEST_CASE("preprocess skips ignore and text features") {
+TEST_CASE("preprocess skips ignore features and hashes text") {
   const Preprocessor fitted = Preprocessor::fit(
       small_table(), {{"id", FeatureType::Ignore}, {"size", FeatureType::Numeric}, {"note", FeatureType::Text}},
       {0, 1, 2, 3});
 
-  REQUIRE(fitted.features().size() == 1);
+  REQUIRE(fitted.features().size() == 2);
   CHECK(fitted.features()[0].column == "size");
-  CHECK(fitted.encoded_width() == 1);
+  CHECK(fitted.features()[1].column == "note");
+  CHECK(fitted.features()[1].type == FeatureType::Text);
+  CHECK(fitted.features()[1].offset == 1);
+  CHECK(fitted.features()[1].width == lepton::kTextBuckets);
+  CHECK(fitted.encoded_width() == 1 + lepton::kTextBuckets);
+}
+
+TEST_CASE("text token shares count lowercased words") {
+  double shares[lepton::kTextBuckets];
+  double alone[lepton::kTextBuckets];
+
+  lepton::text_token_shares("Bearing noise, BEARING!", lepton::kTextBuckets, shares);
+  lepton::text_token_shares("bearing", lepton::kTextBuckets, alone);
+  double total = 0;
+  std::size_t bearing = lepton::kTextBuckets;
+  for (std::size_t b = 0; b < lepton::kTextBuckets; ++b) {
+    total += shares[b];
+    if (alone[b] == 1.0) bearing = b;
+  }
+  CHECK(total == Approx(1.0));
+  REQUIRE(bearing < lepton::kTextBuckets);
+  CHECK(shares[bearing] >= 2.0 / 3.0 - 1e-12);  // two of three tokens, plus "noise" if it shares the bucket
+
+  lepton::text_token_shares(" ,;!? ", lepton::kTextBuckets, shares);
+  for (double share : shares) CHECK(share == 0.0);
+
+  // A UTF-8 word stays one token: its non-ASCII bytes join the letters around them.
+  double utf8[lepton::kTextBuckets];
+  double spaced[lepton::kTextBuckets];
+  lepton::text_token_shares("Lager-Ger\xC3\xA4usch", lepton::kTextBuckets, utf8);
+  lepton::text_token_shares("lager ger\xC3\xA4usch", lepton::kTextBuckets, spaced);
+  for (std::size_t b = 0; b < lepton::kTextBuckets; ++b) CHECK(utf8[b] == spaced[b]);
+}
+
+TEST_CASE("preprocess text columns standardize token shares") {
+  const Table table = lepton::parse_csv(
+      "note,size\n"
+      "oil leak at pump,1\n"
+      "normal run,2\n"
+      "NA,3\n"
+      "oil leak,4\n"
+      "normal,5\n",
+      "notes.csv");
+  const Preprocessor fitted = Preprocessor::fit(table, {{"note", FeatureType::Text}}, all_rows(5));
+  const Matrix encoded = fitted.transform(table);
+
+  REQUIRE(encoded.cols == lepton::kTextBuckets);
+  // Over the training rows every bucket is centred, and a used bucket has unit variance.
+  for (std::size_t b = 0; b < lepton::kTextBuckets; ++b) {
+    double sum = 0;
+    for (std::size_t r = 0; r < encoded.rows; ++r) sum += encoded(r, b);
+    CHECK(sum == Approx(0.0).margin(1e-5));
+  }
+  // The missing cell (row 2) encodes as a text without tokens: every bucket at -mean / scale.
+  const lepton::FeatureTransform& note = fitted.features()[0];
+  for (std::size_t b = 0; b < lepton::kTextBuckets; ++b) {
+    CHECK(encoded(2, b) == Approx(-note.bucket_mean[b] / note.bucket_scale[b]));
+  }
+  CHECK(fitted.encoded_names()[0] == "note#token0");
+
+  // The fitted state replays exactly from JSON.
+  const Preprocessor restored = Preprocessor::from_json(nlohmann::json::parse(fitted.to_json().dump()));
+  CHECK(restored.transform(table).data == encoded.data);
 }
 
 TEST_CASE("preprocess rejects bad fit arguments") {
@@ -366,8 +428,19 @@ TEST_CASE("preprocess from_json rejects bad fields") {
   CHECK_THAT(from_json_error(state), Catch::StartsWith("$.features[1].offset: expected 1"));
 
   state = good;
-  state["features"][0]["type"] = "text";
-  CHECK_THAT(from_json_error(state), Catch::StartsWith("$.features[0].type: expected \"numeric\" or \"categorical\""));
+  state["features"][0]["type"] = "words";
+  CHECK_THAT(from_json_error(state),
+             Catch::StartsWith("$.features[0].type: expected \"numeric\", \"categorical\" or \"text\""));
+
+  state = good;
+  state["features"][0] = {{"column", "size"}, {"type", "text"}, {"bucket_mean", std::vector<double>(3, 0.0)},
+                          {"bucket_scale", std::vector<double>(lepton::kTextBuckets, 1.0)}, {"offset", 0},
+                          {"width", lepton::kTextBuckets}};
+  CHECK_THAT(from_json_error(state), Catch::StartsWith("$.features[0].bucket_mean: expected an array of 32 numbers"));
+
+  state["features"][0]["bucket_mean"] = std::vector<double>(lepton::kTextBuckets, 0.0);
+  state["features"][0]["bucket_scale"][5] = 0.0;
+  CHECK_THAT(from_json_error(state), Catch::StartsWith("$.features[0].bucket_scale[5]: expected a finite number > 0"));
 
   state = good;
   state["encoded_width"] = 4;

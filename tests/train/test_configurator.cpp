@@ -133,12 +133,22 @@ TEST_CASE("explicit features are used as listed", "[configurator][features]") {
   std::vector<std::string> reasons;
   const auto features = lepton::select_features(r, binary_profile(1000, 100), &reasons);
 
-  REQUIRE(feature_names(features) == std::vector<std::string>{"x2", "id"});
+  REQUIRE(feature_names(features) == std::vector<std::string>{"x2", "notes", "id"});
   CHECK(features[0].type == lepton::FeatureType::Categorical);
+  CHECK(features[1].type == lepton::FeatureType::Text);
   const std::string all = join_lines(reasons);
-  CHECK_THAT(all, Contains("'notes': type text, which Lepton does not encode yet"));
+  CHECK_THAT(all, !Contains("'notes'"));
   CHECK_THAT(all, Contains("'x1': type ignore"));
   CHECK_THAT(all, Contains("'x3': not listed in features"));
+}
+
+TEST_CASE("a listed text feature counts its hashed columns", "[configurator][features]") {
+  lepton::Requirements r = binary_requirements();
+  r.features = {{"x1", lepton::FeatureType::Numeric}, {"notes", lepton::FeatureType::Text}};
+  const auto config = lepton::configure(r, binary_profile(1000, 100));
+
+  CHECK_THAT(config.reasons.at("features").text, Contains("2 features, 33 encoded inputs"));
+  CHECK_THAT(config.reasons.at("features").text, Contains("notes (text)"));
 }
 
 TEST_CASE("unknown feature column is InvalidArgument", "[configurator][features]") {

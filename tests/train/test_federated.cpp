@@ -283,11 +283,14 @@ TEST_CASE("federated options reject zero rounds", "[federated]") {
 
 TEST_CASE("federated preprocessor pools statistics", "[federated]") {
   // Two clients in threads: the preprocessor exchange goes through the TCPStore only.
-  const lepton::Table site_a = lepton::parse_csv("x,kind\n1,a\n2,a\n3,b\n", "site_a.csv");
-  const lepton::Table site_b = lepton::parse_csv("x,kind\n10,c\n20,c\n", "site_b.csv");
-  const lepton::Table pooled = lepton::parse_csv("x,kind\n1,a\n2,a\n3,b\n10,c\n20,c\n", "pooled.csv");
+  const lepton::Table site_a =
+      lepton::parse_csv("x,kind,note\n1,a,oil leak\n2,a,oil\n3,b,leak leak\n", "site_a.csv");
+  const lepton::Table site_b = lepton::parse_csv("x,kind,note\n10,c,oil leak oil\n20,c,leak\n", "site_b.csv");
+  const lepton::Table pooled = lepton::parse_csv(
+      "x,kind,note\n1,a,oil leak\n2,a,oil\n3,b,leak leak\n10,c,oil leak oil\n20,c,leak\n", "pooled.csv");
   const std::vector<lepton::FeatureSpec> specs{{"x", lepton::FeatureType::Numeric},
-                                               {"kind", lepton::FeatureType::Categorical}};
+                                               {"kind", lepton::FeatureType::Categorical},
+                                               {"note", lepton::FeatureType::Text}};
   const auto local_a = lepton::Preprocessor::fit(site_a, specs, {0, 1, 2});
   const auto local_b = lepton::Preprocessor::fit(site_b, specs, {0, 1});
   const auto reference = lepton::Preprocessor::fit(pooled, specs, {0, 1, 2, 3, 4});
@@ -307,7 +310,21 @@ TEST_CASE("federated preprocessor pools statistics", "[federated]") {
   CHECK(x.mean == Approx(reference.features()[0].mean).epsilon(1e-12));
   CHECK(x.scale == Approx(reference.features()[0].scale).epsilon(1e-12));
   CHECK(merged.features().at(1).categories == std::vector<std::string>{"a", "b", "c"});
-  CHECK(merged.encoded_width() == 4);
+  CHECK(merged.encoded_width() == 4 + lepton::kTextBuckets);
+
+  // Text buckets pool like numeric columns. Scales are compared where both sites saw the bucket vary,
+  // because a site reports scale 1 for a constant bucket.
+  const auto& note = merged.features().at(2);
+  const auto& note_a = local_a.features()[2];
+  const auto& note_b = local_b.features()[2];
+  const auto& note_reference = reference.features()[2];
+  for (std::size_t b = 0; b < lepton::kTextBuckets; ++b) {
+    INFO("bucket " << b);
+    CHECK(note.bucket_mean[b] == Approx(note_reference.bucket_mean[b]).margin(1e-12));
+    if (note_a.bucket_scale[b] != 1.0 && note_b.bucket_scale[b] != 1.0) {
+      CHECK(note.bucket_scale[b] == Approx(note_reference.bucket_scale[b]).epsilon(1e-12));
+    }
+  }
   CHECK(server.get().to_json() == merged.to_json());
   CHECK(client_a.get().to_json() == merged.to_json());
 }
