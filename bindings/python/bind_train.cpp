@@ -168,6 +168,8 @@ void register_configurator(py::module_& m) {
       .def_readonly("base_loss", &DerivedSearchResult::base_loss, "Cross-validated log-loss per row without them.")
       .def_readonly("final_loss", &DerivedSearchResult::final_loss, "Cross-validated log-loss per row with them.")
       .def_readonly("candidates", &DerivedSearchResult::candidates, "Pairs of numeric features screened.")
+      .def_readonly("screened_rows", &DerivedSearchResult::screened_rows,
+                    "Rows the screening model was fitted on (a stratified sample above max_rows).")
       .def_readonly("first_step", &DerivedSearchResult::first_step,
                     "(name, loss reduction) of every difference in the first step, best first.")
       .def_readonly("best_rejected", &DerivedSearchResult::best_rejected,
@@ -178,16 +180,17 @@ void register_configurator(py::module_& m) {
   m.def(
       "search_derived_differences",
       [](const Preprocessor& preprocessor, const py::object& encoded, const py::object& labels, std::uint64_t seed,
-         double min_loss_reduction, std::size_t max_features) {
+         double min_loss_reduction, std::size_t max_features, std::size_t max_rows) {
         const Matrix features = to_matrix(encoded, "encoded", preprocessor.encoded_width());
         const std::vector<std::int64_t> label_ids = to_int64_vector(labels, "labels");
         const DerivedSearchOptions options =
-            DerivedSearchOptions().with_seed(seed).with_min_loss_reduction(min_loss_reduction).with_max_features(max_features);
+            DerivedSearchOptions().with_seed(seed).with_min_loss_reduction(min_loss_reduction).with_max_features(max_features)
+                .with_max_rows(max_rows);
         py::gil_scoped_release release;
         return search_derived_differences(preprocessor, features, label_ids, options);
       },
       py::arg("preprocessor"), py::arg("encoded"), py::arg("labels"), py::kw_only(), py::arg("seed") = 0,
-      py::arg("min_loss_reduction") = 0.015, py::arg("max_features") = 3,
+      py::arg("min_loss_reduction") = 0.015, py::arg("max_features") = 3, py::arg("max_rows") = 20000,
       "Screen the difference of every pair of numeric features on encoded rows with 0/1 labels, and keep those "
       "that cut a cross-validated additive model's log-loss by at least min_loss_reduction.");
 

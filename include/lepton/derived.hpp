@@ -50,11 +50,15 @@ struct DerivedSearchOptions {
   double min_loss_reduction = 0.015;  ///< Keep a difference only if it cuts the log-loss by this fraction.
   std::size_t max_features = 3;       ///< At most this many differences are kept.
   double l2 = 1.0;                    ///< Ridge penalty on the bin weights.
+  /// Larger learning sets are screened on a stratified sample of about this many rows, because the cost
+  /// grows with rows x candidates.
+  std::size_t max_rows = 20000;
   std::uint64_t seed = 0;             ///< Seeds the folds.
 
   DerivedSearchOptions& with_seed(std::uint64_t value) { seed = value; return *this; }
   DerivedSearchOptions& with_min_loss_reduction(double value) { min_loss_reduction = value; return *this; }
   DerivedSearchOptions& with_max_features(std::size_t value) { max_features = value; return *this; }
+  DerivedSearchOptions& with_max_rows(std::size_t value) { max_rows = value; return *this; }
 };
 
 /// Screen result: what was kept, and the score of every candidate in the step that kept the last one.
@@ -63,6 +67,7 @@ struct DerivedSearchResult {
   double base_loss = 0;                 ///< Cross-validated log-loss per row without derived inputs.
   double final_loss = 0;                ///< ... with the kept ones.
   std::size_t candidates = 0;           ///< Pairs of numeric features screened.
+  std::size_t screened_rows = 0;        ///< Rows the screening model was fitted on.
   /// Every screened difference with its loss reduction in the first step, best first.
   std::vector<std::pair<std::string, double>> first_step;
   /// The best difference of the step that kept nothing, with its loss reduction; empty when the screen
@@ -73,10 +78,11 @@ struct DerivedSearchResult {
 
 /// Screens the differences of every pair of numeric features in `preprocessor` on the encoded learning rows
 /// `encoded` with binary labels `labels` (0 or 1). The screening model is a ridge logistic regression on
-/// quantile bins of every input (an additive model, so it gains from a difference only where the two
-/// features interact through it). Forward selection keeps the best difference while it cuts the
+/// quantile bins of every numeric feature and on the categories of every categorical one (an additive model,
+/// so it gains from a difference only where the two features interact through it). Forward selection keeps the best difference while it cuts the
 /// cross-validated log-loss by at least options.min_loss_reduction. Deterministic for a given seed.
-/// Throws InvalidArgument for labels that are not 0/1, a size mismatch, or fewer rows of a class than folds.
+/// Throws InvalidArgument for labels that are not 0/1, a size mismatch, max_rows < folds, or fewer rows of a
+/// class than folds.
 DerivedSearchResult search_derived_differences(const Preprocessor& preprocessor, const Matrix& encoded,
                                                const std::vector<std::int64_t>& labels,
                                                const DerivedSearchOptions& options = {});

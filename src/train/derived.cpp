@@ -123,12 +123,6 @@ double cross_validated_loss(const std::vector<BinnedInput>& inputs, const std::v
   return total / static_cast<double>(labels.size());
 }
 
-std::vector<double> column_values(const Matrix& encoded, std::size_t column) {
-  std::vector<double> values(encoded.rows);
-  for (std::size_t r = 0; r < encoded.rows; ++r) values[r] = encoded(r, column);
-  return values;
-}
-
 // A candidate difference with its raw-unit values over the rows, before standardization.
 DerivedDifference make_candidate(const FeatureTransform& minuend, const FeatureTransform& subtrahend,
                                  const Matrix& encoded, std::vector<double>& values) {
@@ -155,6 +149,48 @@ DerivedDifference make_candidate(const FeatureTransform& minuend, const FeatureT
   return derived;
 }
 
+// All rows, or a stratified sample of about max_rows of them: one fold of a ceil(rows / max_rows)-fold split.
+std::vector<std::size_t> screened_rows(const std::vector<std::int64_t>& labels, const DerivedSearchOptions& options) {
+  std::vector<std::size_t> rows;
+  if (labels.size() <= options.max_rows) {
+    for (std::size_t r = 0; r < labels.size(); ++r) rows.push_back(r);
+    return rows;
+  }
+  const std::size_t parts = (labels.size() + options.max_rows - 1) / options.max_rows;
+  const std::vector<std::size_t> part_of_row = stratified_folds(labels, parts, options.seed + 1);
+  for (std::size_t r = 0; r < labels.size(); ++r) {
+    if (part_of_row[r] == 0) rows.push_back(r);
+  }
+  return rows;
+}
+
+// The screening model's inputs, one per feature so that each row activates one weight per feature: a
+// numeric feature's quantile bins, or a categorical feature's category (with one more bin for an unseen one).
+// NOTE: text features are left out of the screening model, so their signal does not count in its log-loss.
+std::vector<BinnedInput> base_inputs(const Preprocessor& preprocessor, const Matrix& encoded,
+                                     const std::vector<std::size_t>& rows, std::size_t bins) {
+  std::vector<BinnedInput> inputs;
+  for (const FeatureTransform& feature : preprocessor.features()) {
+    if (feature.type == FeatureType::Numeric) {
+      std::vector<double> values;
+      for (std::size_t row : rows) values.push_back(encoded(row, feature.offset));
+      inputs.push_back(bin_by_quantiles(values, bins));
+    } else if (feature.type == FeatureType::Categorical) {
+      BinnedInput input;
+      input.bins = feature.width + 1;
+      for (std::size_t row : rows) {
+        std::size_t category = feature.width;
+        for (std::size_t c = 0; c < feature.width; ++c) {
+          if (encoded(row, feature.offset + c) > 0.5f) category = c;
+        }
+        input.bin_of_row.push_back(static_cast<std::uint16_t>(category));
+      }
+      inputs.push_back(std::move(input));
+    }
+  }
+  return inputs;
+}
+
 void check_search_inputs(const Preprocessor& preprocessor, const Matrix& encoded,
                          const std::vector<std::int64_t>& labels, const DerivedSearchOptions& options) {
   if (encoded.cols != preprocessor.encoded_width()) {
@@ -176,6 +212,11 @@ void check_search_inputs(const Preprocessor& preprocessor, const Matrix& encoded
   if (options.folds < 2 || options.bins < 2) {
     throw InvalidArgument(fmt::format("search_derived_differences: folds {} and bins {}; both must be at least 2",
                                       options.folds, options.bins));
+  }
+  if (options.max_rows < options.folds) {
+    throw InvalidArgument(fmt::format("search_derived_differences: max_rows {} is below folds {}; allow at least "
+                                      "as many rows as folds",
+                                      options.max_rows, options.folds));
   }
 }
 
@@ -247,11 +288,15 @@ DerivedSearchResult search_derived_differences(const Preprocessor& preprocessor,
                                                const std::vector<std::int64_t>& labels,
                                                const DerivedSearchOptions& options) {
   check_search_inputs(preprocessor, encoded, labels, options);
-  const std::vector<std::size_t> fold_of_row = stratified_folds(labels, options.folds, options.seed);
 
-  // Every encoded column enters the screening model binned; a one-hot column becomes two bins.
-  std::vector<BinnedInput> inputs;
-  for (std::size_t c = 0; c < encoded.cols; ++c) inputs.push_back(bin_by_quantiles(column_values(encoded, c), options.bins));
+  // The screen's cost grows with rows x candidates, so it scores a stratified sample of at most max_rows
+  // rows. The kept differences are still standardized over every row.
+  const std::vector<std::size_t> screened = screened_rows(labels, options);
+  std::vector<std::int64_t> screened_labels;
+  for (std::size_t row : screened) screened_labels.push_back(labels[row]);
+  const std::vector<std::size_t> fold_of_row = stratified_folds(screened_labels, options.folds, options.seed);
+
+  std::vector<BinnedInput> inputs = base_inputs(preprocessor, encoded, screened, options.bins);
 
   std::vector<const FeatureTransform*> numeric;
   for (const FeatureTransform& feature : preprocessor.features()) {
@@ -266,14 +311,17 @@ DerivedSearchResult search_derived_differences(const Preprocessor& preprocessor,
   for (std::size_t a = 0; a < numeric.size(); ++a) {
     for (std::size_t b = a + 1; b < numeric.size(); ++b) {
       Candidate candidate{make_candidate(*numeric[a], *numeric[b], encoded, values), {}};
-      candidate.binned = bin_by_quantiles(values, options.bins);
+      std::vector<double> sampled;
+      for (std::size_t row : screened) sampled.push_back(values[row]);
+      candidate.binned = bin_by_quantiles(sampled, options.bins);
       candidates.push_back(std::move(candidate));
     }
   }
 
   DerivedSearchResult result;
+  result.screened_rows = screened.size();
   result.candidates = candidates.size();
-  result.base_loss = cross_validated_loss(inputs, labels, fold_of_row, options);
+  result.base_loss = cross_validated_loss(inputs, screened_labels, fold_of_row, options);
   result.final_loss = result.base_loss;
 
   // Forward selection: each step scores every remaining candidate against the current inputs.
@@ -283,7 +331,7 @@ DerivedSearchResult search_derived_differences(const Preprocessor& preprocessor,
     for (std::size_t i = 0; i < candidates.size(); ++i) {
       if (taken[i]) continue;
       inputs.push_back(candidates[i].binned);
-      const double loss = cross_validated_loss(inputs, labels, fold_of_row, options);
+      const double loss = cross_validated_loss(inputs, screened_labels, fold_of_row, options);
       inputs.pop_back();
       scored.emplace_back((result.final_loss - loss) / result.final_loss, i);
     }

@@ -94,6 +94,30 @@ TEST_CASE("the screen keeps nothing when the label ignores the columns", "[deriv
   CHECK(found.best_rejected == found.first_step.front().first);
 }
 
+TEST_CASE("the screen samples rows above max_rows", "[derived]") {
+  const Synthetic data = synthetic(3000, true, 15);
+  const lepton::Preprocessor preprocessor = numeric_preprocessor(data.table);
+  const lepton::Matrix encoded = preprocessor.transform(data.table);
+
+  const lepton::DerivedSearchResult full =
+      lepton::search_derived_differences(preprocessor, encoded, data.labels, lepton::DerivedSearchOptions().with_seed(1));
+  const lepton::DerivedSearchResult sampled = lepton::search_derived_differences(
+      preprocessor, encoded, data.labels, lepton::DerivedSearchOptions().with_seed(1).with_max_rows(1000));
+
+  CHECK(full.screened_rows == 3000);
+  CHECK(sampled.screened_rows == 1000);
+  REQUIRE_FALSE(sampled.kept.empty());
+  CHECK(sampled.kept.front().name() == "air - process");
+  // The kept input is standardized over every row, not only the sampled ones.
+  REQUIRE_FALSE(full.kept.empty());
+  CHECK(sampled.kept.front().scale == full.kept.front().scale);
+  CHECK(sampled.kept.front().mean == full.kept.front().mean);
+
+  CHECK_THROWS_WITH(lepton::search_derived_differences(preprocessor, encoded, data.labels,
+                                                       lepton::DerivedSearchOptions().with_max_rows(3)),
+                    Contains("max_rows 3 is below folds 5"));
+}
+
 TEST_CASE("the screen is deterministic for a seed", "[derived]") {
   const Synthetic data = synthetic(1500, true, 9);
   const lepton::Preprocessor preprocessor = numeric_preprocessor(data.table);
