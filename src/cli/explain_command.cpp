@@ -111,7 +111,12 @@ std::vector<std::size_t> parse_row_list(const std::string& text, std::size_t row
     const std::size_t dash = item.find('-');
     const std::size_t first = parse_index(item.substr(0, dash), text);
     const std::size_t last = dash == std::string::npos ? first : parse_index(item.substr(dash + 1), text);
-    if (first > last || last >= rows) {
+    if (first > last) {
+      throw InvalidArgument(fmt::format("--rows '{}': the range '{}' runs backwards; write the smaller row first, as "
+                                        "'{}-{}'",
+                                        text, item, last, first));
+    }
+    if (last >= rows) {
       throw InvalidArgument(fmt::format("--rows '{}': '{}' is outside the file's rows 0-{}", text, item, rows - 1));
     }
     for (std::size_t row = first; row <= last; ++row) selected.push_back(row);

@@ -774,7 +774,8 @@ std::vector<FeatureSpec> listed_features(const Requirements& requirements, const
 
   for (const ColumnProfile& column : profile.columns) {
     if (listed.count(column.name) == 0 && reasons) {
-      reasons->push_back(fmt::format("'{}': not listed in features", column.name));
+      const bool target = column.name == requirements.target;
+      reasons->push_back(fmt::format("'{}': {}", column.name, target ? "it is the target" : "not listed in features"));
     }
   }
   return features;

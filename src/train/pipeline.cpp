@@ -314,7 +314,14 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
     throw ParseError(fmt::format("{}: the file has a header but no data rows; a model needs rows to learn from",
                                  options.data_path));
   }
-  table.column_index(requirements.target);  // throws "column not found; did you mean" for a wrong target
+  try {
+    table.column_index(requirements.target);
+  } catch (const InvalidArgument& error) {
+    // Name the requirements field too, because the fix may belong in either file.
+    throw InvalidArgument(fmt::format("requirements $.target: {}; fix the target in the requirements or the "
+                                      "header of the data file",
+                                      error.what()));
+  }
   result.profile = profile_table(table, requirements.target, requirements.task);
 
   // Configuration with a reason for each choice.

@@ -144,7 +144,7 @@ void render_confusion_matrix(std::string& md, const json& counts) {
 
 void render_metrics(std::string& md, const json& test) {
   static const std::vector<std::pair<std::string, std::string>> kMetricOrder = {
-      {"f1", "F1 (failure class)"}, {"precision", "Precision"}, {"recall", "Recall"},
+      {"f1", "F1 (positive class)"}, {"precision", "Precision"}, {"recall", "Recall"},
       {"roc_auc", "ROC-AUC"}, {"pr_auc", "PR-AUC (average precision)"}, {"accuracy", "Accuracy"},
       {"log_loss", "Log-loss"}, {"macro_f1", "Macro F1"}, {"weighted_f1", "Weighted F1"},
       {"roc_auc_ovr", "ROC-AUC (one-vs-rest, macro)"}, {"mae", "MAE"}, {"rmse", "RMSE"}, {"r2", "R²"}};
@@ -165,7 +165,7 @@ void render_explanations(std::string& md, const json& section) {
   md += "\n## Why the model decides as it does\n\n";
   md += fmt::format("Exact Shapley values of the {} over a weighted background of {} training-row summaries. "
                     "Base value (expected output): {}.\n\n",
-                    section["output"].get<std::string>() == "logistic" ? "failure probability" : "model output",
+                    section["output"].get<std::string>() == "logistic" ? "positive-class probability" : "model output",
                     number(section["background"]["rows"]), number(section["base_value"][0]));
   md += fmt::format("Global importance over {} test rows (mean |SHAP| and its standard deviation):\n\n",
                     number(section["explained_rows"]));

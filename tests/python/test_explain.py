@@ -165,3 +165,14 @@ def test_kernel_samplers_draw_different_coalitions(predictor, table):
         values[sampler] = lepton.KernelExplainer(model, lepton.stored_background(artifact), groups,
                                                  options).explain(rows).values
     assert not np.array_equal(values[lepton.KernelSampler.Shap], values[lepton.KernelSampler.Stratified])
+
+
+@pytest.mark.parametrize("rows, message", [("5-2", "runs backwards; write the smaller row first, as '2-5'"),
+                                           ("9999-10000", "outside the file's rows 0-9999")])
+def test_cli_rejects_bad_row_ranges(rows, message, python_run, cli, ai4i_path, tmp_path):
+    result, _ = python_run
+    command = [cli, "explain", "-m", result.model_path, "-d", ai4i_path, "-o", str(tmp_path / "out"), "--rows", rows]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 1
+    assert message in completed.stderr
+    assert not (tmp_path / "out").exists()

@@ -95,6 +95,7 @@ TEST_CASE("cli: missing target column suggests the closest name", "[cli]") {
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.output, Catch::Contains("Machine failure"));
   CHECK_THAT(r.output, Catch::Contains("did you mean 'Machine_failed'"));
+  CHECK_THAT(r.output, Catch::Contains("requirements $.target"));
   CHECK(scratch.out_is_empty());
 }
 

@@ -140,6 +140,8 @@ TEST_CASE("explicit features are used as listed", "[configurator][features]") {
   CHECK_THAT(all, !Contains("'notes'"));
   CHECK_THAT(all, Contains("'x1': type ignore"));
   CHECK_THAT(all, Contains("'x3': not listed in features"));
+  CHECK_THAT(all, Contains("'label': it is the target"));
+  CHECK_THAT(all, !Contains("'label': not listed"));
 }
 
 TEST_CASE("a listed text feature counts its hashed columns", "[configurator][features]") {
