@@ -436,9 +436,16 @@ bool in_range(const RequirementField& field, const json& value) {
   return true;
 }
 
+std::optional<Task> document_task(const json& document);
+
 class StructureValidator {
  public:
-  explicit StructureValidator(Problems& problems) : problems_(problems) {}
+  // `document` names the task, so that an unknown objective is answered with that task's objectives only.
+  StructureValidator(Problems& problems, const json& document) : problems_(problems) {
+    if (const auto task = document_task(document)) {
+      for (Metric metric : metrics_for_task(*task)) task_objectives_.push_back(to_string(metric));
+    }
+  }
 
   void validate_object(const json& object, const std::string& table_path, const std::string& json_path) {
     const std::vector<const RequirementField*> children = child_fields(table_path);
@@ -533,10 +540,14 @@ class StructureValidator {
       return;
     }
 
-    std::string message = fmt::format("unknown {} '{}'; expected one of: {}", field.key(), text, join(field.allowed));
-    if (const auto suggestion = closest_match(text, field.allowed)) {
+    // Membership is checked against every metric above; check_objective_fits_task reports a metric of
+    // another task. The message lists what this document's task allows.
+    const std::vector<std::string>& listed =
+        field.path == "objective" && !task_objectives_.empty() ? task_objectives_ : field.allowed;
+    std::string message = fmt::format("unknown {} '{}'; expected one of: {}", field.key(), text, join(listed));
+    if (const auto suggestion = closest_match(text, listed)) {
       message = fmt::format("unknown {} '{}'; did you mean '{}'? Allowed: {}", field.key(), text, *suggestion,
-                            join(field.allowed));
+                            join(listed));
     }
     report(json_path, value_text(value), message);
   }
@@ -559,6 +570,7 @@ class StructureValidator {
   }
 
   Problems& problems_;
+  std::vector<std::string> task_objectives_;  // empty when the task is missing or unknown
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -832,7 +844,7 @@ Requirements parse_requirements_collecting(const nlohmann::json& document, const
     throw ValidationError(source, std::move(problems));
   }
 
-  StructureValidator(problems).validate_object(document, "", "$");
+  StructureValidator(problems, document).validate_object(document, "", "$");
   check_objective_fits_task(document, problems);
   check_split_sum(document, problems);
   check_feature_columns(document, problems);

@@ -324,6 +324,12 @@ TEST_CASE("objective rules", "[requirements][validation]") {
 
   p = problem_at(with(minimal_document(), "/objective", "f2"), "$.objective");
   CHECK_THAT(p.message, Contains("unknown objective 'f2'; did you mean 'f1'?"));
+  // The list names the binary task's objectives only.
+  CHECK_THAT(p.message, Contains("Allowed: f1, roc_auc, pr_auc, accuracy, log_loss"));
+  CHECK_THAT(p.message, !Contains("rmse"));
+
+  p = problem_at(with(with(minimal_document(), "/task", "regression"), "/objective", "rsme"), "$.objective");
+  CHECK_THAT(p.message, Contains("did you mean 'rmse'? Allowed: mae, rmse, r2"));
 
   p = problem_at(with(minimal_document(), "/objective", nullptr), "$.objective");
   CHECK(p.message == "expected a string, got null");
