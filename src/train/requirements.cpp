@@ -440,7 +440,7 @@ std::optional<Task> document_task(const json& document);
 
 class StructureValidator {
  public:
-  // `document` names the task, so that an unknown objective is answered with that task's objectives only.
+  // `document` names the task, so the message for an unknown objective lists that task's objectives only.
   StructureValidator(Problems& problems, const json& document) : problems_(problems) {
     if (const auto task = document_task(document)) {
       for (Metric metric : metrics_for_task(*task)) task_objectives_.push_back(to_string(metric));
@@ -540,8 +540,8 @@ class StructureValidator {
       return;
     }
 
-    // Membership is checked against every metric above; check_objective_fits_task reports a metric of
-    // another task. The message lists what this document's task allows.
+    // Membership is checked against every metric above, because check_objective_fits_task reports a metric
+    // of another task. The message lists what this document's task allows.
     const std::vector<std::string>& listed =
         field.path == "objective" && !task_objectives_.empty() ? task_objectives_ : field.allowed;
     std::string message = fmt::format("unknown {} '{}'; expected one of: {}", field.key(), text, join(listed));
