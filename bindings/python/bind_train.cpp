@@ -163,7 +163,7 @@ void register_configurator(py::module_& m) {
       .def_property_readonly("name", &DerivedDifference::name, "'minuend - subtrahend'.")
       .def("__repr__", [](const DerivedDifference& d) { return fmt::format("DerivedDifference('{}')", d.name()); });
 
-  py::class_<DerivedSearchResult>(m, "DerivedSearchResult", "What the derived-input screen kept, and its scores.")
+  py::class_<DerivedSearchResult>(m, "DerivedSearchResult", "Result of the derived-input screen: the kept differences and the candidates' scores.")
       .def_readonly("kept", &DerivedSearchResult::kept, "Kept differences, in the order they were kept.")
       .def_readonly("base_loss", &DerivedSearchResult::base_loss, "Cross-validated log-loss per row without them.")
       .def_readonly("final_loss", &DerivedSearchResult::final_loss, "Cross-validated log-loss per row with them.")

@@ -357,7 +357,7 @@ class DerivedDifference:
         """'minuend - subtrahend'."""
 
 class DerivedSearchResult:
-    """What the derived-input screen kept, and its scores."""
+    """Result of the derived-input screen: the kept differences and the candidates' scores."""
     @property
     def kept(self) -> List[DerivedDifference]:
         """Kept differences, in the order they were kept."""

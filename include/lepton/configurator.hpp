@@ -46,8 +46,8 @@ struct ModelConfig {
   /// (ensemble.hpp). 1: one model, early-stopped on the validation split.
   std::size_t cross_fit_folds = 1;
   /// Screen differences of numeric features on the learning rows before training (derived.hpp). The
-  /// pipeline runs the screen and fills `derived_features`; the trainer sees them as extra input columns,
-  /// and the exported network takes the encoded columns alone.
+  /// pipeline runs the screen and fills `derived_features`. The trainer receives them as extra input
+  /// columns, and the exported network takes the encoded columns alone.
   bool derived_search = false;
   std::vector<DerivedDifference> derived_features;
   Metric objective = Metric::F1;

@@ -3,7 +3,7 @@
 ///
 /// A difference such as process temperature minus air temperature is linear in the encoded inputs, so an
 /// MLP could compute it. In practice, with a few hundred positive rows, it learns a sharp threshold on such a
-/// quantity far better when the quantity is an input of its own. The trainer therefore sees the kept
+/// quantity far better when the quantity is an input of its own. The trainer therefore receives the kept
 /// differences as extra columns, and fold_derived() then folds them into the first layer. The exported model
 /// takes the same encoded columns as before, and explanations stay on the user's raw features.
 

@@ -357,12 +357,7 @@ void encode_text(const FeatureTransform& feature, const Value& value, const std:
       if (is_missing_text(text, markers)) text = std::string_view();
       break;
   }
-
-  double shares[kTextBuckets];
-  text_token_shares(text, feature.width, shares);
-  for (std::size_t b = 0; b < feature.width; ++b) {
-    out[feature.offset + b] = static_cast<float>((shares[b] - feature.bucket_mean[b]) / feature.bucket_scale[b]);
-  }
+  detail::encode_text_cell(feature, text, out);
 }
 
 }  // namespace

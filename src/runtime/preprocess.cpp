@@ -253,14 +253,9 @@ void encode_categorical(const Table& table, std::size_t row, BoundFeature& featu
 }
 
 void encode_text(const Table& table, std::size_t row, const BoundFeature& feature, float* out) {
-  const FeatureTransform& transform = *feature.transform;
   const std::string_view text =
       table.is_missing(row, feature.column) ? std::string_view() : table.cell(row, feature.column);
-  double shares[kTextBuckets];
-  text_token_shares(text, transform.width, shares);
-  for (std::size_t b = 0; b < transform.width; ++b) {
-    out[transform.offset + b] = static_cast<float>((shares[b] - transform.bucket_mean[b]) / transform.bucket_scale[b]);
-  }
+  detail::encode_text_cell(*feature.transform, text, out);
 }
 
 void warn_unseen(const Table& table, const std::vector<BoundFeature>& bound) {
@@ -527,6 +522,14 @@ void text_token_shares(std::string_view text, std::size_t buckets, double* share
 
   if (tokens == 0) return;
   for (std::size_t b = 0; b < buckets; ++b) shares[b] /= static_cast<double>(tokens);
+}
+
+void detail::encode_text_cell(const FeatureTransform& feature, std::string_view text, float* encoded) {
+  double shares[kTextBuckets];
+  text_token_shares(text, feature.width, shares);
+  for (std::size_t b = 0; b < feature.width; ++b) {
+    encoded[feature.offset + b] = static_cast<float>((shares[b] - feature.bucket_mean[b]) / feature.bucket_scale[b]);
+  }
 }
 
 Preprocessor Preprocessor::fit(const Table& table, const std::vector<FeatureSpec>& features,

@@ -6,6 +6,10 @@
 #include <string_view>
 #include <vector>
 
+namespace lepton {
+struct FeatureTransform;
+}  // namespace lepton
+
 namespace lepton::detail {
 
 /// Removes spaces and tabs at both ends.
@@ -17,6 +21,10 @@ std::size_t edit_distance(std::string_view a, std::string_view b);
 /// Returns the candidate closest to `name` when it is close enough to be a likely typo, else an empty string.
 /// Close enough: a case-insensitive match, or an edit distance of at most max(2, length / 3).
 std::string closest_name(std::string_view name, const std::vector<std::string>& candidates);
+
+/// Writes the standardized token shares of `text` into encoded[feature.offset, feature.offset + feature.width),
+/// as a fitted text feature encodes one cell. An empty text is a missing cell.
+void encode_text_cell(const FeatureTransform& feature, std::string_view text, float* encoded);
 
 /// Joins names as "'a', 'b', 'c'" for error messages.
 std::string quoted_list(const std::vector<std::string>& names);

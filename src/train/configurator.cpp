@@ -409,8 +409,8 @@ void choose_cross_fitting(ModelConfig& config, const Requirements& requirements,
 // Derived inputs
 
 // Above this many numeric features the screen's pairs (n (n - 1) / 2, each cross-validated) would take
-// longer than training itself. 12 features give 66 pairs, which took 23 s on the screen's 20,000-row cap on the
-// development machine (2 cores).
+// longer than training itself. 12 features give 66 pairs, which took about 21 s at the screen's 20,000-row cap
+// on 2 cores (tests/bench/bench_derived_screen.py).
 constexpr std::size_t kDerivedSearchMaxNumeric = 12;
 
 void choose_derived_search(ModelConfig& config, const Requirements& requirements) {
