@@ -30,7 +30,7 @@ struct EpochRecord {
   double learning_rate = 0;
   double elapsed_seconds = 0;
   double eta_seconds = 0;          ///< Estimate for the remaining epochs at the mean epoch time.
-  bool improved = false;
+  bool improved = false;           ///< The epoch became the best: a better objective, or a tie at lower validation loss.
   std::size_t member = 0;           ///< Cross-fitted training: the member (0-based) that this epoch trains.
   std::size_t members = 1;          ///< Cross-fitted training: the number of members; 1 otherwise.
 };

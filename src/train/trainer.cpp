@@ -941,10 +941,31 @@ bool stop_requested(const TrainerOptions& options) {
   return options.stop_requested != nullptr && options.stop_requested->load(std::memory_order_relaxed);
 }
 
-// TODO: break ties of the objective by validation loss. On a small, easy set whose validation F1 reaches 1.0
-// within a few epochs, early stopping now keeps that first, barely trained epoch.
-bool is_improvement(Metric objective, double value, double best) {
-  return higher_is_better(objective) ? value > best + kMinImprovement : value < best - kMinImprovement;
+// How an epoch's validation result compares with the best so far.
+enum class EpochRank {
+  Worse,         ///< Neither better on the objective nor a tie at lower validation loss.
+  TieLowerLoss,  ///< The objective ties with the best (within kMinImprovement) at a lower validation loss.
+  Better,        ///< The objective beats the best by more than kMinImprovement.
+};
+
+// Ties of the objective go to the epoch with the lower validation loss. F1 on a small validation split takes few
+// distinct values, and without this rule early stopping keeps the first epoch that reaches the best F1, which on
+// an easy set can be barely trained.
+EpochRank rank_epoch(Metric objective, double metric, double loss, double best_metric, double best_loss) {
+  const bool better = higher_is_better(objective) ? metric > best_metric + kMinImprovement
+                                                  : metric < best_metric - kMinImprovement;
+  if (better) return EpochRank::Better;
+
+  const bool tie = std::abs(metric - best_metric) <= kMinImprovement;
+  return tie && loss < best_loss - kMinImprovement ? EpochRank::TieLowerLoss : EpochRank::Worse;
+}
+
+// The validation loss of epoch `epoch` (1-based) from the history, or +infinity before the first best epoch.
+double loss_of_epoch(const std::vector<EpochRecord>& history, std::size_t epoch) {
+  for (const EpochRecord& record : history) {
+    if (record.epoch == epoch) return record.validation_loss;
+  }
+  return std::numeric_limits<double>::infinity();
 }
 
 // The caller's row order of epoch `epoch`, checked to be a permutation of [0, rows).
@@ -1248,11 +1269,18 @@ TrainingResult Trainer::fit(const TrainingData& train, const TrainingData& valid
     ++epochs_this_call;
 
     const Evaluation evaluation = evaluate(net, config, validation_features, validation_targets, validation);
-    const bool improved = is_improvement(config.objective, evaluation.metric, state.best_metric);
-    if (improved) {
+    // A tie won on validation loss takes the best weights but leaves patience and the plateau schedule
+    // counting: both wait for the objective itself to improve.
+    const EpochRank rank = rank_epoch(config.objective, evaluation.metric, evaluation.loss, state.best_metric,
+                                      loss_of_epoch(state.history, state.best_epoch));
+    const bool improved = rank == EpochRank::Better;
+    const bool new_best = rank != EpochRank::Worse;
+    if (new_best) {
       state.best_metric = evaluation.metric;
       state.best_epoch = state.epochs_done;
       state.best_parameters.copy_(net.parameters);
+    }
+    if (improved) {
       state.epochs_without_improvement = 0;
     } else {
       ++state.epochs_without_improvement;
@@ -1274,7 +1302,7 @@ TrainingResult Trainer::fit(const TrainingData& train, const TrainingData& valid
     record.elapsed_seconds = previous_seconds + seconds_now;
     record.eta_seconds = seconds_now / static_cast<double>(epochs_this_call) *
                          static_cast<double>(config.max_epochs - state.epochs_done);
-    record.improved = improved;
+    record.improved = new_best;
     state.history.push_back(record);
 
     // Patience 0 disables early stopping; the best epoch is still the one returned.

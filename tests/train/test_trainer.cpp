@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -306,7 +307,17 @@ TEST_CASE("early stopping restores best weights", "[trainer]") {
 
   REQUIRE(result.stop_reason == "early_stopping");
   REQUIRE(result.best_epoch >= 1);
-  CHECK(result.history.size() == result.best_epoch + config.patience);
+  // Patience counts from the last epoch that beat the best objective; a later tie won on loss does not reset it.
+  std::size_t last_better = 0;
+  double best = -1;
+  for (const EpochRecord& record : result.history) {
+    if (record.validation_metric > best + 1e-4) {
+      best = record.validation_metric;
+      last_better = record.epoch;
+    }
+  }
+  CHECK(result.history.size() == last_better + config.patience);
+  CHECK(result.best_epoch >= last_better);
   CHECK(result.history[result.best_epoch - 1].improved);
   CHECK_FALSE(result.history.back().improved);
 
@@ -315,6 +326,35 @@ TEST_CASE("early stopping restores best weights", "[trainer]") {
   const double recomputed = binary_metrics(validation.labels, probability, threshold).f1;
   // F1 is a ratio of counts, so it matches exactly unless a float rounding moves a row across the threshold.
   CHECK(recomputed == Approx(result.history[result.best_epoch - 1].validation_metric).margin(1e-12));
+}
+
+TEST_CASE("early stopping breaks objective ties by validation loss", "[trainer]") {
+  // Well separated classes: validation F1 reaches 1.0 within the first epochs and stays there, while the
+  // validation loss keeps falling. The first epoch at F1 1.0 is then not the best trained one.
+  const TrainingData train = binary_blobs(400, 4, 6.0f, 21);
+  const TrainingData validation = binary_blobs(200, 4, 6.0f, 22);
+  ModelConfig config = small_config();
+  config.learning_rate = 1e-3;
+  config.max_epochs = 40;
+  config.patience = 8;
+  config.objective = Metric::F1;
+
+  const TrainingResult result = fit(config, train, validation);
+
+  REQUIRE(result.best_epoch >= 1);
+  const double best_f1 = result.history[result.best_epoch - 1].validation_metric;
+  REQUIRE(best_f1 == Approx(1.0));
+  std::size_t first_at_best = 0;
+  double lowest_loss_at_best = std::numeric_limits<double>::infinity();
+  for (const EpochRecord& record : result.history) {
+    if (std::abs(record.validation_metric - best_f1) > 1e-4) continue;
+    if (first_at_best == 0) first_at_best = record.epoch;
+    lowest_loss_at_best = std::min(lowest_loss_at_best, record.validation_loss);
+  }
+  CHECK(result.best_epoch > first_at_best);
+  // Losses closer than 1e-4 count as equal, as for the objective.
+  CHECK(result.history[result.best_epoch - 1].validation_loss <= lowest_loss_at_best + 1e-4);
+  CHECK(result.history[result.best_epoch - 1].improved);
 }
 
 TEST_CASE("trainer multiclass smoke test", "[trainer]") {
