@@ -941,16 +941,15 @@ bool stop_requested(const TrainerOptions& options) {
   return options.stop_requested != nullptr && options.stop_requested->load(std::memory_order_relaxed);
 }
 
-// How an epoch's validation result compares with the best so far.
+// The rank of an epoch's validation result against the best so far.
 enum class EpochRank {
   Worse,         ///< Neither better on the objective nor a tie at lower validation loss.
   TieLowerLoss,  ///< The objective ties with the best (within kMinImprovement) at a lower validation loss.
   Better,        ///< The objective beats the best by more than kMinImprovement.
 };
 
-// Ties of the objective go to the epoch with the lower validation loss. F1 on a small validation split takes few
-// distinct values, and without this rule early stopping keeps the first epoch that reaches the best F1, which on
-// an easy set can be barely trained.
+// Ranks an epoch; ties of the objective go to the lower validation loss. F1 on a small validation split takes
+// few distinct values, so without the tie rule an easy set keeps its first epoch at the best F1, barely trained.
 EpochRank rank_epoch(Metric objective, double metric, double loss, double best_metric, double best_loss) {
   const bool better = higher_is_better(objective) ? metric > best_metric + kMinImprovement
                                                   : metric < best_metric - kMinImprovement;
@@ -960,7 +959,7 @@ EpochRank rank_epoch(Metric objective, double metric, double loss, double best_m
   return tie && loss < best_loss - kMinImprovement ? EpochRank::TieLowerLoss : EpochRank::Worse;
 }
 
-// The validation loss of epoch `epoch` (1-based) from the history, or +infinity before the first best epoch.
+// Returns the validation loss of epoch `epoch` (1-based) from the history, or +infinity before any epoch.
 double loss_of_epoch(const std::vector<EpochRecord>& history, std::size_t epoch) {
   for (const EpochRecord& record : history) {
     if (record.epoch == epoch) return record.validation_loss;
@@ -1269,8 +1268,8 @@ TrainingResult Trainer::fit(const TrainingData& train, const TrainingData& valid
     ++epochs_this_call;
 
     const Evaluation evaluation = evaluate(net, config, validation_features, validation_targets, validation);
-    // A tie won on validation loss takes the best weights but leaves patience and the plateau schedule
-    // counting: both wait for the objective itself to improve.
+    // A tie won on validation loss takes the best weights. Patience and the plateau schedule keep counting,
+    // because both wait for the objective itself to improve.
     const EpochRank rank = rank_epoch(config.objective, evaluation.metric, evaluation.loss, state.best_metric,
                                       loss_of_epoch(state.history, state.best_epoch));
     const bool improved = rank == EpochRank::Better;
