@@ -2,6 +2,8 @@
 #include <fmt/format.h>
 
 #include "bindings.hpp"
+// NOTE: the module's include path lacks src/, so this private header is named relative to this file.
+#include "../../src/runtime/json_syntax.hpp"
 #include "lepton/configurator.hpp"
 #include "lepton/crypto.hpp"
 #include "lepton/derived.hpp"
@@ -125,7 +127,7 @@ void register_requirements(py::module_& m) {
           try {
             parsed = nlohmann::json::parse(text);
           } catch (const nlohmann::json::parse_error& error) {
-            throw ParseError(fmt::format("{}: {}; fix the JSON syntax there, or pass a dict", source, error.what()));
+            throw lepton::detail::json_syntax_error(error, text, source, "fix the JSON syntax there, or pass a dict");
           }
           return parse_requirements(parsed, source);
         }

@@ -16,6 +16,7 @@
 #include "lepton/io.hpp"
 #include "lepton/model.hpp"
 #include "runtime/artifact_detail.hpp"
+#include "runtime/json_syntax.hpp"
 #include "runtime/model_detail.hpp"
 
 namespace lepton {
@@ -375,7 +376,8 @@ nlohmann::json parse_header_json(const std::string& bytes, std::uint64_t header_
   } catch (const nlohmann::json::parse_error& error) {
     // nlohmann counts error.byte from 1.
     const std::uint64_t offset = detail::kArtifactPrefixBytes + (error.byte > 0 ? error.byte - 1 : 0);
-    throw ParseError(fmt::format("the JSON header is invalid: {} (byte offset {})", error.what(), offset));
+    throw ParseError(fmt::format("the JSON header is invalid: {} (byte offset {})",
+                                 detail::json_syntax_reason(error.what()), offset));
   }
 }
 

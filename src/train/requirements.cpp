@@ -15,6 +15,7 @@
 
 #include "lepton/error.hpp"
 #include "lepton/io.hpp"
+#include "runtime/json_syntax.hpp"
 #include "train/requirements_detail.hpp"
 
 namespace lepton {
@@ -867,27 +868,6 @@ Requirements parse_requirements(const nlohmann::json& document, const std::strin
 
 namespace {
 
-struct TextPosition {
-  std::size_t line = 1;
-  std::size_t column = 1;
-};
-
-// nlohmann's parse_error::byte counts the characters read, so the last one read sits at byte - 1.
-// Columns count bytes, and a '\r' before '\n' counts as a column of its line.
-TextPosition position_of_byte(const std::string& text, std::size_t byte) {
-  const std::size_t offset = std::min(byte == 0 ? 0 : byte - 1, text.size());
-  TextPosition position;
-  for (std::size_t i = 0; i < offset; ++i) {
-    if (text[i] == '\n') {
-      ++position.line;
-      position.column = 1;
-    } else {
-      ++position.column;
-    }
-  }
-  return position;
-}
-
 bool is_blank(const std::string& text) {
   return std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isspace(c) != 0; });
 }
@@ -971,9 +951,7 @@ Requirements load_requirements(const std::string& path) {
       return duplicates.on_event(depth, event, parsed);
     });
   } catch (const nlohmann::json::parse_error& error) {
-    const TextPosition position = position_of_byte(text, error.byte);
-    throw ParseError(fmt::format("{}:{}:{}: {}; fix the JSON syntax there", path, position.line, position.column,
-                                 error.what()));
+    throw detail::json_syntax_error(error, text, path, "fix the JSON syntax there");
   }
 
   return detail::parse_requirements_collecting(document, path, duplicates.take_problems());

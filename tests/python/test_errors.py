@@ -61,9 +61,26 @@ def test_requirements_file_syntax_error_names_position(tmp_path):
         lepton.load_requirements(str(path))
 
 
+def test_requirements_file_syntax_error_names_place_once(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text('{"version": 1,\n "task": }')
+    with pytest.raises(lepton.ParseError) as caught:
+        lepton.load_requirements(str(path))
+    message = str(caught.value)
+    assert message == (f"{path}:2:10: JSON syntax error: unexpected '}}'; expected '[', '{{', or a literal; "
+                       "fix the JSON syntax there")
+    assert "json.exception" not in message
+
+
 def test_requirements_text_syntax_error():
-    with pytest.raises(lepton.ParseError, match=r"<memory>: .*parse error at line 1"):
+    # Column 3 is the 'o' at which "no" stops being a JSON literal.
+    with pytest.raises(lepton.ParseError) as caught:
         lepton.parse_requirements("{not json")
+    message = str(caught.value)
+    assert message.startswith("<memory>:1:3: JSON syntax error: invalid literal; last read: '{no'")
+    assert message.endswith("; fix the JSON syntax there, or pass a dict")
+    assert "json.exception" not in message
+    assert "parse error" not in message
 
 
 def test_requirements_file_not_found(tmp_path):

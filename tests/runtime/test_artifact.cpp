@@ -301,8 +301,11 @@ TEST_CASE("artifact invalid JSON header", "[artifact][corruption]") {
       lepton::detail::split_artifact(lepton::serialize_artifact(small_artifact()));
   const std::string broken = lepton::detail::assemble_artifact("{\"task\": ", sections.payload);
   const std::string message = parse_message(broken);
-  CHECK_THAT(message, Contains("the JSON header is invalid"));
+  CHECK_THAT(message, Contains("the JSON header is invalid: unexpected end of input; expected '[', '{', or a literal"));
   CHECK_THAT(message, Contains("(byte offset 7"));
+  // The byte offset is the only position: nlohmann's exception id and line and column are stripped.
+  CHECK_THAT(message, !Contains("json.exception"));
+  CHECK_THAT(message, !Contains("column"));
 
   const std::string not_object = lepton::detail::assemble_artifact("[1, 2]", sections.payload);
   CHECK_THAT(parse_message(not_object), Contains("expected a JSON object, got array ($)"));

@@ -17,6 +17,8 @@
 
 using nlohmann::json;
 using Catch::Matchers::Contains;
+using Catch::Matchers::EndsWith;
+using Catch::Matchers::StartsWith;
 
 namespace {
 
@@ -493,8 +495,13 @@ TEST_CASE("syntax error names line and column", "[requirements][file]") {
   // The trailing comma is only detected at the closing brace on line 5, column 1.
   const std::string trailing = kDataDir + "bad_trailing_comma.json";
   CHECK_THROWS_AS(lepton::load_requirements(trailing), lepton::ParseError);
-  CHECK_THROWS_WITH(lepton::load_requirements(trailing), Contains(trailing + ":5:1: ") &&
-                                                             Contains("syntax error while parsing object key"));
+  CHECK_THROWS_WITH(lepton::load_requirements(trailing),
+                    StartsWith(trailing + ":5:1: JSON syntax error: unexpected '}'; expected string literal"));
+  CHECK_THROWS_WITH(lepton::load_requirements(trailing), EndsWith("; fix the JSON syntax there"));
+  // The place is given once, in file:line:column form, without nlohmann's exception id or its own position.
+  CHECK_THROWS_WITH(lepton::load_requirements(trailing), !Contains("json.exception"));
+  CHECK_THROWS_WITH(lepton::load_requirements(trailing), !Contains("line 5"));
+  CHECK_THROWS_WITH(lepton::load_requirements(trailing), !Contains("parse error"));
 
   // CRLF line ends: line 3 is `  "task": "regression" "target": "y"`. The position is that of the last
   // character nlohmann read, the closing quote of the unexpected "target" (columns 24 to 31); nlohmann
