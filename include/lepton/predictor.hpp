@@ -136,8 +136,8 @@ class Predictor {
   /// True when at least one layer runs in int8.
   bool quantized() const noexcept;
   /// Diagonal blocks that each layer runs in, first layer first: 1 for a dense layer, and G > 1 for a
-  /// block-diagonal f32 layer that runs as G small layers (merge_mean_output's hidden layers). Int8 layers
-  /// report 1, because they run dense.
+  /// block-diagonal layer that runs as G small layers (merge_mean_output's hidden layers), in f32 or int8.
+  /// An int8 layer runs dense when its blocks' inputs are not a multiple of 4.
   std::vector<std::size_t> layer_blocks() const;
 
   /// Replays the stored preprocessing on raw records; columns are matched by name, in any order.

@@ -1,4 +1,4 @@
-// Detection, packing and evaluation of block-diagonal f32 layers (see block_diagonal.hpp).
+// Detection, packing and evaluation of block-diagonal f32 and int8 layers (see block_diagonal.hpp).
 
 #include "runtime/block_diagonal.hpp"
 
@@ -72,6 +72,29 @@ DenseLayer diagonal_block(const DenseLayer& layer, std::size_t blocks, std::size
   return part;
 }
 
+// Returns the int8 block: diagonal_block's f32 slice plus the same slice of the quantized weights and scales.
+DenseLayer diagonal_i8_block(const DenseLayer& layer, std::size_t blocks, std::size_t block) {
+  DenseLayer part = diagonal_block(layer, blocks, block);
+  part.precision = LayerPrecision::Int8;
+  part.quantized.input_scale = layer.quantized.input_scale;
+  part.quantized.values.resize(part.outputs * part.inputs);
+  for (std::size_t o = 0; o < part.outputs; ++o) {
+    const std::int8_t* row =
+        layer.quantized.values.data() + (block * part.outputs + o) * layer.inputs + block * part.inputs;
+    std::copy(row, row + part.inputs, part.quantized.values.begin() + static_cast<std::ptrdiff_t>(o * part.inputs));
+  }
+
+  const auto scales = layer.quantized.scales.begin() + static_cast<std::ptrdiff_t>(block * part.outputs);
+  part.quantized.scales.assign(scales, scales + static_cast<std::ptrdiff_t>(part.outputs));
+  return part;
+}
+
+// Returns the output stride of a layer whose last part, starting at column (blocks - 1) x block_outputs, writes
+// `last_padded` outputs.
+std::size_t blocked_output_stride(std::size_t blocks, std::size_t block_outputs, std::size_t last_padded) {
+  return round_up((blocks - 1) * block_outputs + last_padded, kOutputBlock);
+}
+
 }  // namespace
 
 std::size_t find_diagonal_blocks(const DenseLayer& layer) {
@@ -120,9 +143,7 @@ BlockedF32Layer pack_blocked_f32(const DenseLayer& layer, std::size_t blocks) {
     }
   }
 
-  // The last part writes padded outputs from column (blocks - 1) x block_outputs on.
-  const std::size_t last_end = (blocks - 1) * packed.block_outputs + packed.parts.back().padded_outputs;
-  packed.output_stride = round_up(last_end, kOutputBlock);
+  packed.output_stride = blocked_output_stride(blocks, packed.block_outputs, packed.parts.back().padded_outputs);
   return packed;
 }
 
@@ -141,6 +162,46 @@ void run_blocked_f32(const KernelTable& kernels, const BlockedF32Layer& layer, c
   for (std::size_t block = 0; block < layer.parts.size(); ++block) {
     kernels.dense_f32(layer.parts[block], x + block * layer.block_inputs, x_stride, rows,
                       y + block * layer.block_outputs, y_stride);
+  }
+}
+
+BlockedI8Layer pack_blocked_i8(const DenseLayer& layer) {
+  std::size_t blocks = find_diagonal_blocks(layer);
+  // A part reads its quantized columns in groups of kInputGroup bytes, so its first column must start a group.
+  if ((layer.inputs / blocks) % kInputGroup != 0) {
+    blocks = 1;
+  }
+
+  BlockedI8Layer packed;
+  packed.inputs = layer.inputs;
+  packed.outputs = layer.outputs;
+  packed.padded_inputs = round_up(layer.inputs, kInputGroup);
+  packed.block_inputs = layer.inputs / blocks;
+  packed.block_outputs = layer.outputs / blocks;
+  packed.input_scale = layer.quantized.input_scale;
+  if (blocks == 1) {
+    packed.parts.push_back(pack_i8(layer));
+  } else {
+    for (std::size_t block = 0; block < blocks; ++block) {
+      packed.parts.push_back(pack_i8(diagonal_i8_block(layer, blocks, block)));
+    }
+  }
+
+  packed.output_stride = blocked_output_stride(blocks, packed.block_outputs, packed.parts.back().padded_outputs);
+  return packed;
+}
+
+void run_blocked_i8(const KernelTable& kernels, const BlockedI8Layer& layer, const std::int8_t* q,
+                    const float* row_scale, std::size_t rows, float* y, std::size_t y_stride) {
+  if (y_stride < layer.output_stride) {
+    throw InternalError(fmt::format("run_blocked_i8: output stride {} is below the layer's {}", y_stride,
+                                    layer.output_stride));
+  }
+
+  // Increasing order, as in run_blocked_f32: a part's padding lands in columns that later parts overwrite.
+  for (std::size_t block = 0; block < layer.parts.size(); ++block) {
+    kernels.dense_i8(layer.parts[block], q + block * layer.block_inputs, layer.padded_inputs, row_scale, rows,
+                     y + block * layer.block_outputs, y_stride);
   }
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// Block-diagonal f32 layers for the predictor and the explainers' fast path. Not installed.
+// Block-diagonal f32 and int8 layers for the predictor and the explainers' fast path. Not installed.
 //
 // merge_mean_output (lepton::train) places K cross-fitted members side by side, so every hidden layer after
 // the first is block-diagonal: K blocks on the diagonal and exact zeros elsewhere. Running such a layer as
@@ -11,8 +11,12 @@
 // result bit for bit, with two exceptions: a sum that is exactly zero may differ in the sign of zero,
 // and an infinite or NaN input of one block makes 0 x inf = NaN in every dense output but only in its own
 // block's outputs here.
+//
+// Int8 parts all read one quantized input row, quantized with one scale per row as for the dense layer. Their
+// int32 sums then equal the dense sums exactly, so blocked int8 results equal dense int8 results bit for bit.
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "lepton/model.hpp"
@@ -56,5 +60,30 @@ BlockedF32Layer pack_blocked_f32(const DenseLayer& layer);
 /// own results.
 void run_blocked_f32(const KernelTable& kernels, const BlockedF32Layer& layer, const float* x,
                      std::size_t x_stride, std::size_t rows, float* y, std::size_t y_stride);
+
+/// An int8 layer packed as one dense part, or as G > 1 parts when its weight matrix is block-diagonal and each
+/// block's first input falls on a kInputGroup boundary of the quantized row. Part g maps quantized columns
+/// [g * block_inputs, (g + 1) * block_inputs) to outputs [g * block_outputs, (g + 1) * block_outputs).
+struct BlockedI8Layer {
+  std::size_t inputs = 0;
+  std::size_t outputs = 0;
+  std::size_t padded_inputs = 0;  ///< round_up(inputs, kInputGroup): the quantized row's length and stride.
+  std::size_t block_inputs = 0;   ///< inputs / parts.size().
+  std::size_t block_outputs = 0;  ///< outputs / parts.size().
+  std::size_t output_stride = 0;  ///< As BlockedF32Layer::output_stride.
+  float input_scale = 0;          ///< Static activation scale of the whole input row; 0 means one scale per row.
+  std::vector<PackedI8Layer> parts;
+};
+
+/// Packs the int8 `layer` (its quantized weights, with `weight` holding their dequantized values) in
+/// find_diagonal_blocks(layer) parts, or in one part when the blocks' inputs do not start on a kInputGroup
+/// boundary.
+BlockedI8Layer pack_blocked_i8(const DenseLayer& layer);
+
+/// y[r][0, outputs) = act(dequantized(Wq q[r]) + bias) for r < rows, with one kernel call per part. q rows
+/// are layer.padded_inputs bytes long, quantized by KernelTable::quantize_rows. y_stride must be at least
+/// layer.output_stride. The parts run in increasing order, as in run_blocked_f32.
+void run_blocked_i8(const KernelTable& kernels, const BlockedI8Layer& layer, const std::int8_t* q,
+                    const float* row_scale, std::size_t rows, float* y, std::size_t y_stride);
 
 }  // namespace lepton::detail

@@ -81,9 +81,10 @@ struct KernelTable {
   void (*quantize_rows)(const float* x, std::size_t x_stride, std::size_t cols, std::size_t padded_cols,
                         std::size_t rows, float static_scale, std::int8_t* q, float* row_scale) = nullptr;
 
-  /// y[r][0, padded_outputs) = act(dequantized(Wq q[r]) + bias). q rows are padded_inputs long.
-  void (*dense_i8)(const PackedI8Layer& layer, const std::int8_t* q, const float* row_scale, std::size_t rows,
-                   float* y, std::size_t y_stride) = nullptr;
+  /// y[r][0, padded_outputs) = act(dequantized(Wq q[r]) + bias). q rows start q_stride bytes apart and
+  /// need padded_inputs readable bytes, so that a block-diagonal layer's parts can read column slices.
+  void (*dense_i8)(const PackedI8Layer& layer, const std::int8_t* q, std::size_t q_stride, const float* row_scale,
+                   std::size_t rows, float* y, std::size_t y_stride) = nullptr;
 };
 
 const KernelTable& scalar_kernels();

@@ -135,8 +135,8 @@ void quantize_rows(const float* x, std::size_t x_stride, std::size_t cols, std::
 }
 
 template <std::size_t Rows, std::size_t Blocks>
-void dense_i8_tile(const PackedI8Layer& layer, const std::int8_t* q, const float* row_scale, float* y,
-                   std::size_t y_stride, std::size_t first_output) {
+void dense_i8_tile(const PackedI8Layer& layer, const std::int8_t* q, std::size_t q_stride, const float* row_scale,
+                   float* y, std::size_t y_stride, std::size_t first_output) {
   constexpr std::size_t kVectors = Blocks * kHalves;
   const std::size_t padded = layer.padded_outputs;
   const std::size_t groups = layer.padded_inputs / kInputGroup;
@@ -157,7 +157,7 @@ void dense_i8_tile(const PackedI8Layer& layer, const std::int8_t* q, const float
     }
     for (std::size_t r = 0; r < Rows; ++r) {
       std::int32_t packed = 0;
-      std::memcpy(&packed, q + r * layer.padded_inputs + g * kInputGroup, sizeof packed);
+      std::memcpy(&packed, q + r * q_stride + g * kInputGroup, sizeof packed);
       const __m256i value = _mm256_set1_epi32(packed);
       // maddubs needs an unsigned operand: |x| times sign(x) * w equals x * w. Neither operand reaches 128
       // in magnitude, so the pairwise 16-bit sums stay below 32768 and do not saturate.
@@ -184,27 +184,26 @@ void dense_i8_tile(const PackedI8Layer& layer, const std::int8_t* q, const float
 }
 
 template <std::size_t Rows>
-void dense_i8_rows(const PackedI8Layer& layer, const std::int8_t* q, const float* row_scale, float* y,
-                   std::size_t y_stride) {
+void dense_i8_rows(const PackedI8Layer& layer, const std::int8_t* q, std::size_t q_stride, const float* row_scale,
+                   float* y, std::size_t y_stride) {
   const std::size_t blocks = layer.padded_outputs / kOutputBlock;
   std::size_t b = 0;
   for (; b + kMaxBlocks <= blocks; b += kMaxBlocks) {
-    dense_i8_tile<Rows, 2>(layer, q, row_scale, y, y_stride, 16 * b);
+    dense_i8_tile<Rows, 2>(layer, q, q_stride, row_scale, y, y_stride, 16 * b);
   }
   if (b < blocks) {
-    dense_i8_tile<Rows, 1>(layer, q, row_scale, y, y_stride, 16 * b);
+    dense_i8_tile<Rows, 1>(layer, q, q_stride, row_scale, y, y_stride, 16 * b);
   }
 }
 
-void dense_i8(const PackedI8Layer& layer, const std::int8_t* q, const float* row_scale, std::size_t rows, float* y,
-              std::size_t y_stride) {
-  const std::size_t q_stride = layer.padded_inputs;
+void dense_i8(const PackedI8Layer& layer, const std::int8_t* q, std::size_t q_stride, const float* row_scale,
+              std::size_t rows, float* y, std::size_t y_stride) {
   std::size_t r = 0;
   for (; r + kRowBlock <= rows; r += kRowBlock) {
-    dense_i8_rows<2>(layer, q + r * q_stride, row_scale + r, y + r * y_stride, y_stride);
+    dense_i8_rows<2>(layer, q + r * q_stride, q_stride, row_scale + r, y + r * y_stride, y_stride);
   }
   for (; r < rows; ++r) {
-    dense_i8_rows<1>(layer, q + r * q_stride, row_scale + r, y + r * y_stride, y_stride);
+    dense_i8_rows<1>(layer, q + r * q_stride, q_stride, row_scale + r, y + r * y_stride, y_stride);
   }
 }
 

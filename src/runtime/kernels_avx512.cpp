@@ -124,8 +124,8 @@ void quantize_rows(const float* x, std::size_t x_stride, std::size_t cols, std::
 }
 
 template <std::size_t Rows, std::size_t Blocks>
-void dense_i8_tile(const PackedI8Layer& layer, const std::int8_t* q, const float* row_scale, float* y,
-                   std::size_t y_stride, std::size_t first_output) {
+void dense_i8_tile(const PackedI8Layer& layer, const std::int8_t* q, std::size_t q_stride, const float* row_scale,
+                   float* y, std::size_t y_stride, std::size_t first_output) {
   const std::size_t padded = layer.padded_outputs;
   const std::size_t groups = layer.padded_inputs / kInputGroup;
   const std::int8_t* weight = layer.weight.data() + first_output * kInputGroup;
@@ -147,7 +147,7 @@ void dense_i8_tile(const PackedI8Layer& layer, const std::int8_t* q, const float
     }
     for (std::size_t r = 0; r < Rows; ++r) {
       std::int32_t packed = 0;
-      std::memcpy(&packed, q + r * layer.padded_inputs + g * kInputGroup, sizeof packed);
+      std::memcpy(&packed, q + r * q_stride + g * kInputGroup, sizeof packed);
       const __m512i value = _mm512_xor_si512(_mm512_set1_epi32(packed), to_unsigned);
       for (std::size_t b = 0; b < Blocks; ++b) {
         acc[r][b] = _mm512_dpbusd_epi32(acc[r][b], value, w[b]);
@@ -171,30 +171,29 @@ void dense_i8_tile(const PackedI8Layer& layer, const std::int8_t* q, const float
 }
 
 template <std::size_t Rows>
-void dense_i8_rows(const PackedI8Layer& layer, const std::int8_t* q, const float* row_scale, float* y,
-                   std::size_t y_stride) {
+void dense_i8_rows(const PackedI8Layer& layer, const std::int8_t* q, std::size_t q_stride, const float* row_scale,
+                   float* y, std::size_t y_stride) {
   const std::size_t blocks = layer.padded_outputs / kOutputBlock;
   std::size_t b = 0;
   for (; b + kMaxBlocks <= blocks; b += kMaxBlocks) {
-    dense_i8_tile<Rows, 4>(layer, q, row_scale, y, y_stride, 16 * b);
+    dense_i8_tile<Rows, 4>(layer, q, q_stride, row_scale, y, y_stride, 16 * b);
   }
   switch (blocks - b) {
-    case 3: dense_i8_tile<Rows, 3>(layer, q, row_scale, y, y_stride, 16 * b); break;
-    case 2: dense_i8_tile<Rows, 2>(layer, q, row_scale, y, y_stride, 16 * b); break;
-    case 1: dense_i8_tile<Rows, 1>(layer, q, row_scale, y, y_stride, 16 * b); break;
+    case 3: dense_i8_tile<Rows, 3>(layer, q, q_stride, row_scale, y, y_stride, 16 * b); break;
+    case 2: dense_i8_tile<Rows, 2>(layer, q, q_stride, row_scale, y, y_stride, 16 * b); break;
+    case 1: dense_i8_tile<Rows, 1>(layer, q, q_stride, row_scale, y, y_stride, 16 * b); break;
     default: break;
   }
 }
 
-void dense_i8(const PackedI8Layer& layer, const std::int8_t* q, const float* row_scale, std::size_t rows, float* y,
-              std::size_t y_stride) {
-  const std::size_t q_stride = layer.padded_inputs;
+void dense_i8(const PackedI8Layer& layer, const std::int8_t* q, std::size_t q_stride, const float* row_scale,
+              std::size_t rows, float* y, std::size_t y_stride) {
   std::size_t r = 0;
   for (; r + kRowBlock <= rows; r += kRowBlock) {
-    dense_i8_rows<4>(layer, q + r * q_stride, row_scale + r, y + r * y_stride, y_stride);
+    dense_i8_rows<4>(layer, q + r * q_stride, q_stride, row_scale + r, y + r * y_stride, y_stride);
   }
   for (; r < rows; ++r) {
-    dense_i8_rows<1>(layer, q + r * q_stride, row_scale + r, y + r * y_stride, y_stride);
+    dense_i8_rows<1>(layer, q + r * q_stride, q_stride, row_scale + r, y + r * y_stride, y_stride);
   }
 }
 

@@ -67,12 +67,12 @@ void quantize_rows(const float* x, std::size_t x_stride, std::size_t cols, std::
   }
 }
 
-void dense_i8(const PackedI8Layer& layer, const std::int8_t* q, const float* row_scale, std::size_t rows, float* y,
-              std::size_t y_stride) {
+void dense_i8(const PackedI8Layer& layer, const std::int8_t* q, std::size_t q_stride, const float* row_scale,
+              std::size_t rows, float* y, std::size_t y_stride) {
   const std::size_t padded = layer.padded_outputs;
   const std::size_t groups = layer.padded_inputs / kInputGroup;
   for (std::size_t r = 0; r < rows; ++r) {
-    const std::int8_t* row = q + r * layer.padded_inputs;
+    const std::int8_t* row = q + r * q_stride;
     float* out = y + r * y_stride;
 
     for (std::size_t o = 0; o < padded; ++o) {

@@ -1,7 +1,7 @@
 // Inference without LibTorch: the network runs tile by tile through the packed f32 or int8 kernels of
 // kernels.hpp, then the task's output transform (sigmoid, softmax or de-standardization) runs in double.
-// A block-diagonal f32 layer, as merge_mean_output builds, runs as one kernel call per diagonal block
-// (block_diagonal.hpp).
+// A block-diagonal layer, as merge_mean_output builds, runs as one kernel call per diagonal block in f32 and
+// in int8 (block_diagonal.hpp).
 
 #include "lepton/predictor.hpp"
 
@@ -29,9 +29,7 @@ struct CompiledLayer {
   std::size_t outputs = 0;
   std::size_t output_stride = 0;  // Row stride of the layer's output buffer: the kernels' padded width.
   BlockedF32Layer f32;
-  // NOTE: int8 layers always run dense, even when block-diagonal. Splitting them would need every block's
-  // input slice aligned to kInputGroup and a per-row quantization scale shared by all blocks.
-  PackedI8Layer i8;
+  BlockedI8Layer i8;
 };
 
 struct CompiledNetwork {
@@ -129,8 +127,8 @@ std::shared_ptr<const detail::CompiledNetwork> compile(const Mlp& network, const
     entry.activation = layer.activation;
     entry.outputs = layer.outputs;
     if (layer.precision == LayerPrecision::Int8) {
-      entry.i8 = detail::pack_i8(layer);
-      entry.output_stride = entry.i8.padded_outputs;
+      entry.i8 = detail::pack_blocked_i8(layer);
+      entry.output_stride = entry.i8.output_stride;
       compiled->widest_int8_input = std::max(compiled->widest_int8_input, entry.i8.padded_inputs);
       compiled->quantized = true;
     } else {
@@ -386,8 +384,8 @@ bool Predictor::quantized() const noexcept {
 std::vector<std::size_t> Predictor::layer_blocks() const {
   std::vector<std::size_t> blocks;
   for (const detail::CompiledLayer& layer : network_->layers) {
-    const bool blocked = layer.precision == LayerPrecision::F32 && !layer.f32.parts.empty();
-    blocks.push_back(blocked ? layer.f32.parts.size() : 1);
+    const std::size_t parts = layer.precision == LayerPrecision::Int8 ? layer.i8.parts.size() : layer.f32.parts.size();
+    blocks.push_back(std::max<std::size_t>(parts, 1));
   }
   return blocks;
 }
@@ -419,8 +417,8 @@ void Predictor::run_network(const float* encoded, std::size_t rows, Workspace& w
       if (layer.precision == LayerPrecision::Int8) {
         kernels.quantize_rows(input, input_stride, layer.i8.inputs, layer.i8.padded_inputs, count,
                               layer.i8.input_scale, workspace.quantized_.data(), workspace.row_scale_.data());
-        kernels.dense_i8(layer.i8, workspace.quantized_.data(), workspace.row_scale_.data(), count, output,
-                         layer.output_stride);
+        detail::run_blocked_i8(kernels, layer.i8, workspace.quantized_.data(), workspace.row_scale_.data(), count,
+                               output, layer.output_stride);
       } else {
         detail::run_blocked_f32(kernels, layer.f32, input, input_stride, count, output, layer.output_stride);
       }

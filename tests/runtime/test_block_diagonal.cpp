@@ -1,5 +1,5 @@
-// Block-diagonal layers of merged cross-fitted networks: detection, the blocked kernels against the dense
-// kernels on every SIMD level, batch consistency in the predictor, and the explainers' fast path.
+// Block-diagonal layers of merged cross-fitted networks: detection, the blocked f32 and int8 kernels against
+// the dense kernels on every SIMD level, batch consistency in the predictor, and the explainers' fast path.
 
 #include <catch2/catch.hpp>
 
@@ -14,6 +14,7 @@
 #include "lepton/explain.hpp"
 #include "lepton/model.hpp"
 #include "lepton/predictor.hpp"
+#include "lepton/quantize.hpp"
 #include "lepton/table.hpp"
 #include "runtime/block_diagonal.hpp"
 #include "runtime/kernels.hpp"
@@ -140,6 +141,50 @@ struct BlockShape {
 // Awkward sizes: block outputs below, at and above one 16-float kernel block, so that a block's padded
 // outputs reach one or several later blocks, or past the layer's outputs.
 const std::vector<BlockShape> kBlockShapes = {{2, 1, 1}, {3, 3, 7}, {7, 5, 3}, {4, 9, 17}, {3, 16, 33}, {10, 64, 32}};
+
+// Returns `layer` quantized to int8 weights with per-output scales. Its `weight` then contains the dequantized
+// values, as lepton::quantize leaves them.
+DenseLayer quantized_layer(DenseLayer layer) {
+  layer.quantized = lepton::quantize_weights(layer);
+  layer.precision = lepton::LayerPrecision::Int8;
+  for (std::size_t i = 0; i < layer.weight.size(); ++i) {
+    layer.weight[i] = static_cast<float>(layer.quantized.values[i]) * layer.quantized.scales[i / layer.inputs];
+  }
+  return layer;
+}
+
+// Returns `network` with every layer quantized by quantized_layer and one activation scale per row at run time.
+Mlp quantized_network(Mlp network) {
+  for (DenseLayer& layer : network.layers) layer = quantized_layer(std::move(layer));
+  return network;
+}
+
+// Evaluates `network` densely in int8 with the predictor's own kernels at `level`: each layer quantizes its
+// input rows and runs as one dense_i8 call. Returns rows x outputs.
+std::vector<float> dense_i8_forward(SimdLevel level, const Mlp& network, const lepton::Matrix& rows) {
+  const detail::KernelTable& kernels = detail::kernels_for(level);
+  std::vector<float> input = rows.data;
+  std::size_t stride = rows.cols;
+  for (const DenseLayer& layer : network.layers) {
+    REQUIRE((layer.activation == Activation::Relu || layer.activation == Activation::Identity));
+    const detail::PackedI8Layer packed = detail::pack_i8(layer);
+    std::vector<std::int8_t> q(rows.rows * packed.padded_inputs);
+    std::vector<float> row_scale(rows.rows);
+    kernels.quantize_rows(input.data(), stride, packed.inputs, packed.padded_inputs, rows.rows, packed.input_scale,
+                          q.data(), row_scale.data());
+    std::vector<float> output(rows.rows * packed.padded_outputs);
+    kernels.dense_i8(packed, q.data(), packed.padded_inputs, row_scale.data(), rows.rows, output.data(),
+                     packed.padded_outputs);
+    input = std::move(output);
+    stride = packed.padded_outputs;
+  }
+
+  std::vector<float> outputs(rows.rows * network.outputs());
+  for (std::size_t r = 0; r < rows.rows; ++r) {
+    for (std::size_t o = 0; o < network.outputs(); ++o) outputs[r * network.outputs() + o] = input[r * stride + o];
+  }
+  return outputs;
+}
 
 }  // namespace
 
@@ -356,4 +401,87 @@ TEST_CASE("merged fast path matches reference path", "[explain][block][ai4i]") {
   // Float rounding over 640 + 320 units of a probability, as in the other fast path tests: 1e-5 is about
   // 100 float ulps of 0.5. A skipped or misplaced block changes values by far more.
   CHECK(largest < 1e-5);
+}
+
+// Block inputs that are multiples of 4 (kInputGroup) run in blocks, and the others must fall back to dense.
+TEST_CASE("blocked int8 kernel equals dense int8 kernel", "[predictor][block][int8]") {
+  const std::vector<BlockShape> aligned = {{2, 4, 16}, {3, 8, 7}, {4, 12, 17}, {3, 16, 33}, {10, 64, 32}};
+  std::mt19937 generator(13);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  for (const SimdLevel level : supported_levels()) {
+    const detail::KernelTable& kernels = detail::kernels_for(level);
+    for (const BlockShape& shape : aligned) {
+      for (const Activation activation : {Activation::Relu, Activation::Identity}) {
+        const DenseLayer layer = quantized_layer(
+            random_block_diagonal(shape.blocks, shape.block_inputs, shape.block_outputs, activation, generator));
+        const detail::PackedI8Layer dense = detail::pack_i8(layer);
+        const detail::BlockedI8Layer blocked = detail::pack_blocked_i8(layer);
+        INFO(lepton::to_string(level) << ", " << shape.blocks << " blocks of " << shape.block_outputs << " x "
+                                      << shape.block_inputs << ", " << lepton::to_string(activation));
+        REQUIRE(blocked.parts.size() == shape.blocks);
+
+        const std::size_t rows = 5;
+        std::vector<float> x(rows * layer.inputs);
+        for (float& value : x) value = normal(generator);
+        std::vector<std::int8_t> q(rows * blocked.padded_inputs);
+        std::vector<float> row_scale(rows);
+        kernels.quantize_rows(x.data(), layer.inputs, layer.inputs, blocked.padded_inputs, rows, 0.0f, q.data(),
+                              row_scale.data());
+        std::vector<float> expected(rows * dense.padded_outputs);
+        kernels.dense_i8(dense, q.data(), dense.padded_inputs, row_scale.data(), rows, expected.data(),
+                         dense.padded_outputs);
+
+        constexpr float kGuard = 12345.0f;
+        std::vector<float> y(rows * blocked.output_stride + detail::kOutputBlock, kGuard);
+        detail::run_blocked_i8(kernels, blocked, q.data(), row_scale.data(), rows, y.data(), blocked.output_stride);
+
+        std::size_t differences = 0;
+        for (std::size_t r = 0; r < rows; ++r) {
+          for (std::size_t o = 0; o < layer.outputs; ++o) {
+            differences += y[r * blocked.output_stride + o] == expected[r * dense.padded_outputs + o] ? 0 : 1;
+          }
+        }
+        std::size_t guard_writes = 0;
+        for (std::size_t i = rows * blocked.output_stride; i < y.size(); ++i) guard_writes += y[i] == kGuard ? 0 : 1;
+        CHECK(differences == 0);
+        CHECK(guard_writes == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("int8 blocks off the input groups run dense", "[predictor][block][int8]") {
+  std::mt19937 generator(17);
+  for (const BlockShape& shape : std::vector<BlockShape>{{3, 3, 7}, {7, 5, 3}, {4, 9, 17}}) {
+    const DenseLayer layer = quantized_layer(
+        random_block_diagonal(shape.blocks, shape.block_inputs, shape.block_outputs, Activation::Relu, generator));
+    INFO(shape.blocks << " blocks of " << shape.block_outputs << " x " << shape.block_inputs);
+    CHECK(detail::find_diagonal_blocks(layer) == shape.blocks);
+    CHECK(detail::pack_blocked_i8(layer).parts.size() == 1);
+  }
+}
+
+TEST_CASE("predictor runs quantized merged layers in blocks", "[predictor][block][int8][ai4i]") {
+  const lepton::Predictor predictor(with_network(quantized_network(merged_ai4i())));
+  CHECK(predictor.quantized());
+  CHECK(predictor.layer_blocks() == std::vector<std::size_t>{1, kFolds, 1});
+
+  const lepton::Predictor off_block(with_network(quantized_network(merged_with_off_block_weight())));
+  CHECK(off_block.layer_blocks() == std::vector<std::size_t>{1, 1, 1});
+}
+
+TEST_CASE("quantized merged predictions equal dense int8 evaluation", "[predictor][block][int8][ai4i]") {
+  const Mlp network = quantized_network(merged_ai4i());
+  for (const SimdLevel level : supported_levels()) {
+    const lepton::Predictor predictor(with_network(network), lepton::PredictorOptions().with_simd(level));
+    INFO(lepton::to_string(level));
+    CHECK(mismatches(predictor.forward(ai4i_rows()), dense_i8_forward(level, network, ai4i_rows())) == 0);
+  }
+}
+
+TEST_CASE("quantized off-block weight changes the output", "[predictor][block][int8][ai4i]") {
+  // Proves that the equality above can fail: a blocked run that skipped this weight would differ.
+  const lepton::Predictor merged(with_network(quantized_network(merged_ai4i())));
+  const lepton::Predictor changed(with_network(quantized_network(merged_with_off_block_weight())));
+  CHECK_FALSE(same_bits(merged.forward(ai4i_rows()), changed.forward(ai4i_rows())));
 }

@@ -88,7 +88,8 @@ Int8Output run_i8(SimdLevel level, const detail::PackedI8Layer& packed, const st
   out.y.assign(rows * packed.padded_outputs, -1.0f);
   kernels.quantize_rows(x.data(), x_stride, packed.inputs, packed.padded_inputs, rows, packed.input_scale,
                         out.quantized.data(), out.row_scale.data());
-  kernels.dense_i8(packed, out.quantized.data(), out.row_scale.data(), rows, out.y.data(), packed.padded_outputs);
+  kernels.dense_i8(packed, out.quantized.data(), packed.padded_inputs, out.row_scale.data(), rows, out.y.data(),
+                   packed.padded_outputs);
   return out;
 }
 
