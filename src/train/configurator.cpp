@@ -57,6 +57,11 @@ std::string format_layers(const std::vector<std::size_t>& hidden) {
 struct DataShape {
   std::size_t labelled_rows = 0;  ///< Rows with a target value.
   std::size_t training_rows = 0;  ///< labelled_rows * split.train, at least 1.
+  /// Rows that each trained model learns from: training_rows for one model, and (K - 1) / K of the training
+  /// and validation rows for each of K cross-fitted members. Set once the fold count is chosen.
+  std::size_t rows_per_model = 0;
+  std::size_t cross_fit_folds = 1;  ///< The chosen fold count, 1 for one model.
+  std::size_t cross_fit_pool = 0;   ///< Training and validation rows that the folds split, 0 for one model.
   std::size_t encoded_width = 0;  ///< Inputs of the network after one-hot encoding.
   std::size_t outputs = 1;        ///< 1 for binary and regression, the class count for multiclass.
 };
@@ -125,6 +130,7 @@ DataShape describe_data(const Requirements& requirements, const DataProfile& pro
   shape.labelled_rows = labelled_rows(requirements, profile);
   shape.training_rows = std::max<std::size_t>(
       1, static_cast<std::size_t>(std::floor(static_cast<double>(shape.labelled_rows) * requirements.split.train)));
+  shape.rows_per_model = shape.training_rows;
   shape.encoded_width = encoded_width(features, profile);
   shape.outputs = requirements.task == Task::MulticlassClassification ? profile.classes.size() : 1;
   return shape;
@@ -167,18 +173,37 @@ std::vector<std::vector<std::size_t>> shrinking_candidates(std::vector<std::size
 }
 
 struct Footprint {
-  std::size_t parameters = 0;
+  std::size_t parameters = 0;     ///< Stored weights and biases, zeros of merged layers included.
   std::uint64_t bytes = 0;
-  double latency_us = 0;
+  std::size_t multiply_adds = 0;  ///< Per row, as the predictor's kernels run them.
+  double latency_us = 0;          ///< Estimated for this machine's kernels (kernel_throughput).
 };
 
-Footprint footprint(const DataShape& shape, const std::vector<std::size_t>& hidden, bool int8) {
+// The latency estimate assumes the kernels that a Predictor built without options would dispatch to here.
+SimdLevel estimate_level() { return default_simd_level(); }
+
+// The footprint of `members` members with these hidden layers, merged into one network when members > 1
+// (ensemble.hpp): its hidden layers are `members` times as wide, and its size counts the zeros that its
+// block-diagonal layers store.
+Footprint footprint(const DataShape& shape, const std::vector<std::size_t>& hidden, bool int8,
+                    std::size_t members = 1) {
+  std::vector<std::size_t> stored = hidden;
+  for (std::size_t& units : stored) units *= members;
+
   Footprint result;
-  result.parameters = parameter_count(shape.encoded_width, hidden, shape.outputs);
-  result.bytes = int8 ? int8_bytes(result.parameters, output_channels(hidden, shape.outputs))
+  result.parameters = parameter_count(shape.encoded_width, stored, shape.outputs);
+  result.bytes = int8 ? int8_bytes(result.parameters, output_channels(stored, shape.outputs))
                       : fp32_bytes(result.parameters);
-  result.latency_us = estimated_latency_us(result.parameters, int8);
+  result.multiply_adds = runtime_multiply_adds(shape.encoded_width, hidden, shape.outputs, members, int8);
+  result.latency_us = estimated_latency_us(result.multiply_adds, int8, estimate_level());
   return result;
+}
+
+// Appends the assumption behind the latency figures in `text`, as its last sentence.
+std::string with_latency_basis(const std::string& text) {
+  return fmt::format("{}. Latencies are estimates for the {} kernels that a Predictor on this machine "
+                     "dispatches to; report.json records the measured single-row latency",
+                     text, to_string(estimate_level()));
 }
 
 // The first violated limit's driven_by value, or nullptr when the footprint meets both.
@@ -200,6 +225,9 @@ void report_unreachable_limits(const Constraints& constraints, const DataShape& 
   const std::vector<std::size_t> smallest{kSmallestHiddenUnits};
   const Footprint fp32 = footprint(shape, smallest, false);
   const Footprint int8 = footprint(shape, smallest, true);
+  // On small layers the int8 kernels' fixed cost can outweigh their faster multiply-adds.
+  const bool int8_faster = int8.latency_us < fp32.latency_us;
+  const Footprint& fastest = int8_faster ? int8 : fp32;
   const std::string model = fmt::format("one hidden layer of {} units on {} inputs, {} parameters",
                                         kSmallestHiddenUnits, shape.encoded_width, int8.parameters);
 
@@ -209,11 +237,14 @@ void report_unreachable_limits(const Constraints& constraints, const DataShape& 
         "int8 and {} bytes as fp32; raise max_model_bytes to at least {}",
         *constraints.max_model_bytes, model, int8.bytes, fp32.bytes, int8.bytes));
   }
-  if (constraints.max_latency_us && int8.latency_us > *constraints.max_latency_us) {
+  if (constraints.max_latency_us && fastest.latency_us > *constraints.max_latency_us) {
     conflicts.push_back(fmt::format(
         "constraints.max_latency_us = {:g} is below the estimated latency of the smallest model Lepton builds "
-        "({}): {:.3g} us as int8, of which {:g} us is fixed call overhead; raise max_latency_us to at least {:.3g}",
-        *constraints.max_latency_us, model, int8.latency_us, kCallOverheadUs, int8.latency_us));
+        "({}): {:.3g} us as {}, of which {:g} us is fixed call overhead on this machine's {} kernels; raise "
+        "max_latency_us to at least {:.3g}",
+        *constraints.max_latency_us, model, fastest.latency_us, int8_faster ? "int8" : "fp32",
+        kernel_throughput(estimate_level(), int8_faster).call_overhead_us, to_string(estimate_level()),
+        fastest.latency_us));
   }
 }
 
@@ -235,6 +266,7 @@ void explain_architecture(ModelConfig& config, const Requirements& requirements,
     text += fmt::format("; shrunk to {} ({} parameters, {} bytes, estimated {:.3g} us per row) to meet {}",
                         format_layers(config.hidden_units), chosen.parameters, chosen.bytes, chosen.latency_us,
                         limits_text(requirements.constraints));
+    text = with_latency_basis(text);
     driven_by = shrunk_by;
   }
   explain(config, "hidden_units", driven_by, text);
@@ -246,20 +278,21 @@ void explain_quantize(ModelConfig& config, const Requirements& requirements, con
   if (!config.quantize) {
     const bool limited = requirements.constraints.max_model_bytes || requirements.constraints.max_latency_us;
     explain(config, "quantize", kDrivenByDefault,
-            limited ? fmt::format("The fp32 model ({} bytes, estimated {:.3g} us per row) meets {}, so no int8 "
-                                  "export is needed",
-                                  fp32.bytes, fp32.latency_us, limits_text(requirements.constraints))
+            limited ? with_latency_basis(fmt::format("The fp32 model ({} bytes, estimated {:.3g} us per row) meets "
+                                                     "{}, so no int8 export is needed",
+                                                     fp32.bytes, fp32.latency_us,
+                                                     limits_text(requirements.constraints)))
                     : "No size or latency limit is set, so the model is exported in fp32 only");
     return;
   }
 
   const Footprint int8 = footprint(shape, config.hidden_units, true);
   explain(config, "quantize", limit,
-          fmt::format("The fp32 model ({} bytes, estimated {:.3g} us per row) exceeds {}, but the int8 export "
-                      "({} bytes, estimated {:.3g} us) meets it; the export must stay within a drop of {:g} in the "
-                      "objective",
-                      fp32.bytes, fp32.latency_us, limits_text(requirements.constraints), int8.bytes,
-                      int8.latency_us, requirements.constraints.quantization_tolerance));
+          with_latency_basis(fmt::format(
+              "The fp32 model ({} bytes, estimated {:.3g} us per row) exceeds {}, but the int8 export ({} bytes, "
+              "estimated {:.3g} us) meets it. The export must stay within a drop of {:g} in the objective",
+              fp32.bytes, fp32.latency_us, limits_text(requirements.constraints), int8.bytes, int8.latency_us,
+              requirements.constraints.quantization_tolerance)));
 }
 
 // Sets hidden_units and quantize, or adds the limits that no candidate meets to `conflicts`.
@@ -295,26 +328,14 @@ void choose_architecture(ModelConfig& config, const Requirements& requirements, 
 // ---------------------------------------------------------------------------------------------
 // Cross-fitting
 
-// The merged network of K members is one MLP whose hidden layers are K times as wide (ensemble.hpp). Its
-// size counts the zeros that its block-diagonal layers store. The f32 predictor skips those zero blocks, so
-// the f32 latency counts the members' multiply-adds only, while int8 layers run dense.
-Footprint merged_footprint(const DataShape& shape, const std::vector<std::size_t>& hidden, std::size_t folds,
-                           bool int8) {
-  std::vector<std::size_t> merged = hidden;
-  for (std::size_t& units : merged) units *= folds;
-  Footprint result = footprint(shape, merged, int8);
-  if (!int8) {
-    const std::size_t member_parameters = parameter_count(shape.encoded_width, hidden, shape.outputs);
-    result.latency_us = estimated_latency_us(folds * member_parameters, false);
-  }
-  return result;
-}
-
 // Rows that cross-fitting trains and validates on: the training and validation splits together.
 std::size_t cross_fit_rows(const Requirements& requirements, const DataShape& shape) {
   const double fraction = requirements.split.train + requirements.split.validation;
   return static_cast<std::size_t>(std::floor(static_cast<double>(shape.labelled_rows) * fraction));
 }
+
+// Rows that each of `folds` cross-fitted members trains on: all folds of the pool but its own.
+std::size_t rows_per_member(std::size_t pool, std::size_t folds) { return pool * (folds - 1) / folds; }
 
 std::size_t smallest_class_rows(const Requirements& requirements, const DataProfile& profile, double fraction) {
   if (requirements.task == Task::Regression) return std::numeric_limits<std::size_t>::max();
@@ -350,6 +371,7 @@ void choose_cross_fitting(ModelConfig& config, const Requirements& requirements,
   const std::size_t smallest_class = smallest_class_rows(requirements, profile, pool_fraction);
   std::vector<std::string> rejected;
   const char* blocked_by = kDrivenByClassBalance;
+  bool quoted_latency = false;
   for (const std::size_t folds : kCrossFitFolds) {
     if (smallest_class < folds * kMinClassRowsPerFold) {
       rejected.push_back(fmt::format("{} folds need {} rows of the smallest class, which has about {}", folds,
@@ -358,7 +380,7 @@ void choose_cross_fitting(ModelConfig& config, const Requirements& requirements,
     }
     if (const auto budget = requirements.constraints.max_training_seconds) {
       const std::size_t parameters = parameter_count(shape.encoded_width, config.hidden_units, shape.outputs);
-      const double epoch_seconds = estimated_epoch_seconds(rows * (folds - 1) / folds, parameters);
+      const double epoch_seconds = estimated_epoch_seconds(rows_per_member(rows, folds), parameters);
       const double epochs = *budget / static_cast<double>(folds) / epoch_seconds;
       if (epochs < static_cast<double>(kMinEpochsPerMember)) {
         blocked_by = kDrivenByTrainingSeconds;
@@ -368,9 +390,10 @@ void choose_cross_fitting(ModelConfig& config, const Requirements& requirements,
         continue;
       }
     }
-    const Footprint merged = merged_footprint(shape, config.hidden_units, folds, config.quantize);
+    const Footprint merged = footprint(shape, config.hidden_units, config.quantize, folds);
     if (const char* limit = violated_limit(requirements.constraints, merged)) {
       blocked_by = limit;
+      quoted_latency = true;
       rejected.push_back(fmt::format("{} folds give a merged network of {} bytes, estimated {:.3g} us per row, "
                                      "beyond {}",
                                      folds, merged.bytes, merged.latency_us, limits_text(requirements.constraints)));
@@ -382,9 +405,9 @@ void choose_cross_fitting(ModelConfig& config, const Requirements& requirements,
     const std::string limits = limits_text(requirements.constraints);
     if (!config.quantize && !limits.empty()) {
       explain(config, "quantize", kDrivenByDefault,
-              fmt::format("The merged fp32 model ({} bytes, estimated {:.3g} us per row) meets {}, so no int8 "
-                          "export is needed",
-                          merged.bytes, merged.latency_us, limits));
+              with_latency_basis(fmt::format("The merged fp32 model ({} bytes, estimated {:.3g} us per row) meets "
+                                             "{}, so no int8 export is needed",
+                                             merged.bytes, merged.latency_us, limits)));
     }
     const std::string fewer =
         rejected.empty() ? "" : fmt::format(". Fewer folds than {}, because {}", kCrossFitFolds[0], fmt::join(rejected, "; "));
@@ -392,17 +415,62 @@ void choose_cross_fitting(ModelConfig& config, const Requirements& requirements,
         requirements.task == Task::Regression ? ""
                                               : fmt::format(" ({} in the smallest class)", smallest_class);
     explain(config, "cross_fit_folds", rejected.empty() ? kDrivenByRows : blocked_by,
-            fmt::format("{} training and validation rows{} are few, so {}-fold cross-fitting trains {} members, "
-                        "each on {:.0f}% of those rows and early-stopped on the rest, and chooses the threshold on "
-                        "out-of-fold predictions for all {} rows instead of one validation split. The members "
-                        "are merged into one network ({} bytes, estimated {:.3g} us per row){}",
-                        rows, minority, folds, folds, 100.0 * static_cast<double>(folds - 1) / folds, rows,
-                        merged.bytes, merged.latency_us, fewer));
+            with_latency_basis(fmt::format(
+                "{} training and validation rows{} are few, so {}-fold cross-fitting trains {} members, each on "
+                "{} of those rows ({} of {} folds) and early-stopped on the rest, and chooses the threshold on "
+                "out-of-fold predictions for all {} rows instead of one validation split. The members are merged "
+                "into one network ({} bytes, {} multiply-adds per row{}, estimated {:.3g} us per row){}",
+                rows, minority, folds, folds, rows_per_member(rows, folds), folds - 1, folds, rows, merged.bytes,
+                merged.multiply_adds, config.quantize ? " with its int8 layers dense" : " with zero blocks skipped",
+                merged.latency_us, fewer)));
     return;
   }
-  explain(config, "cross_fit_folds", blocked_by,
-          fmt::format("One model, early-stopped on the validation split, because no fold count fits: {}",
-                      fmt::join(rejected, "; ")));
+  const std::string no_fit =
+      fmt::format("One model, early-stopped on the validation split, because no fold count fits: {}",
+                  fmt::join(rejected, "; "));
+  explain(config, "cross_fit_folds", blocked_by, quoted_latency ? with_latency_basis(no_fit) : no_fit);
+}
+
+// Records the rows that each trained model learns from, once the fold count is known.
+void record_rows_per_model(DataShape& shape, const Requirements& requirements, std::size_t folds) {
+  shape.cross_fit_folds = folds;
+  if (folds <= 1) {
+    shape.cross_fit_pool = 0;
+    shape.rows_per_model = shape.training_rows;
+    return;
+  }
+  shape.cross_fit_pool = cross_fit_rows(requirements, shape);
+  shape.rows_per_model = rows_per_member(shape.cross_fit_pool, folds);
+}
+
+// The rows that each trained model learns from, as the reasons name them.
+std::string rows_per_model_text(const DataShape& shape) {
+  if (shape.cross_fit_folds <= 1) return fmt::format("{} training rows", shape.training_rows);
+  return fmt::format("{} training rows per cross-fitted member ({} of {} folds of the {} training and validation "
+                     "rows)",
+                     shape.rows_per_model, shape.cross_fit_folds - 1, shape.cross_fit_folds, shape.cross_fit_pool);
+}
+
+// The layers were sized from the single split's training rows before the fold count was known. With
+// cross-fitting, the reason also names the rows each member trains on and what the row rule gives for them.
+void explain_member_rows(ModelConfig& config, const DataShape& shape) {
+  if (shape.cross_fit_folds <= 1) return;
+
+  DataShape member_shape = shape;
+  member_shape.training_rows = shape.rows_per_model;
+  const std::vector<std::size_t> member_rule = base_hidden_units(member_shape);
+  const std::vector<std::size_t> split_rule = base_hidden_units(shape);
+  const Reason sized = config.reasons.at("hidden_units");
+  // NOTE: the layers stay sized from the single split when the member rows cross a size threshold, because
+  // the fold count is chosen for the size and latency of the merged network of these layers.
+  const std::string member_text =
+      member_rule == split_rule
+          ? fmt::format(". Each cross-fitted member trains on {} rows, for which the same rule gives {}",
+                        shape.rows_per_model, format_layers(member_rule))
+          : fmt::format(". Each cross-fitted member trains on {} rows, for which the rule alone would give {}. "
+                        "The layers stay sized from the {} rows of the single training split",
+                        shape.rows_per_model, format_layers(member_rule), shape.training_rows);
+  explain(config, "hidden_units", sized.driven_by, sized.text + member_text);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -460,12 +528,12 @@ void choose_derived_search(ModelConfig& config, const Requirements& requirements
 
 void choose_regularization(ModelConfig& config, const DataShape& shape) {
   const std::size_t parameters = parameter_count(shape.encoded_width, config.hidden_units, shape.outputs);
-  const double rows_per_parameter = static_cast<double>(shape.training_rows) / static_cast<double>(parameters);
+  const double rows_per_parameter = static_cast<double>(shape.rows_per_model) / static_cast<double>(parameters);
 
   config.dropout = rows_per_parameter < kMinRowsPerParameter ? kDropout : 0.0;
   explain(config, "dropout", kDrivenByRows,
-          fmt::format("{} training rows for {} parameters is {:.2f} rows per parameter, {} {:g}, so dropout is {:g}",
-                      shape.training_rows, parameters, rows_per_parameter,
+          fmt::format("{} for {} parameters is {:.2f} rows per parameter, {} {:g}, so dropout is {:g}",
+                      rows_per_model_text(shape), parameters, rows_per_parameter,
                       rows_per_parameter < kMinRowsPerParameter ? "below" : "at least", kMinRowsPerParameter,
                       config.dropout));
 
@@ -494,15 +562,16 @@ void choose_optimizer(ModelConfig& config) {
 }
 
 void choose_batch_size(ModelConfig& config, const Requirements& requirements, const DataShape& shape) {
+  const std::size_t rows = shape.rows_per_model;
   std::size_t batch = 256;
-  if (shape.training_rows < kSmallBatchRows) {
+  if (rows < kSmallBatchRows) {
     batch = 32;
-  } else if (shape.training_rows < kMediumBatchRows) {
+  } else if (rows < kMediumBatchRows) {
     batch = 64;
-  } else if (shape.training_rows < kLargeBatchRows) {
+  } else if (rows < kLargeBatchRows) {
     batch = 128;
   }
-  std::string text = fmt::format("{} training rows give batch size {}", shape.training_rows, batch);
+  std::string text = fmt::format("{} give batch size {}", rows_per_model_text(shape), batch);
   std::string driven_by = kDrivenByRows;
 
   if (requirements.constraints.privacy && batch < kPrivateBatchSize) {
@@ -512,9 +581,9 @@ void choose_batch_size(ModelConfig& config, const Requirements& requirements, co
                        requirements.constraints.privacy->epsilon, batch);
     driven_by = kDrivenByPrivacy;
   }
-  if (batch > shape.training_rows) {
-    batch = shape.training_rows;
-    text += fmt::format(", capped at the {} training rows", shape.training_rows);
+  if (batch > rows) {
+    batch = rows;
+    text += fmt::format(", capped at the {} training rows", rows);
   }
 
   config.batch_size = batch;
@@ -523,25 +592,23 @@ void choose_batch_size(ModelConfig& config, const Requirements& requirements, co
 
 void choose_epochs(ModelConfig& config, const Requirements& requirements, const DataShape& shape,
                    std::vector<std::string>& conflicts) {
-  if (shape.training_rows < kManyEpochsRows) {
+  if (shape.rows_per_model < kManyEpochsRows) {
     config.max_epochs = 200;
     config.patience = 25;
-  } else if (shape.training_rows < kSomeEpochsRows) {
+  } else if (shape.rows_per_model < kSomeEpochsRows) {
     config.max_epochs = 100;
     config.patience = 15;
   } else {
     config.max_epochs = 50;
     config.patience = 10;
   }
-  std::string epochs_text = fmt::format("{} training rows allow up to {} epochs", shape.training_rows,
-                                        config.max_epochs);
+  std::string epochs_text = fmt::format("{} allow up to {} epochs", rows_per_model_text(shape), config.max_epochs);
   std::string epochs_driven_by = kDrivenByRows;
 
   if (const auto total_budget = requirements.constraints.max_training_seconds) {
     // Cross-fitted members share the budget, and each trains on (K - 1) / K of the pooled rows.
     const std::size_t members = config.cross_fit_folds;
-    const std::size_t member_rows = members > 1 ? cross_fit_rows(requirements, shape) * (members - 1) / members
-                                                : shape.training_rows;
+    const std::size_t member_rows = shape.rows_per_model;
     const double budget = *total_budget / static_cast<double>(members);
     const std::string budget_text =
         members > 1 ? fmt::format("max_training_seconds {:g} shared by {} cross-fitted members ({:.3g} s each)",
@@ -842,13 +909,15 @@ ModelConfig configure(const Requirements& requirements, const DataProfile& profi
                                       "requirements or remove columns from exclude",
                                       fmt::format("{}", fmt::join(dropped, "; "))));
   }
-  const DataShape shape = describe_data(requirements, profile, config.features);
+  DataShape shape = describe_data(requirements, profile, config.features);
   explain_features(config, requirements, shape, dropped);
 
   std::vector<std::string> conflicts;
   check_requirements_consistency(requirements, conflicts);
   choose_architecture(config, requirements, shape, conflicts);
   choose_cross_fitting(config, requirements, profile, shape);
+  record_rows_per_model(shape, requirements, config.cross_fit_folds);
+  explain_member_rows(config, shape);
   choose_derived_search(config, requirements);
   choose_epochs(config, requirements, shape, conflicts);
   throw_if_conflicts(conflicts);

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "lepton/predictor.hpp"
+
 namespace lepton::detail {
 
 // ---- Architecture
@@ -34,13 +36,48 @@ inline constexpr std::size_t kFp32BytesPerWeight = 4;
 inline constexpr std::size_t kInt8BytesPerWeight = 1;
 inline constexpr std::size_t kInt8BytesPerChannel = 4;
 
-/// Latency estimate: 2 FLOP per parameter (a multiply and an add) at this throughput, plus a fixed
-/// per-call overhead. NOTE: an estimate for one scalar core, not a measurement of the runtime.
-inline constexpr double kFlopPerParameter = 2.0;
-inline constexpr double kFp32FlopPerSecond = 2e9;
-inline constexpr double kCallOverheadUs = 0.2;
-/// int8 kernels are assumed to be this many times faster than fp32. NOTE: assumed, not measured.
-inline constexpr double kInt8Speedup = 2.0;
+/// Single-row latency estimate of the runtime predictor: a fixed cost per call plus the multiply-adds that
+/// the kernels run, at one throughput per SIMD level and weight format. Each entry is fitted through two
+/// measured points and then rounded toward slower. The points are one 8-64-32-1 member (2,592 multiply-adds)
+/// and the merged 8-640-320-1 network of 10 members. That network runs 25,920 multiply-adds in f32, which
+/// skips its zero blocks, and 210,240 in int8, whose layers run dense.
+/// Machine: a 2-core KVM guest, `Intel(R) Xeon(R) Processor` with AVX-512 VNNI, GCC 12 Release build, one
+/// thread, shared with other builds while measuring.
+/// Sources: docs/benchmarks.md, section "Inference" (2026-12-04) and its subsection "Merged cross-fitted
+/// networks: skipping the zero blocks" (2026-12-05), for AVX-512 and for AVX2 f32 on the merged network.
+/// The scalar level and AVX2 single members and int8 come from `LEPTON_SIMD=<level>
+/// build-block/tests/bench_inference MODEL` on the same machine on 2026-12-05 (MODEL:
+/// tests/golden/ai4i_mlp.lepton, and the merged model that `lepton run` writes for
+/// examples/predictive_maintenance).
+/// NOTE: an estimate for this machine's kernels. Quantizing each layer's activations costs time in
+/// proportion to the layer widths, not to the multiply-adds, so int8 estimates of very small networks can
+/// come out below f32 although int8 measured slower there. report.json records the measured latency.
+struct KernelThroughput {
+  double multiply_adds_per_us = 0;  ///< Multiply-adds per microsecond on one core, single row.
+  double call_overhead_us = 0;      ///< Fixed cost of one predict() call: setup, the sigmoid, the threshold.
+};
+
+/// Scalar f32: member 0.510 us, merged 4.643 us, so 5,644 multiply-adds per us and 0.051 us per call.
+inline constexpr KernelThroughput kScalarFp32{5'000, 0.05};
+/// Scalar int8: member 1.190 us, dense merged 36.41 us, so 5,896 per us and 0.75 us per call.
+inline constexpr KernelThroughput kScalarInt8{5'500, 0.8};
+/// AVX2 f32: member 0.132 us, merged 1.61 us, so 15,800 per us.
+inline constexpr KernelThroughput kAvx2Fp32{15'000, 0.05};
+/// AVX2 int8: member 0.231 us, dense merged 3.822 us, so 57,800 per us and 0.19 us per call.
+inline constexpr KernelThroughput kAvx2Int8{50'000, 0.2};
+/// AVX-512 f32: member 0.137 us, merged 1.53 to 2.0 us across runs, so 13,300 per us at the slower figure.
+inline constexpr KernelThroughput kAvx512Fp32{13'000, 0.05};
+/// AVX-512 int8: member 0.159 us, dense merged 3.20 us, so 68,300 per us and 0.12 us per call.
+inline constexpr KernelThroughput kAvx512Int8{60'000, 0.15};
+
+inline const KernelThroughput& kernel_throughput(SimdLevel level, bool int8) {
+  switch (level) {
+    case SimdLevel::Avx512: return int8 ? kAvx512Int8 : kAvx512Fp32;
+    case SimdLevel::Avx2: return int8 ? kAvx2Int8 : kAvx2Fp32;
+    case SimdLevel::Scalar: break;
+  }
+  return int8 ? kScalarInt8 : kScalarFp32;
+}
 
 /// Training-time estimate: microseconds per training row per 10,000 parameters per epoch.
 /// NOTE: ignores the fixed cost of each optimizer step, which dominates for very small models.
@@ -110,10 +147,37 @@ inline std::uint64_t int8_bytes(std::size_t parameters, std::size_t channels) {
   return std::uint64_t{parameters} * kInt8BytesPerWeight + std::uint64_t{channels} * kInt8BytesPerChannel;
 }
 
-/// Estimated per-row inference latency in microseconds.
-inline double estimated_latency_us(std::size_t parameters, bool int8) {
-  const double flop_per_second = kFp32FlopPerSecond * (int8 ? kInt8Speedup : 1.0);
-  return static_cast<double>(parameters) * kFlopPerParameter / flop_per_second * 1e6 + kCallOverheadUs;
+/// Multiply-adds per row of an MLP with these hidden layers: one per weight, none for the biases.
+inline std::size_t multiply_add_count(std::size_t inputs, const std::vector<std::size_t>& hidden,
+                                      std::size_t outputs) {
+  std::size_t count = 0;
+  std::size_t width = inputs;
+  for (std::size_t units : hidden) {
+    count += width * units;
+    width = units;
+  }
+  return count + width * outputs;
+}
+
+/// Multiply-adds that the predictor runs per row for `members` members of these hidden layers merged into
+/// one network (1: a single model). The f32 kernels skip the zero blocks of the merged block-diagonal layers,
+/// so they run the members' multiply-adds. The int8 kernels run every merged layer dense.
+/// TODO: count the members' multiply-adds for int8 too, and refit the int8 entries, once the int8 predictor
+/// runs block-diagonal layers block by block.
+inline std::size_t runtime_multiply_adds(std::size_t inputs, const std::vector<std::size_t>& hidden,
+                                         std::size_t outputs, std::size_t members, bool int8) {
+  if (!int8) return members * multiply_add_count(inputs, hidden, outputs);
+
+  std::vector<std::size_t> merged = hidden;
+  for (std::size_t& units : merged) units *= members;
+  return multiply_add_count(inputs, merged, outputs);
+}
+
+/// Estimated single-row latency in microseconds of a network that runs `multiply_adds` per row on the
+/// kernels of `level`. Deterministic: it reads the table above and times nothing.
+inline double estimated_latency_us(std::size_t multiply_adds, bool int8, SimdLevel level) {
+  const KernelThroughput& kernel = kernel_throughput(level, int8);
+  return kernel.call_overhead_us + static_cast<double>(multiply_adds) / kernel.multiply_adds_per_us;
 }
 
 /// Estimated seconds of one training epoch.

@@ -13,6 +13,7 @@
 
 #include "lepton/configurator.hpp"
 #include "lepton/error.hpp"
+#include "lepton/predictor.hpp"
 #include "lepton/table.hpp"
 #include "train/configurator_detail.hpp"
 
@@ -332,15 +333,25 @@ TEST_CASE("size limit quantizes, then shrinks", "[configurator][constraints]") {
 }
 
 TEST_CASE("latency limit shrinks the network", "[configurator][constraints]") {
-  // Estimates: 64-32 is 2.889 us (fp32) and 1.545 us (int8); 32-16 is 1.033 us and 0.6165 us.
+  // The estimate depends on this machine's SIMD level, so the limit sits just above the fp32 estimate of
+  // 32-16 (8 x 32 + 32 x 16 + 16 x 1 = 784 multiply-adds) on whatever level the predictor dispatches to.
+  using lepton::detail::estimated_latency_us;
+  const lepton::SimdLevel level = lepton::default_simd_level();
+  const double limit = estimated_latency_us(784, false, level) + 0.001;
+  // 64-32 runs 2,592 multiply-adds; neither format may fit, or the network would not shrink.
+  REQUIRE(estimated_latency_us(2592, false, level) > limit);
+  REQUIRE(estimated_latency_us(2592, true, level) > limit);
+
   lepton::Requirements r = binary_requirements();
-  r.constraints.max_latency_us = 1.0;
+  r.constraints.max_latency_us = limit;
   const auto config = lepton::configure(r, binary_profile(10000, 339));
 
   CHECK(config.hidden_units == std::vector<std::size_t>{32, 16});
-  CHECK(config.quantize);
+  CHECK_FALSE(config.quantize);
   CHECK(config.reasons.at("hidden_units").driven_by == "requirements.constraints.max_latency_us");
-  CHECK(lepton::detail::estimated_latency_us(833, true) == Approx(0.6165));
+  CHECK_THAT(config.reasons.at("hidden_units").text, Contains("shrunk to 32-16"));
+  CHECK_THAT(config.reasons.at("hidden_units").text,
+             Contains("estimates for the " + lepton::to_string(level) + " kernels"));
 }
 
 TEST_CASE("unreachable size limit names the constraint", "[configurator][constraints]") {
@@ -353,17 +364,21 @@ TEST_CASE("unreachable size limit names the constraint", "[configurator][constra
 }
 
 TEST_CASE("unreachable latency names the constraint", "[configurator][constraints]") {
+  // 0.01 us is below the fixed per-call cost of every level and format (at least 0.05 us).
   lepton::Requirements r = binary_requirements();
-  r.constraints.max_latency_us = 0.1;
+  r.constraints.max_latency_us = 0.01;
+  const std::string level = lepton::to_string(lepton::default_simd_level());
   CHECK_THROWS_AS(lepton::configure(r, binary_profile(10000, 339)), lepton::ConstraintError);
+  CHECK_THROWS_WITH(lepton::configure(r, binary_profile(10000, 339)), Contains("constraints.max_latency_us = 0.01"));
   CHECK_THROWS_WITH(lepton::configure(r, binary_profile(10000, 339)),
-                    Contains("constraints.max_latency_us = 0.1") && Contains("0.2 us is fixed call overhead"));
+                    Contains("us is fixed call overhead on this machine's " + level + " kernels"));
+  CHECK_THROWS_WITH(lepton::configure(r, binary_profile(10000, 339)), Contains("raise max_latency_us to at least"));
 }
 
 TEST_CASE("all conflicts are listed at once", "[configurator][constraints]") {
   lepton::Requirements r = binary_requirements();
   r.constraints.max_model_bytes = 10;
-  r.constraints.max_latency_us = 0.1;
+  r.constraints.max_latency_us = 0.01;
   r.constraints.max_training_seconds = 1e-9;
   r.constraints.min_metric = 2.0;  // only a Requirements built in code can hold this
   try {
@@ -448,10 +463,14 @@ TEST_CASE("cross-fitting: a rare class gets fewer folds", "[configurator][cross_
 }
 
 TEST_CASE("cross-fitting: limits shrink the fold count", "[configurator][cross_fit]") {
-  // Members 8-64-32-1 have 2,689 parameters. The f32 predictor skips the merged network's zero blocks, so the
-  // estimate is K x 2,689 parameters at 1 us per 1,000 plus 0.2 us: 27.1 us for 10 folds, 13.6 us for 5.
+  // Members 8-64-32-1 run 2,592 multiply-adds. The f32 predictor skips the merged network's zero blocks, so
+  // 10 folds run 25,920 and 5 folds 12,960. The limit sits between the two estimates of this machine's level.
+  using lepton::detail::estimated_latency_us;
+  const lepton::SimdLevel level = lepton::default_simd_level();
+  const double ten_folds = estimated_latency_us(25'920, false, level);
+  const double five_folds = estimated_latency_us(12'960, false, level);
   lepton::Requirements r = binary_requirements();
-  r.constraints.max_latency_us = 20;
+  r.constraints.max_latency_us = (ten_folds + five_folds) / 2;
   auto config = lepton::configure(r, binary_profile(10000, 339));
   CHECK(config.cross_fit_folds == 5);
   CHECK(config.hidden_units == std::vector<std::size_t>{64, 32});
