@@ -93,6 +93,13 @@ void print_summary(const lepton::PipelineResult& result, const std::string& out_
 
 int run_command(const std::string& requirements_path, const std::string& data_path, const std::string& out_dir,
                 bool quiet, bool resume, int threads) {
+  // Warnings reach stderr even with --quiet and without --verbose, because each one reports a change to what
+  // the user requested, such as a --resume that finds no checkpoint and trains from the first epoch.
+  if (lepton::log_level() > lepton::LogLevel::Warning) {
+    lepton::set_log_sink(lepton::stderr_log_sink());
+    lepton::set_log_level(lepton::LogLevel::Warning);
+  }
+
   const lepton::Requirements requirements = lepton::load_requirements(requirements_path);
 
   lepton::PipelineOptions options;
@@ -209,7 +216,8 @@ int predict_command(const std::string& model_path, const std::string& data_path,
 }  // namespace
 
 int main(int argc, char** argv) {
-  // NOTE: the CLI keeps the library's quiet default; --verbose routes its decisions to stderr.
+  // NOTE: the CLI keeps the library's quiet default, except that `run` prints warnings. --verbose routes
+  // every decision to stderr.
   CLI::App app{"Lepton: from a requirements file and a CSV to a trained, evaluated, deployable model."};
   app.set_version_flag("--version", std::string("lepton ") + LEPTON_VERSION_STRING);
   app.require_subcommand(1);

@@ -5,13 +5,13 @@
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <numeric>
 
 #include <fmt/format.h>
 
 #include "lepton/dataset.hpp"
 #include "lepton/error.hpp"
+#include "train/checkpoint_files.hpp"
 
 namespace lepton {
 
@@ -51,16 +51,6 @@ TrainingData select_rows(const TrainingData& data, const std::vector<std::size_t
   return part;
 }
 
-// "runs/pm/checkpoint.pt" -> "runs/pm/checkpoint.fold3.pt".
-std::string member_checkpoint(const std::string& path, std::size_t member) {
-  if (path.empty()) return path;
-  const std::filesystem::path original(path);
-  std::filesystem::path result = original.parent_path() / original.stem();
-  result += fmt::format(".fold{}", member);
-  result += original.extension();
-  return result.string();
-}
-
 std::vector<std::size_t> assign_folds(const TrainerOptions& options, const TrainingData& data, std::size_t folds) {
   if (options.config.task == Task::Regression) {
     return random_folds(data.features.rows, folds, options.config.seed);
@@ -97,7 +87,8 @@ CrossFitResult fit_cross_fitted(const TrainerOptions& options, const TrainingDat
 
     TrainerOptions member_options = options;
     member_options.config.seed = member_seed(options.config.seed, member);
-    member_options.checkpoint_path = member_checkpoint(options.checkpoint_path, member);
+    // Files count members from 1, as progress lines and messages do: fold 0 is member 1.
+    member_options.checkpoint_path = detail::member_checkpoint_path(options.checkpoint_path, member + 1);
     if (options.max_seconds > 0) {
       // Each member gets an equal share of what is left, so a slow member does not starve the later ones.
       const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();

@@ -20,6 +20,7 @@
 #include "lepton/predictor.hpp"
 #include "lepton/quantize.hpp"
 #include "lepton/version.hpp"
+#include "train/checkpoint_files.hpp"
 #include "train/privacy_pii.hpp"
 #include "train/report.hpp"
 
@@ -371,12 +372,21 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
   const std::string data_sha256 = sha256_hex(data_bytes);
   const std::string requirements_sha256 = sha256_hex(requirements.to_json().dump());
   const bool writes_outputs = !options.distributed || options.distributed->rank == 0;
+  const std::string checkpoint_path = (fs::path(options.output_dir) / "checkpoint.pt").string();
+  // Rank 0 owns the folder's checkpoints. The plan is checked before anything is written or removed, so a
+  // rejected resume leaves the folder as it was.
+  std::optional<detail::CheckpointPlan> checkpoint_plan;
+  if (writes_outputs) {
+    checkpoint_plan = detail::plan_checkpoints(checkpoint_path, cross_fit ? result.config.cross_fit_folds : 1,
+                                               options.resume);
+  }
   check_resume_inputs(options.output_dir, options.resume, writes_outputs, options.data_path, data_sha256,
                       requirements_sha256);
+  if (checkpoint_plan) detail::apply_checkpoint_plan(*checkpoint_plan);
   TrainerOptions trainer_options;
   trainer_options.with_config(result.config)
       .with_progress(options.on_epoch)
-      .with_checkpoint((fs::path(options.output_dir) / "checkpoint.pt").string(), options.resume)
+      .with_checkpoint(checkpoint_path, options.resume)
       .with_threads(options.threads);
   if (requirements.constraints.max_training_seconds) {
     trainer_options.with_time_budget(*requirements.constraints.max_training_seconds);

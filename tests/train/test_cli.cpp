@@ -1,6 +1,8 @@
 // Runs the `lepton` binary on malformed inputs: each must exit non-zero with one clear message that names
-// the place, and leave no file in the output folder.
+// the place, and leave no file in the output folder. The last cases check what `run` prints and removes when
+// the output folder already contains checkpoints.
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -223,4 +225,78 @@ TEST_CASE("cli: missed min_metric exits with code 3", "[cli]") {
   const std::size_t end = result.output.find('\n', measured);
   CHECK(end - (measured + std::string("measured ").size()) <= 8);
   CHECK(fs::is_regular_file(fs::path(scratch.out()) / "model.lepton"));
+}
+
+namespace {
+
+// A small job that trains cross-fitted members in seconds: 400 rows, a third positive, with a clear rule.
+struct SmallJob {
+  std::string data, requirements;
+};
+
+SmallJob small_job(const Scratch& scratch) {
+  std::string csv = "x,y,label\n";
+  for (int i = 0; i < 400; ++i) {
+    csv += std::to_string(i % 17) + "," + std::to_string((i * 7) % 13) + "," + (i % 3 == 0 ? "1" : "0") + "\n";
+  }
+  return {scratch.write("data.csv", csv),
+          scratch.write("requirements.json",
+                        R"({"version": 1, "task": "binary_classification", "target": "label", "seed": 3,
+                            "constraints": {"max_training_seconds": 20}})")};
+}
+
+std::size_t count_of(const std::string& text, const std::string& part) {
+  std::size_t count = 0;
+  for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++count;
+  return count;
+}
+
+}  // namespace
+
+TEST_CASE("cli: resume without checkpoint warns in quiet mode", "[cli][resume]") {
+  const Scratch scratch("resume_none_" + std::to_string(::getpid()));
+  const SmallJob job = small_job(scratch);
+
+  const CommandResult r = run(run_arguments(job.requirements, job.data, scratch) + " --resume");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Contains("[lepton] warning: --resume found no checkpoint in " + scratch.out() +
+                                       " (checkpoint.member1.pt .. checkpoint.member"));
+  CHECK_THAT(r.output, Catch::Contains("); training from the first epoch\n"));
+  CHECK(count_of(r.output, "--resume found") == 1);
+  CHECK(fs::is_regular_file(fs::path(scratch.out()) / "checkpoint.member1.pt"));
+  CHECK_FALSE(fs::exists(fs::path(scratch.out()) / "checkpoint.fold0.pt"));
+
+  // All members have checkpoints now, so a second resume prints no warning.
+  const CommandResult again = run(run_arguments(job.requirements, job.data, scratch) + " --resume");
+  INFO(again.output);
+  CHECK(again.exit_code == 0);
+  CHECK_THAT(again.output, !Catch::Contains("warning"));
+}
+
+TEST_CASE("cli: stale checkpoints are rejected or removed", "[cli][resume]") {
+  const Scratch scratch("resume_stale_" + std::to_string(::getpid()));
+  const SmallJob job = small_job(scratch);
+  const fs::path out = scratch.out();
+  fs::create_directories(out);
+  std::ofstream(out / "checkpoint.fold7.pt") << "old";
+  std::ofstream(out / "notes.txt") << "mine";
+
+  // --resume rejects a checkpoint that this run does not train and changes nothing.
+  const CommandResult rejected = run(run_arguments(job.requirements, job.data, scratch) + " --resume");
+  INFO(rejected.output);
+  CHECK(rejected.exit_code == 1);
+  CHECK_THAT(rejected.output, Catch::Contains("error: --resume: " + out.string() + " contains 1 checkpoint that "
+                                              "this run does not train: checkpoint.fold7.pt (member 8"));
+  CHECK_THAT(rejected.output, Catch::Contains("Run without --resume to train from the first epoch, which removes it"));
+  CHECK(fs::is_regular_file(out / "checkpoint.fold7.pt"));
+
+  // Without --resume the run removes the stale checkpoint and keeps every other file.
+  const CommandResult fresh = run(run_arguments(job.requirements, job.data, scratch));
+  INFO(fresh.output);
+  CHECK(fresh.exit_code == 0);
+  CHECK_FALSE(fs::exists(out / "checkpoint.fold7.pt"));
+  CHECK(fs::is_regular_file(out / "notes.txt"));
+  CHECK(fs::is_regular_file(out / "checkpoint.member1.pt"));
+  CHECK_THAT(fresh.output, !Catch::Contains("warning"));
 }

@@ -216,11 +216,20 @@ TEST_CASE("fit_cross_fitted: one checkpoint per member", "[ensemble]") {
 
   const TrainingData data = blobs(200, 3, 4, 1);
   const CrossFitResult first = fit_cross_fitted(options, data, 3);
-  for (int k = 0; k < 3; ++k) {
+  // Files count members from 1, as progress lines do: fold 0 trains member 1.
+  for (int k = 1; k <= 3; ++k) {
     INFO("member " << k);
-    CHECK(fs::is_regular_file(folder / ("checkpoint.fold" + std::to_string(k) + ".pt")));
+    CHECK(fs::is_regular_file(folder / ("checkpoint.member" + std::to_string(k) + ".pt")));
   }
+  CHECK_FALSE(fs::exists(folder / "checkpoint.member0.pt"));
+  CHECK_FALSE(fs::exists(folder / "checkpoint.member4.pt"));
+  CHECK_FALSE(fs::exists(folder / "checkpoint.fold0.pt"));
   CHECK_FALSE(fs::exists(folder / "checkpoint.pt"));
+  // Every checkpoint was written under a temporary name and renamed, so none is left behind.
+  for (const fs::directory_entry& entry : fs::directory_iterator(folder)) {
+    INFO(entry.path());
+    CHECK(entry.path().filename().string().find(".tmp") == std::string::npos);
+  }
 
   // Resuming finished members returns their results without training again.
   options.resume = true;

@@ -5,10 +5,15 @@
 #include <filesystem>
 #include <map>
 #include <numeric>
+#include <string_view>
+#include <vector>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
+#include "lepton/error.hpp"
 #include "lepton/io.hpp"
+#include "lepton/log.hpp"
 #include "lepton/pipeline.hpp"
 #include "lepton/predictor.hpp"
 
@@ -55,6 +60,61 @@ const lepton::PipelineResult& run_once(std::uint64_t seed, const std::string& ta
   return cache.emplace(key, lepton::run_pipeline(requirements, options)).first->second;
 }
 
+// 400 rows, a third of them positive, with a clear rule: small and fast, and large enough for 5 folds.
+std::string small_csv() {
+  std::string csv = "x,y,label\n";
+  for (int i = 0; i < 400; ++i) {
+    csv += std::to_string(i % 17) + "," + std::to_string((i * 7) % 13) + "," + (i % 3 == 0 ? "1" : "0") + "\n";
+  }
+  return csv;
+}
+
+// An empty folder with data.csv (small_csv), removed when the test program exits.
+fs::path small_job_folder(const std::string& tag) {
+  const fs::path folder = output_dir(0, tag);
+  fs::remove_all(folder);
+  fs::create_directories(folder);
+  static OutputCleanup cleanup;
+  cleanup.folders.push_back(folder);
+  lepton::write_file_atomically((folder / "data.csv").string(), small_csv());
+  return folder;
+}
+
+lepton::Requirements small_requirements() {
+  lepton::Requirements requirements;
+  requirements.target = "label";
+  requirements.seed = 3;
+  requirements.constraints.max_training_seconds = 20;
+  return requirements;
+}
+
+// Reads folder/data.csv and writes into folder/out.
+lepton::PipelineOptions small_options(const fs::path& folder) {
+  lepton::PipelineOptions options;
+  options.data_path = (folder / "data.csv").string();
+  options.output_dir = (folder / "out").string();
+  return options;
+}
+
+void touch(const fs::path& path) { lepton::write_file_atomically(path.string(), "x"); }
+
+std::string member_file(std::size_t member) { return "checkpoint.member" + std::to_string(member) + ".pt"; }
+
+// Collects the library's warnings while it lives, then restores the silent default.
+struct WarningCapture {
+  std::vector<std::string> warnings;
+  WarningCapture() {
+    lepton::set_log_sink([this](lepton::LogLevel level, std::string_view message) {
+      if (level == lepton::LogLevel::Warning) warnings.emplace_back(message);
+    });
+    lepton::set_log_level(lepton::LogLevel::Warning);
+  }
+  ~WarningCapture() {
+    lepton::set_log_sink({});
+    lepton::set_log_level(lepton::LogLevel::Off);
+  }
+};
+
 }  // namespace
 
 TEST_CASE("pipeline: AI4I quality floor over three seeds", "[e2e]") {
@@ -90,10 +150,15 @@ TEST_CASE("pipeline: AI4I trains cross-fitted members", "[e2e]") {
   CHECK(result.training.network.layers.front().outputs == 10 * result.config.hidden_units.front());
 
   const fs::path out = output_dir(kSeeds[0], "main");
-  for (int k = 0; k < 10; ++k) {
+  // Members count from 1 in file names, as in progress lines.
+  for (int k = 1; k <= 10; ++k) {
     INFO("member " << k);
-    CHECK(fs::is_regular_file(out / ("checkpoint.fold" + std::to_string(k) + ".pt")));
+    CHECK(fs::is_regular_file(out / ("checkpoint.member" + std::to_string(k) + ".pt")));
   }
+  CHECK_FALSE(fs::exists(out / "checkpoint.member0.pt"));
+  CHECK_FALSE(fs::exists(out / "checkpoint.member11.pt"));
+  CHECK_FALSE(fs::exists(out / "checkpoint.fold0.pt"));
+  CHECK_FALSE(fs::exists(out / "checkpoint.pt"));
 }
 
 TEST_CASE("pipeline: AI4I keeps the temperature difference as a derived input", "[e2e][derived]") {
@@ -173,26 +238,11 @@ TEST_CASE("pipeline: same seed gives the same model and metrics", "[e2e][determi
 }
 
 TEST_CASE("pipeline: resume rejects a changed data file", "[e2e][resume]") {
-  // 400 rows, a third of them positive, with a clear rule: small and fast, and large enough for 5 folds.
-  const fs::path folder = output_dir(0, "resume");
-  fs::remove_all(folder);
-  fs::create_directories(folder);
-  static OutputCleanup cleanup;
-  cleanup.folders.push_back(folder);
+  const fs::path folder = small_job_folder("resume");
+  const std::string csv = small_csv();
   const fs::path data = folder / "data.csv";
-  std::string csv = "x,y,label\n";
-  for (int i = 0; i < 400; ++i) {
-    csv += std::to_string(i % 17) + "," + std::to_string((i * 7) % 13) + "," + (i % 3 == 0 ? "1" : "0") + "\n";
-  }
-  lepton::write_file_atomically(data.string(), csv);
-
-  lepton::Requirements requirements;
-  requirements.target = "label";
-  requirements.seed = 3;
-  requirements.constraints.max_training_seconds = 20;
-  lepton::PipelineOptions options;
-  options.data_path = data.string();
-  options.output_dir = (folder / "out").string();
+  lepton::Requirements requirements = small_requirements();
+  lepton::PipelineOptions options = small_options(folder);
   const lepton::PipelineResult first = lepton::run_pipeline(requirements, options);
   CHECK(fs::is_regular_file(folder / "out" / "training_inputs.json"));
 
@@ -217,4 +267,89 @@ TEST_CASE("pipeline: resume rejects a changed data file", "[e2e][resume]") {
                     Catch::Matchers::Contains("the requirements differ"));
   options.resume = false;
   CHECK_NOTHROW(lepton::run_pipeline(requirements, options));
+}
+
+TEST_CASE("pipeline: fresh run removes stale checkpoints", "[e2e][checkpoint]") {
+  const fs::path folder = small_job_folder("stale");
+  const fs::path out = folder / "out";
+  fs::create_directories(out);
+  // An older 10-member run with 0-based names, a larger run, a single model and an unfinished write.
+  const std::vector<std::string> stale = {"checkpoint.fold0.pt", "checkpoint.fold9.pt", member_file(12),
+                                          "checkpoint.pt", "checkpoint.member2.pt.tmp-99"};
+  for (const std::string& name : stale) touch(out / name);
+  touch(out / "notes.txt");
+  touch(out / "checkpoint.pt.bak");
+
+  const lepton::PipelineResult result = lepton::run_pipeline(small_requirements(), small_options(folder));
+  const std::size_t members = result.config.cross_fit_folds;
+  REQUIRE(members > 1);
+
+  for (const std::string& name : stale) {
+    INFO(name);
+    CHECK_FALSE(fs::exists(out / name));
+  }
+  CHECK(fs::is_regular_file(out / "notes.txt"));
+  CHECK(fs::is_regular_file(out / "checkpoint.pt.bak"));
+  for (std::size_t k = 1; k <= members; ++k) {
+    INFO("member " << k);
+    CHECK(fs::is_regular_file(out / member_file(k)));
+  }
+  CHECK_FALSE(fs::exists(out / member_file(members + 1)));
+  for (const fs::directory_entry& entry : fs::directory_iterator(out)) {
+    INFO(entry.path());
+    CHECK(entry.path().filename().string().find(".tmp-") == std::string::npos);
+  }
+}
+
+TEST_CASE("pipeline: resume warns about members that start over", "[e2e][resume][checkpoint]") {
+  const fs::path folder = small_job_folder("resume_notice");
+  const fs::path out = folder / "out";
+  lepton::PipelineOptions options = small_options(folder);
+  options.resume = true;
+  WarningCapture capture;
+
+  // No checkpoint at all: one warning, and the run trains from the first epoch.
+  const lepton::PipelineResult first = lepton::run_pipeline(small_requirements(), options);
+  const std::size_t members = first.config.cross_fit_folds;
+  REQUIRE(members > 1);
+  REQUIRE(capture.warnings.size() == 1);
+  CHECK(capture.warnings[0] == "--resume found no checkpoint in " + out.string() + " (checkpoint.member1.pt .. " +
+                                   member_file(members) + "); training from the first epoch");
+  CHECK_FALSE(first.training.resumed);
+
+  // The last two members lost their checkpoints: the warning names them, and the others resume.
+  fs::remove(out / member_file(members));
+  fs::remove(out / member_file(members - 1));
+  capture.warnings.clear();
+  const lepton::PipelineResult second = lepton::run_pipeline(small_requirements(), options);
+  REQUIRE(capture.warnings.size() == 1);
+  CHECK(capture.warnings[0] == fmt::format("--resume found checkpoints of members 1-{} of {} in {}; members {}-{} "
+                                           "start from the first epoch",
+                                           members - 2, members, out.string(), members - 1, members));
+  CHECK(second.members.front().resumed);
+  CHECK_FALSE(second.members.back().resumed);
+
+  // Every member has its checkpoint now: no warning.
+  capture.warnings.clear();
+  CHECK(lepton::run_pipeline(small_requirements(), options).training.resumed);
+  CHECK(capture.warnings.empty());
+}
+
+TEST_CASE("pipeline: resume rejects checkpoints of other members", "[e2e][resume][checkpoint]") {
+  const fs::path folder = small_job_folder("resume_foreign");
+  const fs::path out = folder / "out";
+  fs::create_directories(out);
+  lepton::PipelineOptions options = small_options(folder);
+  options.resume = true;
+  touch(out / "checkpoint.fold3.pt");
+
+  CHECK_THROWS_AS(lepton::run_pipeline(small_requirements(), options), lepton::InvalidArgument);
+  CHECK_THROWS_WITH(lepton::run_pipeline(small_requirements(), options),
+                    Catch::Matchers::Contains(out.string() + " contains 1 checkpoint that this run does not train: "
+                                              "checkpoint.fold3.pt") &&
+                        Catch::Matchers::Contains("Run without --resume"));
+  // A rejected resume changes nothing in the folder.
+  CHECK(fs::is_regular_file(out / "checkpoint.fold3.pt"));
+  CHECK_FALSE(fs::exists(out / "training_inputs.json"));
+  CHECK_FALSE(fs::exists(out / member_file(1)));
 }

@@ -1,0 +1,42 @@
+#pragma once
+// Names of the training checkpoints in an output folder, and the check that a run makes of them before it
+// trains. Not installed.
+//
+// The scheme, for the base path "DIR/checkpoint.pt":
+//   DIR/checkpoint.pt           a single model
+//   DIR/checkpoint.memberK.pt   cross-fitted member K, counted from 1 as in progress lines and messages
+//   DIR/checkpoint.foldK.pt     the older name, which counted members from 0 (fold 0 was member 1)
+//   DIR/<one of the above>.tmp-PID   a write that a killed process did not finish (see write_file_atomically)
+
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace lepton::detail {
+
+/// Returns the checkpoint path of cross-fitted member `member` (counted from 1):
+/// "runs/pm/checkpoint.pt" -> "runs/pm/checkpoint.member3.pt". An empty path (no checkpoints) stays empty.
+std::string member_checkpoint_path(const std::string& path, std::size_t member);
+
+/// Actions that a run takes on the checkpoint files in its folder before it trains.
+struct CheckpointPlan {
+  /// Files of the scheme that the run removes: every checkpoint when it does not resume, and unfinished
+  /// temporary files always.
+  std::vector<std::filesystem::path> stale;
+  /// A warning for the user, or empty. Set when a resuming run finds no checkpoint for some or all models,
+  /// because those models then train from the first epoch although the user requested a resume.
+  std::string resume_notice;
+};
+
+/// Checks the checkpoint files next to `checkpoint_path` against a run that trains `members` models
+/// (1: a single model at checkpoint_path itself; K > 1: members 1 to K). Removes nothing.
+/// Throws InvalidArgument when `resume` is set and the folder contains a checkpoint that this run does not
+/// train (another member count, a single model, or an old "foldK" name), naming the file and the fix.
+CheckpointPlan plan_checkpoints(const std::string& checkpoint_path, std::size_t members, bool resume);
+
+/// Removes the plan's stale files and sends its notice to the log as a warning. Throws IoError naming the
+/// file that cannot be removed.
+void apply_checkpoint_plan(const CheckpointPlan& plan);
+
+}  // namespace lepton::detail
