@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "lepton/predictor.hpp"
+#include "runtime/kernels.hpp"
 
 namespace lepton::detail {
 
@@ -38,37 +39,39 @@ inline constexpr std::size_t kInt8BytesPerChannel = 4;
 
 /// Single-row latency estimate of the runtime predictor: a fixed cost per call plus the multiply-adds that
 /// the kernels run, at one throughput per SIMD level and weight format. Each entry is fitted through two
-/// measured points and then rounded toward slower. The points are one 8-64-32-1 member (2,592 multiply-adds)
-/// and the merged 8-640-320-1 network of 10 members. That network runs 25,920 multiply-adds in f32, which
-/// skips its zero blocks, and 210,240 in int8, whose layers run dense.
+/// measured points, one 8-64-32-1 member (2,592 multiply-adds) and the merged 8-640-320-1 network of 10
+/// members, whose kernels skip the zero blocks and run 25,920 multiply-adds. Where runs disagreed, the
+/// slowest figure counts, and the fit is rounded toward slower.
 /// Machine: a 2-core KVM guest, `Intel(R) Xeon(R) Processor` with AVX-512 VNNI, GCC 12 Release build, one
-/// thread, shared with other builds while measuring.
-/// Sources: docs/benchmarks.md, section "Inference" (2026-12-04) and its subsection "Merged cross-fitted
-/// networks: skipping the zero blocks" (2026-12-05), for AVX-512 and for AVX2 f32 on the merged network.
-/// The scalar level and AVX2 single members and int8 come from `LEPTON_SIMD=<level>
-/// build-block/tests/bench_inference MODEL` on the same machine on 2026-12-05 (MODEL:
-/// tests/golden/ai4i_mlp.lepton, and the merged model that `lepton run` writes for
+/// thread, shared with other builds while measuring (1-minute load average up to 3.9).
+/// Sources: docs/benchmarks.md, section "Inference" (2026-12-04) and its subsections "Merged cross-fitted
+/// networks: skipping the zero blocks" and "Merged int8 networks in blocks" (2026-12-05), and
+/// `LEPTON_SIMD=<level> build-latency/tests/bench_inference MODEL` run twice per level on the same machine
+/// on 2026-12-05 (MODEL: tests/golden/ai4i_mlp.lepton, and the merged model that `lepton run` writes for
 /// examples/predictive_maintenance).
-/// NOTE: an estimate for this machine's kernels. Quantizing each layer's activations costs time in
-/// proportion to the layer widths, not to the multiply-adds, so int8 estimates of very small networks can
-/// come out below f32 although int8 measured slower there. report.json records the measured latency.
+/// NOTE: an estimate for this machine's kernels, with figures that moved by up to 30 % with the load.
+/// report.json records the measured latency.
 struct KernelThroughput {
   double multiply_adds_per_us = 0;  ///< Multiply-adds per microsecond on one core, single row.
-  double call_overhead_us = 0;      ///< Fixed cost of one predict() call: setup, the sigmoid, the threshold.
+  double call_overhead_us = 0;      ///< Fixed cost of one predict() call: setup and the output transform.
 };
 
-/// Scalar f32: member 0.510 us, merged 4.643 us, so 5,644 multiply-adds per us and 0.051 us per call.
-inline constexpr KernelThroughput kScalarFp32{5'000, 0.05};
-/// Scalar int8: member 1.190 us, dense merged 36.41 us, so 5,896 per us and 0.75 us per call.
-inline constexpr KernelThroughput kScalarInt8{5'500, 0.8};
-/// AVX2 f32: member 0.132 us, merged 1.61 us, so 15,800 per us.
-inline constexpr KernelThroughput kAvx2Fp32{15'000, 0.05};
-/// AVX2 int8: member 0.231 us, dense merged 3.822 us, so 57,800 per us and 0.19 us per call.
-inline constexpr KernelThroughput kAvx2Int8{50'000, 0.2};
-/// AVX-512 f32: member 0.137 us, merged 1.53 to 2.0 us across runs, so 13,300 per us at the slower figure.
+// Each comment gives the measured range and the throughput that the slowest merged figure minus the call
+// cost implies, before rounding down. The call cost is set so that the member estimate also stays slower.
+
+/// Scalar f32: member 0.419 to 0.510 us, merged 4.64 to 6.12 us, so 4,270 multiply-adds per us.
+inline constexpr KernelThroughput kScalarFp32{4'000, 0.05};
+/// Scalar int8: member 1.19 to 1.34 us, merged 18.4 us, so 1,440 per us. The scalar int8 kernel is slow on
+/// the merged network's small blocks: it ran the dense merged network at 5,900 per us.
+inline constexpr KernelThroughput kScalarInt8{1'350, 0.4};
+/// AVX2 f32: member 0.132 to 0.138 us, merged 1.47 to 1.86 us, so 14,360 per us.
+inline constexpr KernelThroughput kAvx2Fp32{13'000, 0.05};
+/// AVX2 int8: member 0.231 to 0.241 us, merged 1.33 to 1.89 us, so 14,890 per us.
+inline constexpr KernelThroughput kAvx2Int8{14'000, 0.15};
+/// AVX-512 f32: member 0.137 to 0.146 us, merged 1.53 to 2.0 us, so 13,290 per us.
 inline constexpr KernelThroughput kAvx512Fp32{13'000, 0.05};
-/// AVX-512 int8: member 0.159 us, dense merged 3.20 us, so 68,300 per us and 0.12 us per call.
-inline constexpr KernelThroughput kAvx512Int8{60'000, 0.15};
+/// AVX-512 int8: member 0.148 to 0.164 us, merged 0.77 to 0.82 us, so 36,980 per us.
+inline constexpr KernelThroughput kAvx512Int8{32'000, 0.12};
 
 inline const KernelThroughput& kernel_throughput(SimdLevel level, bool int8) {
   switch (level) {
@@ -160,17 +163,23 @@ inline std::size_t multiply_add_count(std::size_t inputs, const std::vector<std:
 }
 
 /// Multiply-adds that the predictor runs per row for `members` members of these hidden layers merged into
-/// one network (1: a single model). The f32 kernels skip the zero blocks of the merged block-diagonal layers,
-/// so they run the members' multiply-adds. The int8 kernels run every merged layer dense.
-/// TODO: count the members' multiply-adds for int8 too, and refit the int8 entries, once the int8 predictor
-/// runs block-diagonal layers block by block.
+/// one network (1: a single model). The merged hidden layers after the first are block-diagonal, and the
+/// kernels run them block by block, so they run the members' multiply-adds. An int8 layer runs dense
+/// instead when its blocks' inputs are not a multiple of the kernels' 4-byte input group (kInputGroup).
+/// NOTE: such a dense int8 layer is priced at the blocked int8 throughput, which overestimates it about 2x.
+/// The configurator's widths are powers of two of at least 4, so it never builds one.
 inline std::size_t runtime_multiply_adds(std::size_t inputs, const std::vector<std::size_t>& hidden,
                                          std::size_t outputs, std::size_t members, bool int8) {
-  if (!int8) return members * multiply_add_count(inputs, hidden, outputs);
+  if (hidden.empty()) return inputs * outputs;
 
-  std::vector<std::size_t> merged = hidden;
-  for (std::size_t& units : merged) units *= members;
-  return multiply_add_count(inputs, merged, outputs);
+  // The first layer reads the shared inputs, and the output layer reads every member's last hidden units.
+  std::size_t count = members * inputs * hidden.front() + members * hidden.back() * outputs;
+  for (std::size_t i = 1; i < hidden.size(); ++i) {
+    const std::size_t block = hidden[i - 1] * hidden[i];
+    const bool dense = int8 && members > 1 && hidden[i - 1] % kInputGroup != 0;
+    count += dense ? members * members * block : members * block;
+  }
+  return count;
 }
 
 /// Estimated single-row latency in microseconds of a network that runs `multiply_adds` per row on the
