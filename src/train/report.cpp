@@ -3,13 +3,16 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "lepton/error.hpp"
+#include "lepton/log.hpp"
 #include "lepton/predictor.hpp"
 #include "lepton/version.hpp"
+#include "train/configurator_detail.hpp"
 
 namespace lepton::detail {
 namespace {
@@ -48,6 +51,46 @@ json check_constraints(const Requirements& requirements, const PipelineResult& r
                                   "training stops after the epoch that passes the budget"));
   }
   return rows;
+}
+
+// The configurator's estimate for the fp32 network that the report measures: the members' multiply-adds when
+// cross-fitted members were merged, because the f32 kernels skip the zero blocks.
+double estimated_fp32_latency_us(const PipelineResult& result, const ModelArtifact& artifact) {
+  const std::size_t members = std::max<std::size_t>(1, result.members.size());
+  const std::size_t multiply_adds = runtime_multiply_adds(artifact.network.inputs(), result.config.hidden_units,
+                                                          artifact.network.outputs(), members, false);
+  return estimated_latency_us(multiply_adds, false, default_simd_level());
+}
+
+// Compares the measured single-row latency with constraints.max_latency_us, or returns null when no limit is set.
+// A miss is a warning and not an error: the latency depends on the machine and its load while measuring, and
+// the trained model stays usable, so the run keeps its outputs (the CLI still exits with code 3).
+json check_latency(const Requirements& requirements, const PipelineResult& result, const ModelArtifact& artifact,
+                   double measured_us) {
+  const std::optional<double> limit = requirements.constraints.max_latency_us;
+  if (!limit) return nullptr;
+
+  const double estimated_us = estimated_fp32_latency_us(result, artifact);
+  const std::string level = to_string(default_simd_level());
+  const bool exceeded = measured_us > *limit;
+  std::string message;
+  if (exceeded) {
+    message = fmt::format("the measured single-row latency {:.3g} us exceeds constraints.max_latency_us {:g} "
+                          "(estimated {:.3g} us for the {} kernels); the model is kept. Deploy it on a machine with "
+                          "faster kernels or less load, or raise max_latency_us",
+                          measured_us, *limit, estimated_us, level);
+    log(LogLevel::Warning, "run report: " + message);
+  }
+  // NOTE: with quantize on, this measures the fp32 model.lepton, not model_int8.lepton, because the report
+  // receives only the fp32 artifact.
+  return {{"max_latency_us", *limit},
+          {"measured_us", measured_us},
+          {"estimated_us", estimated_us},
+          {"simd_level", level},
+          {"model", "fp32"},
+          {"exceeded", exceeded},
+          {"action", exceeded ? "warning" : "none"},
+          {"message", message}};
 }
 
 }  // namespace
@@ -101,7 +144,10 @@ json build_report(const Requirements& requirements, const PipelineResult& result
   report["constraints"] = check_constraints(requirements, result, artifact, latency_us);
   report["model"] = {{"path", result.model_path},
                      {"parameters", artifact.network.parameter_count()},
-                     {"single_row_latency_us", latency_us}};
+                     {"single_row_latency_us", latency_us},
+                     {"estimated_single_row_latency_us", estimated_fp32_latency_us(result, artifact)},
+                     {"simd_level", to_string(default_simd_level())}};
+  report["latency_check"] = check_latency(requirements, result, artifact, latency_us);
   report["explanations"] = result.explanations;
   report["quantization"] = result.quantization;
   report["provenance"] = artifact.provenance.to_json();
@@ -200,6 +246,16 @@ void render_explanations(std::string& md, const json& section) {
   }
 }
 
+// A plain line under the constraints table when the measured latency misses max_latency_us.
+void render_latency_check(std::string& md, const json& check) {
+  if (!check.is_object() || !check.value("exceeded", false)) return;
+  md += fmt::format("\n**Warning: latency limit exceeded.** The median single-row latency measured on this machine "
+                    "is {} µs, above max_latency_us {} µs (estimated {} µs before training, for the {} kernels). The "
+                    "model was kept; deploy it on a faster machine, or raise max_latency_us.\n",
+                    number(check["measured_us"], 2), number(check["max_latency_us"], 2),
+                    number(check["estimated_us"], 2), check["simd_level"].get<std::string>());
+}
+
 // A configuration value as people read it: derived inputs by name, everything else as JSON.
 std::string setting_text(const std::string& field, const json& value) {
   if (field != "derived_features" || !value.is_array()) return value.dump();
@@ -238,6 +294,7 @@ std::string render_report_markdown(const json& report) {
                         cell(row["note"].get<std::string>()));
     }
   }
+  render_latency_check(md, report.value("latency_check", json()));
 
   render_explanations(md, report["explanations"]);
 
