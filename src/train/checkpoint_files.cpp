@@ -124,35 +124,50 @@ std::string describe_file(const CheckpointFile& file) {
   switch (file.kind) {
     case CheckpointKind::Single: return fmt::format("{} (a single model)", name);
     case CheckpointKind::Member: return fmt::format("{} (member {})", name, file.member);
-    case CheckpointKind::OldFold:
-      return fmt::format("{} (member {}, under the older name that counted members from 0)", name, file.member);
+    case CheckpointKind::OldFold: return fmt::format("{} (member {})", name, file.member);
     case CheckpointKind::Temporary: return fmt::format("{} (an unfinished write)", name);
   }
   return name;
 }
 
-// "1-3, 5, 7-10" for {1, 2, 3, 5, 7, 8, 9, 10}; `numbers` is sorted.
+// "1-3, 5, 7, 8, 10" for {1, 2, 3, 5, 7, 8, 10}: runs of three or more become ranges. `numbers` is sorted.
 std::string number_ranges(const std::vector<std::size_t>& numbers) {
   std::vector<std::string> parts;
   for (std::size_t i = 0; i < numbers.size();) {
     std::size_t j = i;
     while (j + 1 < numbers.size() && numbers[j + 1] == numbers[j] + 1) ++j;
-    parts.push_back(i == j ? fmt::format("{}", numbers[i]) : fmt::format("{}-{}", numbers[i], numbers[j]));
+    if (j >= i + 2) {
+      parts.push_back(fmt::format("{}-{}", numbers[i], numbers[j]));
+    } else {
+      for (std::size_t k = i; k <= j; ++k) parts.push_back(fmt::format("{}", numbers[k]));
+    }
     i = j + 1;
   }
   return fmt::format("{}", fmt::join(parts, ", "));
 }
 
+// Lists the first kMaxListed files by name, so that a folder of many old checkpoints gives a readable message.
+constexpr std::size_t kMaxListed = 6;
+
 std::string foreign_checkpoints_message(const fs::path& base, std::size_t members,
                                         const std::vector<CheckpointFile>& foreign) {
   std::vector<std::string> listed;
-  for (const CheckpointFile& file : foreign) listed.push_back(describe_file(file));
-  const std::string count =
-      foreign.size() == 1 ? "1 checkpoint" : fmt::format("{} checkpoints", foreign.size());
-  return fmt::format("--resume: {} contains {} that this run does not train: {}. This run trains {}. Run without "
+  for (std::size_t i = 0; i < foreign.size() && i < kMaxListed; ++i) listed.push_back(describe_file(foreign[i]));
+  if (foreign.size() > kMaxListed) listed.push_back(fmt::format("and {} more", foreign.size() - kMaxListed));
+
+  const bool old_names = std::any_of(foreign.begin(), foreign.end(), [](const CheckpointFile& file) {
+    return file.kind == CheckpointKind::OldFold;
+  });
+  const std::string old_names_note =
+      old_names ? fmt::format(" The {}.foldK{} names come from older Lepton builds, which counted members from 0.",
+                              base.stem().string(), base.extension().string())
+                : "";
+
+  const std::string count = foreign.size() == 1 ? "1 checkpoint" : fmt::format("{} checkpoints", foreign.size());
+  return fmt::format("--resume: {} contains {} that this run does not train: {}.{} This run trains {}. Run without "
                      "--resume to train from the first epoch, which removes {}, or write to another output folder",
-                     base.parent_path().string(), count, fmt::join(listed, ", "), describe_run(base, members),
-                     foreign.size() == 1 ? "it" : "them");
+                     base.parent_path().string(), count, fmt::join(listed, ", "), old_names_note,
+                     describe_run(base, members), foreign.size() == 1 ? "it" : "them");
 }
 
 // Empty when every model of the run has a checkpoint to resume from.

@@ -134,6 +134,15 @@ TEST_CASE("ensemble checkpoints: resume names restarted members", "[ensemble][ch
   CHECK(plan.resume_notice == "--resume found checkpoints of members 1-3, 5 of 10 in " + folder.dir.string() +
                                   "; members 4, 6-10 start from the first epoch");
 
+  // Two neighbours are listed, not written as a range.
+  fs::remove(folder.dir / "checkpoint.member3.pt");
+  fs::remove(folder.dir / "checkpoint.member5.pt");
+  CHECK(plan_checkpoints(folder.base(), 4, true).resume_notice ==
+        "--resume found checkpoints of members 1, 2 of 4 in " + folder.dir.string() +
+            "; members 3, 4 start from the first epoch");
+  folder.touch("checkpoint.member3.pt");
+  folder.touch("checkpoint.member5.pt");
+
   folder.touch("checkpoint.member4.pt");
   for (int k = 6; k <= 9; ++k) folder.touch("checkpoint.member" + std::to_string(k) + ".pt");
   CHECK(plan_checkpoints(folder.base(), 10, true).resume_notice ==
@@ -172,6 +181,17 @@ TEST_CASE("ensemble checkpoints: resume rejects members beyond the count", "[ens
   CHECK(folder.has("checkpoint.member10.pt"));
 }
 
+TEST_CASE("ensemble checkpoints: long rejection lists six files", "[ensemble][checkpoint]") {
+  Folder folder("many");
+  for (int k = 0; k < 10; ++k) folder.touch("checkpoint.fold" + std::to_string(k) + ".pt");
+
+  const auto plan = [&folder] { return plan_checkpoints(folder.base(), 10, true); };
+  CHECK_THROWS_WITH(plan(), Contains("contains 10 checkpoints that this run does not train: checkpoint.fold0.pt "
+                                     "(member 1), checkpoint.fold1.pt (member 2)"));
+  CHECK_THROWS_WITH(plan(), Contains("checkpoint.fold5.pt (member 6), and 4 more."));
+  CHECK_THROWS_WITH(plan(), !Contains("checkpoint.fold6.pt"));
+}
+
 TEST_CASE("ensemble checkpoints: resume rejects old fold names", "[ensemble][checkpoint]") {
   Folder folder("fold");
   folder.touch("checkpoint.member1.pt");
@@ -180,7 +200,8 @@ TEST_CASE("ensemble checkpoints: resume rejects old fold names", "[ensemble][che
   const auto plan = [&folder] { return plan_checkpoints(folder.base(), 10, true); };
   CHECK_THROWS_AS(plan(), lepton::InvalidArgument);
   CHECK_THROWS_WITH(plan(), Contains("contains 1 checkpoint that this run does not train: checkpoint.fold3.pt "
-                                     "(member 4, under the older name that counted members from 0)"));
+                                     "(member 4). The checkpoint.foldK.pt names come from older Lepton builds, "
+                                     "which counted members from 0."));
   CHECK_THROWS_WITH(plan(), Contains("which removes it"));
   CHECK(folder.has("checkpoint.fold3.pt"));
 }

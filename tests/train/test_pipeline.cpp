@@ -323,7 +323,9 @@ TEST_CASE("pipeline: resume warns about members that start over", "[e2e][resume]
   capture.warnings.clear();
   const lepton::PipelineResult second = lepton::run_pipeline(small_requirements(), options);
   REQUIRE(capture.warnings.size() == 1);
-  CHECK(capture.warnings[0] == fmt::format("--resume found checkpoints of members 1-{} of {} in {}; members {}-{} "
+  // With 5 or more members the kept ones form a range, and the two lost ones are listed.
+  REQUIRE(members >= 5);
+  CHECK(capture.warnings[0] == fmt::format("--resume found checkpoints of members 1-{} of {} in {}; members {}, {} "
                                            "start from the first epoch",
                                            members - 2, members, out.string(), members - 1, members));
   CHECK(second.members.front().resumed);
