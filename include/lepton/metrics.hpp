@@ -16,7 +16,9 @@ struct ConfusionMatrix {
   std::size_t classes = 0;
   std::vector<std::size_t> counts;  ///< Row-major classes x classes.
 
-  std::size_t at(std::size_t truth, std::size_t predicted) const { return counts[truth * classes + predicted]; }
+  /// Returns the count of rows of class `truth` predicted as `predicted`. Throws InvalidArgument when either
+  /// index is not below `classes` or `counts` does not hold classes x classes entries.
+  std::size_t at(std::size_t truth, std::size_t predicted) const;
 };
 
 ConfusionMatrix confusion_matrix(const std::vector<std::int64_t>& truth,

@@ -23,8 +23,11 @@ void check_rows(std::size_t prediction_rows, std::size_t truth_rows) {
   }
 }
 
+// An Evaluation that scored no rows has an empty confusion matrix, which counts as all zeros.
 detail::BinaryCounts counts_of(const ConfusionMatrix& confusion) {
   detail::BinaryCounts counts;
+  if (confusion.classes == 0) return counts;
+
   counts.tn = confusion.at(0, 0);
   counts.fp = confusion.at(0, 1);
   counts.fn = confusion.at(1, 0);

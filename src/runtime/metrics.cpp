@@ -244,6 +244,15 @@ double binary_weighted_f1(const BinaryCounts& counts) {
 
 }  // namespace detail
 
+std::size_t ConfusionMatrix::at(std::size_t truth, std::size_t predicted) const {
+  if (truth >= classes || predicted >= classes || counts.size() != classes * classes) {
+    throw InvalidArgument(fmt::format("ConfusionMatrix::at({}, {}): the matrix has {} classes and {} counts; pass "
+                                      "class indices below the class count of a matrix from confusion_matrix",
+                                      truth, predicted, classes, counts.size()));
+  }
+  return counts[truth * classes + predicted];
+}
+
 ConfusionMatrix confusion_matrix(const std::vector<std::int64_t>& truth, const std::vector<std::int64_t>& predicted,
                                  std::size_t classes) {
   if (classes == 0) {

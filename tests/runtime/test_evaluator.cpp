@@ -233,3 +233,32 @@ TEST_CASE("evaluate predictor needs the target column", "[evaluator][ai4i]") {
                                     {{"M"}, {"298.1"}, {"308.6"}, {"1551"}, {"42.8"}, {"0"}, {"2"}}, "bad_label");
   CHECK_THROWS_AS(lepton::evaluate(predictor, unknown_label), lepton::ParseError);
 }
+
+TEST_CASE("default evaluation writes JSON for every task", "[evaluator][errors]") {
+  for (const lepton::Task task :
+       {lepton::Task::BinaryClassification, lepton::Task::MulticlassClassification, lepton::Task::Regression}) {
+    lepton::Evaluation evaluation;
+    evaluation.task = task;
+    INFO(lepton::to_string(task));
+    nlohmann::json json;
+    REQUIRE_NOTHROW(json = evaluation.to_json());
+    CHECK(json.at("rows") == 0);
+  }
+}
+
+TEST_CASE("default binary evaluation scores no rows", "[evaluator][errors]") {
+  const lepton::Evaluation evaluation;
+  CHECK(evaluation.value(lepton::Metric::MacroF1) == 0.0);
+  // Weights by support divide by zero rows, so the weighted F1 is undefined.
+  CHECK(std::isnan(evaluation.value(lepton::Metric::WeightedF1)));
+}
+
+TEST_CASE("confusion matrix rejects indices out of range", "[metrics][errors]") {
+  const lepton::ConfusionMatrix empty;
+  CHECK_THROWS_AS(empty.at(0, 0), lepton::InvalidArgument);
+
+  const lepton::ConfusionMatrix two = lepton::confusion_matrix({0, 1, 1}, {0, 1, 0}, 2);
+  CHECK(two.at(1, 0) == 1);
+  CHECK_THROWS_AS(two.at(2, 0), lepton::InvalidArgument);
+  CHECK_THROWS_WITH(two.at(0, 2), Catch::Contains("2 classes"));
+}
