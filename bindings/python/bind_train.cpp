@@ -2,8 +2,6 @@
 #include <fmt/format.h>
 
 #include "bindings.hpp"
-// NOTE: the module's include path lacks src/, so this private header is named relative to this file.
-#include "../../src/runtime/json_syntax.hpp"
 #include "lepton/configurator.hpp"
 #include "lepton/crypto.hpp"
 #include "lepton/derived.hpp"
@@ -13,6 +11,7 @@
 #include "lepton/pipeline.hpp"
 #include "lepton/requirements.hpp"
 #include "lepton/trainer.hpp"
+#include "runtime/json_syntax.hpp"
 
 namespace lepton::python {
 namespace {
@@ -545,7 +544,9 @@ void register_pipeline(py::module_& m) {
           "on_epoch", [](const PipelineOptions& self) { return from_epoch_callback(self.on_epoch); },
           [](PipelineOptions& self, const py::object& f) { self.on_epoch = to_epoch_callback(f); },
           "Callable(EpochRecord) for progress, or None.")
-      .def_readwrite("resume", &PipelineOptions::resume, "Resume from output_dir/checkpoint.pt when it matches.")
+      .def_readwrite("resume", &PipelineOptions::resume, "Resume from output_dir's checkpoints (checkpoint.pt, or checkpoint.memberK.pt per "
+                     "cross-fitted member counted from 1); models without one train from the first epoch, "
+                     "with a warning.")
       .def_readwrite("threads", &PipelineOptions::threads, "Worker threads for training and explanations (default 1).")
       .def_readwrite("distributed", &PipelineOptions::distributed,
                      "DistributedOptions: this process is one rank of a data-parallel group and trains its shard. "

@@ -1295,7 +1295,7 @@ class PipelineOptions:
     def on_epoch(self, value: Optional[Callable[[EpochRecord], None]]) -> None: ...
     @property
     def resume(self) -> bool:
-        """Resume from output_dir/checkpoint.pt when it matches."""
+        """Resume from output_dir's checkpoints (checkpoint.pt, or checkpoint.memberK.pt per cross-fitted member counted from 1); models without one train from the first epoch, with a warning."""
     @resume.setter
     def resume(self, value: bool) -> None: ...
     @property

@@ -29,8 +29,10 @@ struct CrossFitResult {
 std::uint64_t member_seed(std::uint64_t seed, std::size_t member);
 
 /// Trains `folds` members with `options` on `data`. Folds are stratified by class for classification.
-/// Member k uses member_seed(options.config.seed, k), its own checkpoint file (options.checkpoint_path with
-/// ".fold<k>" before the extension), and an equal share of the time budget that is left when it starts.
+/// Member k (counted from 0) uses member_seed(options.config.seed, k), its own checkpoint file
+/// (options.checkpoint_path with ".member<k + 1>" before the extension), and an equal share of the time budget
+/// that is left when it starts. With options.resume, a member resumes when its file exists and otherwise trains
+/// from the first epoch without a warning; its TrainingResult::resumed shows which.
 /// Each EpochRecord passed to the progress callback has member and members set, and its elapsed time and ETA
 /// cover the whole run.
 /// Throws InvalidArgument when folds < 2, a class has fewer rows than folds, or the options use

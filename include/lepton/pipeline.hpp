@@ -24,7 +24,10 @@ struct PipelineOptions {
   std::string data_path;
   std::string output_dir;
   std::function<void(const EpochRecord&)> on_epoch;  ///< Progress; empty for none.
-  bool resume = false;          ///< Resume training from output_dir/checkpoint.pt when it matches.
+  /// Resume training from the checkpoints in output_dir: checkpoint.pt for one model, checkpoint.memberK.pt
+  /// for cross-fitted member K (counted from 1). Models without a checkpoint train from the first epoch, with
+  /// one warning through the log. Rejects a folder holding checkpoints of models that this run does not train.
+  bool resume = false;
   int threads = 1;
   const std::atomic<bool>* stop_requested = nullptr;
   /// Set: this process is one rank of a data-parallel group, and every rank calls run_pipeline with the

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <numeric>
 
 #include <fmt/format.h>
@@ -89,6 +90,10 @@ CrossFitResult fit_cross_fitted(const TrainerOptions& options, const TrainingDat
     member_options.config.seed = member_seed(options.config.seed, member);
     // Files count members from 1, as progress lines and messages do: fold 0 is member 1.
     member_options.checkpoint_path = detail::member_checkpoint_path(options.checkpoint_path, member + 1);
+    // Members without a checkpoint start over without the Trainer's warning: the pipeline names them all in
+    // one line, and each member's TrainingResult::resumed shows a direct caller.
+    member_options.resume = options.resume && !member_options.checkpoint_path.empty() &&
+                            std::filesystem::exists(member_options.checkpoint_path);
     if (options.max_seconds > 0) {
       // Each member gets an equal share of what is left, so a slow member does not starve the later ones.
       const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();

@@ -383,10 +383,14 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
   check_resume_inputs(options.output_dir, options.resume, writes_outputs, options.data_path, data_sha256,
                       requirements_sha256);
   if (checkpoint_plan) detail::apply_checkpoint_plan(*checkpoint_plan);
+  // The plan has already warned about a missing single-model checkpoint, so the Trainer is not asked to resume
+  // from one that does not exist. Cross-fitted members check their own files.
+  const bool resume_trainer =
+      options.resume && (cross_fit || !checkpoint_plan || fs::exists(checkpoint_path));
   TrainerOptions trainer_options;
   trainer_options.with_config(result.config)
       .with_progress(options.on_epoch)
-      .with_checkpoint(checkpoint_path, options.resume)
+      .with_checkpoint(checkpoint_path, resume_trainer)
       .with_threads(options.threads);
   if (requirements.constraints.max_training_seconds) {
     trainer_options.with_time_budget(*requirements.constraints.max_training_seconds);

@@ -1233,9 +1233,16 @@ TrainingResult Trainer::fit(const TrainingData& train, const TrainingData& valid
 
   const std::string config_json = config.to_json().dump();
   TrainingResult result;
-  if (!options_.checkpoint_path.empty() && options_.resume && std::filesystem::exists(options_.checkpoint_path)) {
-    load_checkpoint(options_.checkpoint_path, config_json, net, state, shuffle_generator, options_.checkpoint_key);
-    result.resumed = true;
+  if (!options_.checkpoint_path.empty() && options_.resume) {
+    if (std::filesystem::exists(options_.checkpoint_path)) {
+      load_checkpoint(options_.checkpoint_path, config_json, net, state, shuffle_generator, options_.checkpoint_key);
+      result.resumed = true;
+    } else {
+      // The caller requested a resume, so starting over is logged as well as reported by resumed = false.
+      log(LogLevel::Warning, fmt::format("Trainer: resume is set but no checkpoint exists at \"{}\"; training from "
+                                         "the first epoch",
+                                         options_.checkpoint_path));
+    }
   }
 
   std::optional<PrivateTraining> private_training;

@@ -13,6 +13,7 @@
 
 #include "lepton/dataset.hpp"
 #include "lepton/error.hpp"
+#include "lepton/log.hpp"
 #include "lepton/metrics.hpp"
 #include "lepton/preprocess.hpp"
 #include "lepton/table.hpp"
@@ -254,6 +255,26 @@ TEST_CASE("trainer resumes a finished checkpoint without training", "[trainer][c
   CHECK(same_weights(first.network, again.network));
 }
 
+TEST_CASE("trainer warns when resume finds no checkpoint", "[trainer][checkpoint]") {
+  const TemporaryCheckpoint checkpoint("missing_checkpoint.pt");
+  std::vector<std::string> warnings;
+  lepton::set_log_sink([&warnings](LogLevel level, std::string_view message) {
+    if (level == LogLevel::Warning) warnings.emplace_back(message);
+  });
+  lepton::set_log_level(LogLevel::Warning);
+
+  TrainerOptions options;
+  options.with_config(small_config()).with_checkpoint(checkpoint.path, true);
+  const TrainingResult result = Trainer(options).fit(binary_blobs(64, 3, 3.0f, 5), binary_blobs(32, 3, 3.0f, 6));
+  lepton::set_log_sink({});
+  lepton::set_log_level(LogLevel::Off);
+
+  CHECK_FALSE(result.resumed);
+  REQUIRE(warnings.size() == 1);
+  CHECK_THAT(warnings[0], Catch::Contains("no checkpoint exists at \"" + checkpoint.path + "\""));
+  CHECK_THAT(warnings[0], Catch::Contains("training from the first epoch"));
+}
+
 TEST_CASE("trainer rejects checkpoint of other config", "[trainer][checkpoint]") {
   const TrainingData train = binary_blobs(200, 3, 2.0f, 9);
   const TrainingData validation = binary_blobs(100, 3, 2.0f, 10);
@@ -307,7 +328,7 @@ TEST_CASE("early stopping restores best weights", "[trainer]") {
 
   REQUIRE(result.stop_reason == "early_stopping");
   REQUIRE(result.best_epoch >= 1);
-  // Patience counts from the last epoch that beat the best objective; a later tie won on loss does not reset it.
+  // Patience counts from the last epoch that beat the best objective. A later tie won on loss does not reset it.
   std::size_t last_better = 0;
   double best = -1;
   for (const EpochRecord& record : result.history) {
