@@ -497,7 +497,8 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
     artifact.extensions["privacy"] = privacy;
     if (quantized) quantized->artifact.extensions["privacy"] = privacy;
   }
-  nlohmann::json report = detail::build_report(requirements, result, artifact);
+  nlohmann::json report =
+      detail::build_report(requirements, result, artifact, quantized ? &quantized->artifact : nullptr);
   if (!privacy.empty()) {
     report["privacy"] = privacy;
   }

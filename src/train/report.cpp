@@ -24,9 +24,18 @@ json constraint_row(const std::string& name, const json& required, const json& m
   return {{"constraint", name}, {"required", required}, {"measured", measured}, {"met", met}, {"note", note}};
 }
 
+// The single-row latency that the latency limit judges: the int8 export's when the run wrote one.
+struct JudgedLatency {
+  bool int8 = false;
+  double measured_us = 0;
+  double estimated_us = 0;
+  std::string file;  // The judged file's name in the output folder.
+};
+
 // Checks each constraint that can be measured after training against what the run produced.
+
 json check_constraints(const Requirements& requirements, const PipelineResult& result, const ModelArtifact& artifact,
-                       double latency_us) {
+                       const JudgedLatency& latency) {
   const Constraints& c = requirements.constraints;
   json rows = json::array();
 
@@ -42,8 +51,11 @@ json check_constraints(const Requirements& requirements, const PipelineResult& r
                                   "fp32 weights and biases"));
   }
   if (c.max_latency_us) {
-    rows.push_back(constraint_row("max_latency_us", *c.max_latency_us, latency_us, latency_us <= *c.max_latency_us,
-                                  "median single-row predict() from an encoded row, measured on this machine"));
+    rows.push_back(constraint_row("max_latency_us", *c.max_latency_us, latency.measured_us,
+                                  latency.measured_us <= *c.max_latency_us,
+                                  fmt::format("median single-row predict() of {} from an encoded row, measured on "
+                                              "this machine",
+                                              latency.file)));
   }
   if (c.max_training_seconds) {
     rows.push_back(constraint_row("max_training_seconds", *c.max_training_seconds, result.training.seconds,
@@ -53,24 +65,24 @@ json check_constraints(const Requirements& requirements, const PipelineResult& r
   return rows;
 }
 
-// The configurator's estimate for the fp32 network that the report measures: the members' multiply-adds when
-// cross-fitted members were merged, because the f32 kernels skip the zero blocks.
-double estimated_fp32_latency_us(const PipelineResult& result, const ModelArtifact& artifact) {
+// The configurator's estimate for the network that the report measures: the members' multiply-adds when
+// cross-fitted members were merged, because the kernels skip the zero blocks.
+double estimated_latency_for(const PipelineResult& result, const ModelArtifact& artifact, bool int8) {
   const std::size_t members = std::max<std::size_t>(1, result.members.size());
   const std::size_t multiply_adds = runtime_multiply_adds(artifact.network.inputs(), result.config.hidden_units,
-                                                          artifact.network.outputs(), members, false);
-  return estimated_latency_us(multiply_adds, false, default_simd_level());
+                                                          artifact.network.outputs(), members, int8);
+  return estimated_latency_us(multiply_adds, int8, default_simd_level());
 }
 
 // Compares the measured single-row latency with constraints.max_latency_us, or returns null when no limit is set.
 // A miss is a warning and not an error: the latency depends on the machine and its load while measuring, and
 // the trained model stays usable, so the run keeps its outputs (the CLI still exits with code 3).
-json check_latency(const Requirements& requirements, const PipelineResult& result, const ModelArtifact& artifact,
-                   double measured_us) {
+json check_latency(const Requirements& requirements, const JudgedLatency& latency) {
   const std::optional<double> limit = requirements.constraints.max_latency_us;
   if (!limit) return nullptr;
 
-  const double estimated_us = estimated_fp32_latency_us(result, artifact);
+  const double measured_us = latency.measured_us;
+  const double estimated_us = latency.estimated_us;
   const std::string level = to_string(default_simd_level());
   const bool exceeded = measured_us > *limit;
   std::string message;
@@ -81,13 +93,11 @@ json check_latency(const Requirements& requirements, const PipelineResult& resul
                           measured_us, *limit, estimated_us, level);
     log(LogLevel::Warning, "run report: " + message);
   }
-  // NOTE: with quantize on, this measures the fp32 model.lepton, not model_int8.lepton, because the report
-  // receives only the fp32 artifact.
   return {{"max_latency_us", *limit},
           {"measured_us", measured_us},
           {"estimated_us", estimated_us},
           {"simd_level", level},
-          {"model", "fp32"},
+          {"model", latency.int8 ? "int8" : "fp32"},
           {"exceeded", exceeded},
           {"action", exceeded ? "warning" : "none"},
           {"message", message}};
@@ -113,9 +123,18 @@ double measure_single_row_latency_us(const ModelArtifact& artifact, const Matrix
   return samples[samples.size() / 2];
 }
 
-json build_report(const Requirements& requirements, const PipelineResult& result, const ModelArtifact& artifact) {
+json build_report(const Requirements& requirements, const PipelineResult& result, const ModelArtifact& artifact,
+                  const ModelArtifact* int8_artifact) {
   Matrix one_row(1, artifact.preprocessor.encoded_width(), 0.0f);
   const double latency_us = measure_single_row_latency_us(artifact, one_row);
+  std::optional<double> int8_latency_us;
+  if (int8_artifact != nullptr) int8_latency_us = measure_single_row_latency_us(*int8_artifact, one_row);
+
+  JudgedLatency judged;
+  judged.int8 = int8_latency_us.has_value();
+  judged.measured_us = int8_latency_us.value_or(latency_us);
+  judged.estimated_us = estimated_latency_for(result, artifact, judged.int8);
+  judged.file = judged.int8 ? "model_int8.lepton" : "model.lepton";
 
   json report;
   report["lepton_version"] = LEPTON_VERSION_STRING;
@@ -141,13 +160,17 @@ json build_report(const Requirements& requirements, const PipelineResult& result
   report["metrics"] = {{"threshold", artifact.threshold},
                        {"validation", result.validation.to_json()},
                        {"test", result.test.to_json()}};
-  report["constraints"] = check_constraints(requirements, result, artifact, latency_us);
+  report["constraints"] = check_constraints(requirements, result, artifact, judged);
   report["model"] = {{"path", result.model_path},
                      {"parameters", artifact.network.parameter_count()},
                      {"single_row_latency_us", latency_us},
-                     {"estimated_single_row_latency_us", estimated_fp32_latency_us(result, artifact)},
+                     {"estimated_single_row_latency_us", estimated_latency_for(result, artifact, false)},
                      {"simd_level", to_string(default_simd_level())}};
-  report["latency_check"] = check_latency(requirements, result, artifact, latency_us);
+  if (int8_latency_us) {
+    report["model"]["int8_single_row_latency_us"] = *int8_latency_us;
+    report["model"]["estimated_int8_single_row_latency_us"] = judged.estimated_us;
+  }
+  report["latency_check"] = check_latency(requirements, judged);
   report["explanations"] = result.explanations;
   report["quantization"] = result.quantization;
   report["provenance"] = artifact.provenance.to_json();
@@ -249,10 +272,10 @@ void render_explanations(std::string& md, const json& section) {
 // A plain line under the constraints table when the measured latency misses max_latency_us.
 void render_latency_check(std::string& md, const json& check) {
   if (!check.is_object() || !check.value("exceeded", false)) return;
-  md += fmt::format("\n**Warning: latency limit exceeded.** The median single-row latency measured on this machine "
-                    "is {} µs, above max_latency_us {} µs (estimated {} µs before training, for the {} kernels). The "
-                    "model was kept; deploy it on a faster machine, or raise max_latency_us.\n",
-                    number(check["measured_us"], 2), number(check["max_latency_us"], 2),
+  md += fmt::format("\n**Warning: latency limit exceeded.** The median single-row latency of the {} model measured "
+                    "on this machine is {} µs, above max_latency_us {} µs (estimated {} µs before training, for the {} "
+                    "kernels). The model was kept; deploy it on a faster machine, or raise max_latency_us.\n",
+                    check.value("model", "fp32"), number(check["measured_us"], 2), number(check["max_latency_us"], 2),
                     number(check["estimated_us"], 2), check["simd_level"].get<std::string>());
 }
 
@@ -357,6 +380,10 @@ std::string render_report_markdown(const json& report) {
   md += fmt::format("- model file: `{}` ({} parameters{}, median single-row latency {} µs)\n",
                     report["model"]["path"].get<std::string>(), number(report["model"]["parameters"]), merged,
                     number(report["model"]["single_row_latency_us"], 2));
+  if (report["model"].contains("int8_single_row_latency_us")) {
+    md += fmt::format("- int8 model file: `model_int8.lepton` (median single-row latency {} µs)\n",
+                      number(report["model"]["int8_single_row_latency_us"], 2));
+  }
   return md;
 }
 

@@ -11,9 +11,10 @@
 namespace lepton::detail {
 
 /// Collects data profile, configuration with reasons, training history, metrics, constraint checks and
-/// provenance into one JSON document.
+/// provenance into one JSON document. `int8_artifact` is the int8 export when the run wrote one: its
+/// latency is measured too, and the latency limit judges it, because it is the export made for the limits.
 nlohmann::json build_report(const Requirements& requirements, const PipelineResult& result,
-                            const ModelArtifact& artifact);
+                            const ModelArtifact& artifact, const ModelArtifact* int8_artifact = nullptr);
 
 /// Explains the test rows exactly over the artifact's stored background: global importance (mean |SHAP| per
 /// raw feature, with its spread) and, for binary classification, the attributions of every test row that the

@@ -20,6 +20,7 @@
 #include "lepton/model.hpp"
 #include "lepton/pipeline.hpp"
 #include "lepton/predictor.hpp"
+#include "lepton/quantize.hpp"
 #include "lepton/requirements.hpp"
 #include "lepton/table.hpp"
 #include "train/configurator_detail.hpp"
@@ -314,7 +315,39 @@ nlohmann::json report_with_limit(std::optional<double> max_latency_us) {
   return lepton::detail::build_report(r, stored_run().result, stored_run().artifact);
 }
 
+// The stored member with every layer quantized to int8, as an int8 export of the run.
+lepton::ModelArtifact int8_copy(lepton::ModelArtifact artifact) {
+  for (lepton::DenseLayer& layer : artifact.network.layers) {
+    layer.quantized = lepton::quantize_weights(layer);
+    layer.precision = lepton::LayerPrecision::Int8;
+  }
+  return artifact;
+}
+
 }  // namespace
+
+TEST_CASE("configurator report: the int8 export is the one judged", "[configurator][latency][report]") {
+  lepton::Requirements r = lepton::load_requirements(kExample);
+  r.constraints.max_latency_us = 1000;
+  const lepton::ModelArtifact int8 = int8_copy(stored_run().artifact);
+  const nlohmann::json report = lepton::detail::build_report(r, stored_run().result, stored_run().artifact, &int8);
+
+  const nlohmann::json& model = report.at("model");
+  REQUIRE(model.contains("int8_single_row_latency_us"));
+  const nlohmann::json& check = report.at("latency_check");
+  CHECK(check.at("model") == "int8");
+  CHECK(check.at("measured_us") == model.at("int8_single_row_latency_us"));
+  CHECK(check.at("estimated_us").get<double>() ==
+        Approx(estimated_latency_us(2'592, true, lepton::default_simd_level())));
+  CHECK(model.at("estimated_int8_single_row_latency_us") == check.at("estimated_us"));
+
+  std::string note;
+  for (const nlohmann::json& row : report.at("constraints")) {
+    if (row.at("constraint") == "max_latency_us") note = row.at("note").get<std::string>();
+  }
+  CHECK_THAT(note, Contains("model_int8.lepton"));
+  CHECK_THAT(lepton::detail::render_report_markdown(report), Contains("- int8 model file: `model_int8.lepton`"));
+}
 
 TEST_CASE("configurator report: latency over the limit warns", "[configurator][latency][report]") {
   // No predict() call takes under 1e-6 us, so the check always fails.
