@@ -462,32 +462,57 @@ TEST_CASE("cross-fitting: a rare class gets fewer folds", "[configurator][cross_
   CHECK_THAT(too_rare.reasons.at("cross_fit_folds").text, Contains("no fold count fits"));
 }
 
-TEST_CASE("cross-fitting: limits shrink the fold count", "[configurator][cross_fit]") {
-  // Members 8-64-32-1 run 2,592 multiply-adds. The f32 predictor skips the merged network's zero blocks, so
-  // 10 folds run 25,920 and 5 folds 12,960. The limit sits between the two estimates of this machine's level.
+TEST_CASE("cross-fitting: a latency limit tries int8 before fewer folds", "[configurator][cross_fit]") {
+  // Members 8-64-32-1 run 2,592 multiply-adds. The predictor skips the merged network's zero blocks in f32 and
+  // int8, so 10 folds run 25,920 and 5 folds 12,960. The limit sits between the f32 estimates of 10 and 5
+  // folds at this machine's level. Whether 10 folds in int8 fit depends on the level: on AVX-512 int8 is the
+  // faster format, on the scalar level the slower one.
   using lepton::detail::estimated_latency_us;
   const lepton::SimdLevel level = lepton::default_simd_level();
   const double ten_folds = estimated_latency_us(25'920, false, level);
   const double five_folds = estimated_latency_us(12'960, false, level);
+  const double ten_folds_int8 = estimated_latency_us(25'920, true, level);
   lepton::Requirements r = binary_requirements();
   r.constraints.max_latency_us = (ten_folds + five_folds) / 2;
-  auto config = lepton::configure(r, binary_profile(10000, 339));
-  CHECK(config.cross_fit_folds == 5);
+  const auto config = lepton::configure(r, binary_profile(10000, 339));
+
   CHECK(config.hidden_units == std::vector<std::size_t>{64, 32});
-  CHECK(config.reasons.at("cross_fit_folds").driven_by == "requirements.constraints.max_latency_us");
-  CHECK_THAT(config.reasons.at("cross_fit_folds").text, Contains("Fewer folds than 10"));
+  if (ten_folds_int8 <= *r.constraints.max_latency_us) {
+    CHECK(config.cross_fit_folds == 10);
+    CHECK(config.quantize);
+    CHECK(config.reasons.at("quantize").driven_by == "requirements.constraints.max_latency_us");
+    CHECK_THAT(config.reasons.at("quantize").text, Contains("The merged fp32 model of 10 members"));
+    CHECK_THAT(config.reasons.at("quantize").text, Contains("int8 export"));
+  } else {
+    CHECK(config.cross_fit_folds == 5);
+    CHECK(config.reasons.at("cross_fit_folds").driven_by == "requirements.constraints.max_latency_us");
+    CHECK_THAT(config.reasons.at("cross_fit_folds").text, Contains("Fewer folds than 10"));
+  }
+}
 
-  // The stored size still counts the zeros: 10 folds store 211,201 parameters (844,804 bytes), 5 store 54,401.
-  r = binary_requirements();
+TEST_CASE("cross-fitting: a size limit tries int8 before fewer folds", "[configurator][cross_fit]") {
+  // The stored size counts the zeros. 10 folds store 211,201 parameters: 844,804 bytes in fp32, and 215,045 in
+  // int8 (one byte each plus a 4-byte scale for each of 961 output channels). 5 folds store 54,401: 217,604
+  // bytes in fp32 and 56,325 in int8.
+  lepton::Requirements r = binary_requirements();
   r.constraints.max_model_bytes = 500'000;
+  auto config = lepton::configure(r, binary_profile(10000, 339));
+  CHECK(config.cross_fit_folds == 10);
+  CHECK(config.quantize);
+  CHECK(config.reasons.at("quantize").driven_by == "requirements.constraints.max_model_bytes");
+
+  r.constraints.max_model_bytes = 100'000;
   config = lepton::configure(r, binary_profile(10000, 339));
   CHECK(config.cross_fit_folds == 5);
+  CHECK(config.quantize);
   CHECK(config.reasons.at("cross_fit_folds").driven_by == "requirements.constraints.max_model_bytes");
+}
 
+TEST_CASE("cross-fitting: a training budget shrinks the fold count", "[configurator][cross_fit]") {
   // A training budget that leaves 10 members fewer than 20 epochs each.
-  r = binary_requirements();
+  lepton::Requirements r = binary_requirements();
   r.constraints.max_training_seconds = 0.5;
-  config = lepton::configure(r, binary_profile(10000, 339));
+  const auto config = lepton::configure(r, binary_profile(10000, 339));
   CHECK(config.cross_fit_folds == 5);
   CHECK(config.reasons.at("cross_fit_folds").driven_by == "requirements.constraints.max_training_seconds");
 }
