@@ -457,6 +457,15 @@ void run_interruptible(const std::function<void()>& job, std::atomic<bool>& stop
     }
   }
 
+  // A Ctrl-C that came after the last poll still interrupts, because a short job can finish between polls.
+  if (!interrupt && PyErr_CheckSignals() != 0) {
+    try {
+      throw py::error_already_set();
+    } catch (py::error_already_set&) {
+      interrupt = std::current_exception();
+    }
+  }
+
   if (interrupt) {
     try {
       done.get();

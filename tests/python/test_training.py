@@ -1,6 +1,7 @@
 """The trainer from Python: progress callbacks, stopping, Ctrl-C and the released GIL."""
 import signal
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -85,6 +86,9 @@ def test_ctrl_c_interrupts_and_checkpoint_resumes(small_job, tmp_path):
         epochs.append(record.epoch)
         if record.epoch == 2:
             signal.raise_signal(signal.SIGINT)  # what Ctrl-C delivers
+            # The main thread polls for signals every 50 ms, so give it time to request the stop before the
+            # last epochs run, even on a loaded machine.
+            time.sleep(0.3)
 
     options = lepton.TrainerOptions(config=config, on_epoch=interrupt_after_two, checkpoint_path=str(checkpoint))
     with pytest.raises(KeyboardInterrupt):
