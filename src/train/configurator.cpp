@@ -95,10 +95,16 @@ void check_target(const Requirements& requirements, const DataProfile& profile) 
         requirements.target, profile.classes.size(), to_string(requirements.task)));
   }
   if (requirements.task == Task::BinaryClassification && profile.classes.size() != 2) {
+    // The counts show a stray label at once: one 'yes' among thousands of 0s and 1s is a data error, not a class.
+    std::vector<std::string> counted;
+    for (std::size_t c = 0; c < profile.classes.size(); ++c) {
+      counted.push_back(fmt::format("'{}' {} rows", profile.classes[c], profile.class_counts[c]));
+    }
     throw InvalidArgument(fmt::format(
-        "configure: task binary_classification needs a target with 2 classes, but '{}' has {} ({}); "
-        "set task to multiclass_classification",
-        requirements.target, profile.classes.size(), fmt::join(profile.classes, ", ")));
+        "configure: task binary_classification needs a target with 2 classes, but '{}' has {}: {}. If a rare "
+        "value is a data error, correct those cells or drop those rows; if every value is a real class, set "
+        "task to multiclass_classification",
+        requirements.target, profile.classes.size(), fmt::join(counted, ", ")));
   }
 }
 
@@ -658,8 +664,10 @@ void choose_epochs(ModelConfig& config, const Requirements& requirements, const 
 
   config.patience = std::max<std::size_t>(1, std::min(config.patience, config.max_epochs));
   explain(config, "patience", kDrivenByRows,
-          fmt::format("Training stops after {} epochs without improvement on the validation {}", config.patience,
-                      to_string(config.objective)));
+          fmt::format("Training stops after {} epochs without improvement on the validation {}. It keeps the "
+                      "weights of the best epoch: among epochs that tie on {}, the one with the lowest validation "
+                      "loss. A tie does not restart the count",
+                      config.patience, to_string(config.objective), to_string(config.objective)));
 
   config.warmup_epochs = std::min(kWarmupEpochs, config.max_epochs / kEpochsPerWarmupEpoch);
   explain(config, "warmup_epochs", config.warmup_epochs == kWarmupEpochs ? kDrivenByDefault : epochs_driven_by,
