@@ -219,6 +219,19 @@ const char* violated_limit(const Constraints& constraints, const Footprint& mode
   return nullptr;
 }
 
+// The limits that `model` misses, in the words of limits_text, so that a reason never names a limit as
+// exceeded when the model meets it.
+std::string exceeded_limits_text(const Constraints& constraints, const Footprint& model) {
+  std::vector<std::string> parts;
+  if (constraints.max_model_bytes && model.bytes > *constraints.max_model_bytes) {
+    parts.push_back(fmt::format("max_model_bytes {}", *constraints.max_model_bytes));
+  }
+  if (constraints.max_latency_us && model.latency_us > *constraints.max_latency_us) {
+    parts.push_back(fmt::format("max_latency_us {:g}", *constraints.max_latency_us));
+  }
+  return fmt::format("{}", fmt::join(parts, " and "));
+}
+
 std::string limits_text(const Constraints& constraints) {
   std::vector<std::string> parts;
   if (constraints.max_model_bytes) parts.push_back(fmt::format("max_model_bytes {}", *constraints.max_model_bytes));
@@ -296,8 +309,9 @@ void explain_quantize(ModelConfig& config, const Requirements& requirements, con
   explain(config, "quantize", limit,
           with_latency_basis(fmt::format(
               "The fp32 model ({} bytes, estimated {:.3g} us per row) exceeds {}, but the int8 export ({} bytes, "
-              "estimated {:.3g} us) meets it. The export must stay within a drop of {:g} in the objective",
-              fp32.bytes, fp32.latency_us, limits_text(requirements.constraints), int8.bytes, int8.latency_us,
+              "estimated {:.3g} us) meets {}. The export must stay within a drop of {:g} in the objective",
+              fp32.bytes, fp32.latency_us, exceeded_limits_text(requirements.constraints, fp32), int8.bytes,
+              int8.latency_us, limits_text(requirements.constraints),
               requirements.constraints.quantization_tolerance)));
 }
 
@@ -401,16 +415,20 @@ void choose_cross_fitting(ModelConfig& config, const Requirements& requirements,
     const std::string limits = limits_text(requirements.constraints);
     Footprint merged = footprint(shape, config.hidden_units, config.quantize, folds);
     const char* limit = violated_limit(requirements.constraints, merged);
+    std::string int8_tried;
     if (limit != nullptr && !config.quantize) {
       const Footprint merged_int8 = footprint(shape, config.hidden_units, true, folds);
+      int8_tried = fmt::format(", and {} bytes, estimated {:.3g} us, in int8", merged_int8.bytes,
+                               merged_int8.latency_us);
       if (violated_limit(requirements.constraints, merged_int8) == nullptr) {
         config.quantize = true;
         explain(config, "quantize", limit,
                 with_latency_basis(fmt::format(
                     "The merged fp32 model of {} members ({} bytes, estimated {:.3g} us per row) exceeds {}, but its "
-                    "int8 export ({} bytes, estimated {:.3g} us) meets it. The export must stay within a drop of "
+                    "int8 export ({} bytes, estimated {:.3g} us) meets {}. The export must stay within a drop of "
                     "{:g} in the objective",
-                    folds, merged.bytes, merged.latency_us, limits, merged_int8.bytes, merged_int8.latency_us,
+                    folds, merged.bytes, merged.latency_us, exceeded_limits_text(requirements.constraints, merged),
+                    merged_int8.bytes, merged_int8.latency_us, limits,
                     requirements.constraints.quantization_tolerance)));
         merged = merged_int8;
         limit = nullptr;
@@ -419,9 +437,10 @@ void choose_cross_fitting(ModelConfig& config, const Requirements& requirements,
     if (limit != nullptr) {
       blocked_by = limit;
       quoted_latency = true;
-      rejected.push_back(fmt::format("{} folds give a merged network of {} bytes, estimated {:.3g} us per row, "
+      rejected.push_back(fmt::format("{} folds give a merged network of {} bytes, estimated {:.3g} us per row{}, "
                                      "beyond {}",
-                                     folds, merged.bytes, merged.latency_us, limits));
+                                     folds, merged.bytes, merged.latency_us, int8_tried,
+                                     exceeded_limits_text(requirements.constraints, merged)));
       continue;
     }
 

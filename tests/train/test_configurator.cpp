@@ -506,6 +506,15 @@ TEST_CASE("cross-fitting: a size limit tries int8 before fewer folds", "[configu
   CHECK(config.cross_fit_folds == 5);
   CHECK(config.quantize);
   CHECK(config.reasons.at("cross_fit_folds").driven_by == "requirements.constraints.max_model_bytes");
+  CHECK_THAT(config.reasons.at("cross_fit_folds").text, Contains("in int8, beyond max_model_bytes 100000"));
+
+  // A reason names only the limits that a model misses: a latency limit that every model meets is not one.
+  r.constraints.max_model_bytes = 300'000;
+  r.constraints.max_latency_us = 50;
+  config = lepton::configure(r, binary_profile(10000, 339));
+  CHECK(config.cross_fit_folds == 10);
+  CHECK_THAT(config.reasons.at("quantize").text, Contains("exceeds max_model_bytes 300000, but"));
+  CHECK_THAT(config.reasons.at("quantize").text, Contains("meets max_model_bytes 300000 and max_latency_us 50"));
 }
 
 TEST_CASE("cross-fitting: a training budget shrinks the fold count", "[configurator][cross_fit]") {
