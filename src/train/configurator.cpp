@@ -219,7 +219,7 @@ const char* violated_limit(const Constraints& constraints, const Footprint& mode
   return nullptr;
 }
 
-// The limits that `model` misses, in the words of limits_text, so that a reason never names a limit as
+// Returns the limits that `model` misses, in the words of limits_text, so that a reason never names a limit as
 // exceeded when the model meets it.
 std::string exceeded_limits_text(const Constraints& constraints, const Footprint& model) {
   std::vector<std::string> parts;
