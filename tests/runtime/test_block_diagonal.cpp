@@ -77,6 +77,16 @@ Mlp merged_with_off_block_weight() {
   return network;
 }
 
+// Returns the first `outputs` columns of each of `rows` rows that lie `stride` floats apart.
+std::vector<float> unpadded(const std::vector<float>& padded, std::size_t rows, std::size_t stride,
+                            std::size_t outputs) {
+  std::vector<float> result(rows * outputs);
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t o = 0; o < outputs; ++o) result[r * outputs + o] = padded[r * stride + o];
+  }
+  return result;
+}
+
 // Dense evaluation with the predictor's own kernels at `level`, every layer as one dense_f32 call over all
 // rows: rows x outputs. Only ReLU and identity layers, because only ReLU is fused into the kernel.
 std::vector<float> dense_forward(SimdLevel level, const Mlp& network, const lepton::Matrix& rows) {
@@ -92,11 +102,7 @@ std::vector<float> dense_forward(SimdLevel level, const Mlp& network, const lept
     stride = packed.padded_outputs;
   }
 
-  std::vector<float> outputs(rows.rows * network.outputs());
-  for (std::size_t r = 0; r < rows.rows; ++r) {
-    for (std::size_t o = 0; o < network.outputs(); ++o) outputs[r * network.outputs() + o] = input[r * stride + o];
-  }
-  return outputs;
+  return unpadded(input, rows.rows, stride, network.outputs());
 }
 
 // Counts the entries where the predictor's forward() (floats widened to double) differs from `expected`.
@@ -179,11 +185,7 @@ std::vector<float> dense_i8_forward(SimdLevel level, const Mlp& network, const l
     stride = packed.padded_outputs;
   }
 
-  std::vector<float> outputs(rows.rows * network.outputs());
-  for (std::size_t r = 0; r < rows.rows; ++r) {
-    for (std::size_t o = 0; o < network.outputs(); ++o) outputs[r * network.outputs() + o] = input[r * stride + o];
-  }
-  return outputs;
+  return unpadded(input, rows.rows, stride, network.outputs());
 }
 
 }  // namespace

@@ -16,41 +16,16 @@
 #include "lepton/predictor.hpp"
 #include "lepton/table.hpp"
 #include "train/configurator_detail.hpp"
+#include "support/synthetic_profile.hpp"
 
 using nlohmann::json;
 using Catch::Matchers::Contains;
 
 namespace {
 
+using lepton::test_support::binary_profile;
+
 const std::string kExample = LEPTON_SOURCE_DIR "/examples/predictive_maintenance/requirements.json";
-
-lepton::ColumnProfile column(const std::string& name, lepton::ColumnKind kind, std::size_t distinct = 100) {
-  lepton::ColumnProfile profile;
-  profile.name = name;
-  profile.kind = kind;
-  profile.distinct = distinct;
-  profile.reason = "synthetic";
-  return profile;
-}
-
-// A profile shaped like AI4I: an ID, five numeric columns, a 3-category column, a binary target,
-// plus one constant, one empty and one free-text column that inference must drop.
-lepton::DataProfile binary_profile(std::size_t rows, std::size_t positives) {
-  using lepton::ColumnKind;
-  lepton::DataProfile profile;
-  profile.rows = rows;
-  profile.columns = {column("id", ColumnKind::IdLike, rows),   column("x1", ColumnKind::Numeric),
-                     column("x2", ColumnKind::Numeric),        column("x3", ColumnKind::Numeric),
-                     column("x4", ColumnKind::Numeric),        column("x5", ColumnKind::Numeric),
-                     column("grade", ColumnKind::Categorical, 3), column("plant", ColumnKind::Constant, 1),
-                     column("blank", ColumnKind::Empty, 0),    column("notes", ColumnKind::Text, 5000),
-                     column("label", ColumnKind::Categorical, 2)};
-  profile.target = "label";
-  profile.classes = {"0", "1"};
-  profile.class_counts = {rows - positives, positives};
-  profile.minority_fraction = static_cast<double>(positives) / static_cast<double>(rows);
-  return profile;
-}
 
 lepton::DataProfile multiclass_profile(std::vector<std::size_t> counts) {
   lepton::DataProfile profile = binary_profile(0, 0);

@@ -25,12 +25,15 @@
 #include "lepton/table.hpp"
 #include "train/configurator_detail.hpp"
 #include "train/report.hpp"
+#include "support/synthetic_profile.hpp"
 
 using Catch::Matchers::Contains;
 using lepton::SimdLevel;
 using lepton::detail::estimated_latency_us;
 
 namespace {
+
+using lepton::test_support::binary_profile;
 
 const std::string kExample = LEPTON_SOURCE_DIR "/examples/predictive_maintenance/requirements.json";
 const std::string kAi4i = LEPTON_SHARED_DIR "/data/ai4i2020.csv";
@@ -59,31 +62,6 @@ const std::vector<Measured> kMeasured{
 
 std::string level_name(const Measured& m) {
   return lepton::to_string(m.level) + (m.int8 ? " int8" : " f32");
-}
-
-lepton::ColumnProfile column(const std::string& name, lepton::ColumnKind kind, std::size_t distinct = 100) {
-  lepton::ColumnProfile profile;
-  profile.name = name;
-  profile.kind = kind;
-  profile.distinct = distinct;
-  profile.reason = "synthetic";
-  return profile;
-}
-
-// Five numeric columns and a 3-category column: 8 encoded inputs, like AI4I.
-lepton::DataProfile binary_profile(std::size_t rows, std::size_t positives) {
-  using lepton::ColumnKind;
-  lepton::DataProfile profile;
-  profile.rows = rows;
-  profile.columns = {column("x1", ColumnKind::Numeric), column("x2", ColumnKind::Numeric),
-                     column("x3", ColumnKind::Numeric), column("x4", ColumnKind::Numeric),
-                     column("x5", ColumnKind::Numeric), column("grade", ColumnKind::Categorical, 3),
-                     column("label", ColumnKind::Categorical, 2)};
-  profile.target = "label";
-  profile.classes = {"0", "1"};
-  profile.class_counts = {rows - positives, positives};
-  profile.minority_fraction = static_cast<double>(positives) / static_cast<double>(rows);
-  return profile;
 }
 
 lepton::Requirements binary_requirements() {
