@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <unistd.h>
@@ -14,6 +15,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/distributed_commands.hpp"
+#include "cli/input_files.hpp"
 #include "lepton/configurator.hpp"
 #include "lepton/crypto.hpp"
 #include "lepton/error.hpp"
@@ -61,6 +63,18 @@ void print_progress(const lepton::EpochRecord& record, const std::string& metric
   std::fflush(stderr);
 }
 
+// The output files that run_pipeline wrote, by name. config.json and metrics.json have no path in the result,
+// because run_pipeline always writes them under these names.
+std::vector<std::string> written_files(const lepton::PipelineResult& result) {
+  const auto name = [](const std::string& path) { return std::filesystem::path(path).filename().string(); };
+  std::vector<std::string> files = {"config.json", name(result.model_path)};
+  if (!result.int8_model_path.empty()) files.push_back(name(result.int8_model_path));
+  files.push_back("metrics.json");
+  files.push_back(name(result.report_json_path));
+  files.push_back(name(result.report_md_path));
+  return files;
+}
+
 void print_summary(const lepton::PipelineResult& result, const std::string& out_dir) {
   const lepton::Evaluation& test = result.test;
   if (result.members.empty()) {
@@ -88,7 +102,7 @@ void print_summary(const lepton::PipelineResult& result, const std::string& out_
     const lepton::RegressionMetrics& m = test.regression;
     std::cout << fmt::format("Test split ({} rows): MAE {:.4f}  RMSE {:.4f}  R² {:.4f}\n", test.rows, m.mae, m.rmse, m.r2);
   }
-  std::cout << fmt::format("Wrote {}/: config.json, model.lepton, metrics.json, report.json, report.md\n", out_dir);
+  std::cout << fmt::format("Wrote {}/: {}\n", out_dir, fmt::join(written_files(result), ", "));
 }
 
 int run_command(const std::string& requirements_path, const std::string& data_path, const std::string& out_dir,
@@ -100,6 +114,8 @@ int run_command(const std::string& requirements_path, const std::string& data_pa
     lepton::set_log_level(lepton::LogLevel::Warning);
   }
 
+  lepton::cli::check_input_file("--requirements", requirements_path);
+  lepton::cli::check_input_file("--data", data_path);
   const lepton::Requirements requirements = lepton::load_requirements(requirements_path);
 
   lepton::PipelineOptions options;
@@ -147,6 +163,14 @@ struct KeyOptions {
 };
 
 void export_key_options(const KeyOptions& keys) {
+  const std::pair<const char*, const std::string*> key_files[] = {{"--key-file", &keys.key_file},
+                                                                 {"--sign-key", &keys.sign_key},
+                                                                 {"--trusted-key", &keys.trusted_key},
+                                                                 {"--pii-key-file", &keys.pii_key_file}};
+  for (const auto& [option, path] : key_files) {
+    if (!path->empty()) lepton::cli::check_input_file(option, *path);
+  }
+
   if (!keys.key_file.empty()) {
     ::unsetenv(lepton::kModelKeyVariable);  // An explicit --key-file wins over LEPTON_MODEL_KEY.
     ::setenv(lepton::kModelKeyFileVariable, keys.key_file.c_str(), 1);
@@ -157,6 +181,7 @@ void export_key_options(const KeyOptions& keys) {
 }
 
 int validate_command(const std::string& requirements_path) {
+  lepton::cli::check_input_file("--requirements", requirements_path);
   const lepton::Requirements requirements = lepton::load_requirements(requirements_path);
   std::cout << fmt::format("{}: valid (task {}, target '{}')\n", requirements_path,
                            lepton::to_string(requirements.task), requirements.target);
@@ -164,6 +189,7 @@ int validate_command(const std::string& requirements_path) {
 }
 
 int profile_command(const std::string& data_path, const std::string& target) {
+  lepton::cli::check_input_file("--data", data_path);
   const lepton::Table table = lepton::read_csv(data_path);
   const lepton::DataProfile profile = lepton::profile_table(table, target);
   std::cout << profile.to_json().dump(2) << "\n";
@@ -171,6 +197,8 @@ int profile_command(const std::string& data_path, const std::string& target) {
 }
 
 int configure_command(const std::string& requirements_path, const std::string& data_path) {
+  lepton::cli::check_input_file("--requirements", requirements_path);
+  lepton::cli::check_input_file("--data", data_path);
   const lepton::Requirements requirements = lepton::load_requirements(requirements_path);
   const lepton::Table table = lepton::read_csv(data_path);
   table.column_index(requirements.target);
@@ -181,6 +209,8 @@ int configure_command(const std::string& requirements_path, const std::string& d
 }
 
 int predict_command(const std::string& model_path, const std::string& data_path, const std::string& out_path) {
+  lepton::cli::check_input_file("--model", model_path);
+  lepton::cli::check_input_file("--data", data_path);
   const lepton::Predictor predictor = lepton::Predictor::load(model_path);
   const lepton::Table records = lepton::read_csv(data_path);
   const lepton::Predictions predictions = predictor.predict(records);
@@ -211,6 +241,15 @@ int predict_command(const std::string& model_path, const std::string& data_path,
   lepton::write_file_atomically(out_path, csv);
   std::cout << fmt::format("Wrote {} predictions to {}\n", predictions.rows, out_path);
   return 0;
+}
+
+// Rejects a --rows value that names no row, such as '' or ' , ', as a usage error. Without this check an empty
+// value would read as an absent option, which explains every row of the file.
+void check_row_list_option(const CLI::App& explain, const std::string& rows) {
+  if (explain.count("--rows") == 0 || rows.find_first_not_of(" ,") != std::string::npos) return;
+  throw CLI::ValidationError("--rows", fmt::format("'{}' names no row; pass 0-based row numbers and ranges such as "
+                                                   "0-9,15, or leave out --rows to explain every row",
+                                                   rows));
 }
 
 }  // namespace
@@ -285,6 +324,7 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
+    check_row_list_option(*explain, explain_arguments.rows);
   } catch (const CLI::ParseError& error) {
     // --help and --version are "errors" with exit code 0; every real usage error exits with 2.
     return app.exit(error) == 0 ? 0 : kExitUsage;

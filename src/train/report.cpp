@@ -32,10 +32,76 @@ struct JudgedLatency {
   std::string file;  // The judged file's name in the output folder.
 };
 
+// The weight bytes that max_model_bytes judges: the int8 export's when the run wrote one, because the
+// configurator chose that export to meet the limit.
+struct JudgedSize {
+  bool int8 = false;
+  std::uint64_t bytes = 0;
+  std::string file;  // The judged file's name in the output folder.
+};
+
+// Bytes of the weight tensors stored for `network`: f32 weights and biases of each f32 layer, and the int8
+// weights, f32 biases and f32 per-channel weight scales of each int8 layer. The per-layer input scale is a
+// header number, not a tensor, so it does not count.
+// NOTE: the configurator's int8_bytes() prices an int8 bias at 1 byte, so its estimate is 3 bytes per output
+// channel below this count of the stored export.
+std::uint64_t stored_weight_bytes(const Mlp& network) {
+  std::uint64_t bytes = 0;
+  for (const DenseLayer& layer : network.layers) {
+    if (layer.precision == LayerPrecision::Int8) {
+      bytes += layer.quantized.values.size() * sizeof(std::int8_t);
+      bytes += layer.quantized.scales.size() * sizeof(float);
+    } else {
+      bytes += layer.weight.size() * sizeof(float);
+    }
+    bytes += layer.bias.size() * sizeof(float);
+  }
+  return bytes;
+}
+
+// Weights that are not zero, plus every bias. A merged cross-fitted network stores the zeros between its
+// members' blocks, which parameter_count() includes and this count leaves out.
+std::size_t nonzero_parameter_count(const Mlp& network) {
+  std::size_t count = 0;
+  for (const DenseLayer& layer : network.layers) {
+    count += static_cast<std::size_t>(
+        std::count_if(layer.weight.begin(), layer.weight.end(), [](float weight) { return weight != 0.0f; }));
+    count += layer.bias.size();
+  }
+  return count;
+}
+
+// The interpretability requirement and how the run meets it. Attribution is met by the exact SHAP section
+// of this report, which the model's stored background lets `lepton explain` repeat for new rows.
+// Transparent is met by one hidden layer of at most kTransparentMaxUnits units, the shape that the
+// configurator builds for it.
+json interpretability_row(const Requirements& requirements, const PipelineResult& result,
+                          const ModelArtifact& artifact) {
+  const Interpretability required = requirements.constraints.interpretability;
+  const bool explained = result.explanations.is_object() && result.explanations.contains("global_importance");
+  const std::string shap = explained ? "exact SHAP attributions" : "no attributions";
+
+  if (required == Interpretability::Transparent) {
+    const std::size_t hidden_layers = artifact.network.layers.empty() ? 0 : artifact.network.layers.size() - 1;
+    const std::size_t units = hidden_layers == 0 ? 0 : artifact.network.layers.front().outputs;
+    const bool met = hidden_layers <= 1 && units <= kTransparentMaxUnits;
+    return constraint_row("interpretability", to_string(required),
+                          fmt::format("{} hidden layer(s) of {} units", hidden_layers, units), met,
+                          fmt::format("at most one hidden layer of at most {} units; {} in this report",
+                                      kTransparentMaxUnits, shap));
+  }
+  if (required == Interpretability::Attribution) {
+    return constraint_row("interpretability", to_string(required), shap, explained,
+                          "exact Shapley values of the test rows over the background stored in the model, in "
+                          "this report; `lepton explain` computes them for new rows");
+  }
+  return constraint_row("interpretability", to_string(required), shap, true, "no attribution required");
+}
+
 // Checks each constraint that can be measured after training against what the run produced.
 
 json check_constraints(const Requirements& requirements, const PipelineResult& result, const ModelArtifact& artifact,
-                       const JudgedLatency& latency) {
+                       const JudgedLatency& latency, const JudgedSize& size) {
   const Constraints& c = requirements.constraints;
   json rows = json::array();
 
@@ -46,9 +112,12 @@ json check_constraints(const Requirements& requirements, const PipelineResult& r
                                   fmt::format("{} on the test split", to_string(requirements.objective))));
   }
   if (c.max_model_bytes) {
-    const std::uint64_t weight_bytes = artifact.network.parameter_count() * sizeof(float);
-    rows.push_back(constraint_row("max_model_bytes", *c.max_model_bytes, weight_bytes, weight_bytes <= *c.max_model_bytes,
-                                  "fp32 weights and biases"));
+    const std::string note = size.int8 ? fmt::format("int8 weights, fp32 biases and fp32 per-channel weight scales "
+                                                     "of {}",
+                                                     size.file)
+                                       : fmt::format("fp32 weights and biases of {}", size.file);
+    rows.push_back(
+        constraint_row("max_model_bytes", *c.max_model_bytes, size.bytes, size.bytes <= *c.max_model_bytes, note));
   }
   if (c.max_latency_us) {
     rows.push_back(constraint_row("max_latency_us", *c.max_latency_us, latency.measured_us,
@@ -62,6 +131,7 @@ json check_constraints(const Requirements& requirements, const PipelineResult& r
                                   result.training.seconds <= *c.max_training_seconds * 1.05,
                                   "training stops after the epoch that passes the budget"));
   }
+  rows.push_back(interpretability_row(requirements, result, artifact));
   return rows;
 }
 
@@ -103,6 +173,80 @@ json check_latency(const Requirements& requirements, const JudgedLatency& latenc
           {"message", message}};
 }
 
+// The training history as report.json lists it. With cross-fitting, every epoch names its member (0-based,
+// as EpochRecord counts), and the top-level best_epoch is null because each member has its own, listed
+// under training.members.
+json training_section(const PipelineResult& result) {
+  json training = result.training.to_json();
+  if (result.members.empty()) return training;
+
+  json history = json::array();
+  json members = json::array();
+  for (std::size_t k = 0; k < result.members.size(); ++k) {
+    const TrainingResult& member = result.members[k];
+    const json member_json = member.to_json();
+    for (json record : member_json.at("history")) {
+      record["member"] = k;
+      record["members"] = result.members.size();
+      history.push_back(std::move(record));
+    }
+    members.push_back({{"member", k},
+                       {"epochs", member.history.size()},
+                       {"best_epoch", member.best_epoch},
+                       {"stop_reason", member.stop_reason},
+                       {"seconds", member.seconds},
+                       {"resumed", member.resumed}});
+  }
+  training["history"] = std::move(history);
+  training["members"] = std::move(members);
+  training["best_epoch"] = nullptr;
+  return training;
+}
+
+// Missing cells per column, and what the preprocessor puts in their place. The counts cover every row of
+// the data file. The fill values were fitted on the rows the model learned from, and every split gets them.
+json missing_values_section(const DataProfile& profile, const Preprocessor& preprocessor) {
+  json columns = json::array();
+  std::size_t cells = 0;
+  for (const ColumnProfile& column : profile.columns) {
+    if (column.missing == 0) continue;
+    cells += column.missing;
+
+    const auto feature = std::find_if(preprocessor.features().begin(), preprocessor.features().end(),
+                                      [&](const FeatureTransform& transform) { return transform.column == column.name; });
+    json entry = {{"column", column.name}, {"missing", column.missing}};
+    if (feature == preprocessor.features().end()) {
+      entry["imputation"] = "none";
+      entry["fill"] = nullptr;
+    } else if (feature->type == FeatureType::Numeric) {
+      entry["imputation"] = "median";
+      entry["fill"] = feature->fill;
+    } else if (feature->type == FeatureType::Categorical) {
+      entry["imputation"] = "mode";
+      entry["fill"] = feature->fill_category;
+    } else {
+      entry["imputation"] = "no_tokens";
+      entry["fill"] = nullptr;
+    }
+    entry["model_input"] = feature != preprocessor.features().end();
+    columns.push_back(std::move(entry));
+  }
+  return {{"cells", cells}, {"columns", columns}};
+}
+
+// What each duration in report.json measures, because a resumed run adds the training time that its
+// checkpoints recorded before the resume, while the wall time covers this invocation only.
+json timing_section(const PipelineResult& result) {
+  return {{"invocation_wall_seconds", result.seconds},
+          {"training_seconds", result.training.seconds},
+          {"resumed", result.training.resumed},
+          {"meaning",
+           "invocation_wall_seconds (also the top-level seconds) is the wall time of this run_pipeline call from "
+           "its start to the export, without the int8 export and this report. training_seconds is the training "
+           "time of the model; after --resume it adds the time that the checkpoints recorded in earlier "
+           "invocations, so it can exceed invocation_wall_seconds"}};
+}
+
 }  // namespace
 
 double measure_single_row_latency_us(const ModelArtifact& artifact, const Matrix& row, int repetitions) {
@@ -136,6 +280,11 @@ json build_report(const Requirements& requirements, const PipelineResult& result
   judged.estimated_us = estimated_latency_for(result, artifact, judged.int8);
   judged.file = judged.int8 ? "model_int8.lepton" : "model.lepton";
 
+  JudgedSize judged_size;
+  judged_size.int8 = int8_artifact != nullptr;
+  judged_size.bytes = stored_weight_bytes(judged_size.int8 ? int8_artifact->network : artifact.network);
+  judged_size.file = judged.file;
+
   json report;
   report["lepton_version"] = LEPTON_VERSION_STRING;
   report["name"] = requirements.name;
@@ -143,30 +292,25 @@ json build_report(const Requirements& requirements, const PipelineResult& result
   report["target"] = requirements.target;
   report["objective"] = to_string(requirements.objective);
   report["data"] = result.profile.to_json();
+  report["data"]["missing_values"] = missing_values_section(result.profile, artifact.preprocessor);
   report["requirements"] = requirements.to_json();
   report["configuration"] = result.config.to_json();
   report["features"] = artifact.preprocessor.encoded_names();
-  report["training"] = result.training.to_json();
-  if (!result.members.empty()) {
-    nlohmann::json members = nlohmann::json::array();
-    for (const TrainingResult& member : result.members) {
-      members.push_back({{"epochs", member.history.size()},
-                         {"best_epoch", member.best_epoch},
-                         {"stop_reason", member.stop_reason},
-                         {"seconds", member.seconds}});
-    }
-    report["training"]["members"] = members;
-  }
+  report["training"] = training_section(result);
   report["metrics"] = {{"threshold", artifact.threshold},
                        {"validation", result.validation.to_json()},
                        {"test", result.test.to_json()}};
-  report["constraints"] = check_constraints(requirements, result, artifact, judged);
+  report["constraints"] = check_constraints(requirements, result, artifact, judged, judged_size);
   report["model"] = {{"path", result.model_path},
                      {"parameters", artifact.network.parameter_count()},
+                     {"nonzero_parameters", nonzero_parameter_count(artifact.network)},
+                     {"weight_bytes", stored_weight_bytes(artifact.network)},
                      {"single_row_latency_us", latency_us},
                      {"estimated_single_row_latency_us", estimated_latency_for(result, artifact, false)},
                      {"simd_level", to_string(default_simd_level())}};
-  if (int8_latency_us) {
+  if (int8_artifact != nullptr) {
+    report["model"]["int8_path"] = result.int8_model_path;
+    report["model"]["int8_weight_bytes"] = stored_weight_bytes(int8_artifact->network);
     report["model"]["int8_single_row_latency_us"] = *int8_latency_us;
     report["model"]["estimated_int8_single_row_latency_us"] = judged.estimated_us;
   }
@@ -175,6 +319,7 @@ json build_report(const Requirements& requirements, const PipelineResult& result
   report["quantization"] = result.quantization;
   report["provenance"] = artifact.provenance.to_json();
   report["seconds"] = result.seconds;
+  report["timing"] = timing_section(result);
   return report;
 }
 
@@ -211,18 +356,26 @@ void render_confusion_matrix(std::string& md, const json& counts) {
   }
 }
 
-void render_metrics(std::string& md, const json& test) {
+// The metrics table: validation (out-of-fold with cross-fitting) next to test, and the test confusion matrix.
+void render_metrics(std::string& md, const json& validation, const json& test, const std::string& validation_label) {
   static const std::vector<std::pair<std::string, std::string>> kMetricOrder = {
       {"f1", "F1 (positive class)"}, {"precision", "Precision"}, {"recall", "Recall"},
       {"roc_auc", "ROC-AUC"}, {"pr_auc", "PR-AUC (average precision)"}, {"accuracy", "Accuracy"},
       {"log_loss", "Log-loss"}, {"macro_f1", "Macro F1"}, {"weighted_f1", "Weighted F1"},
       {"roc_auc_ovr", "ROC-AUC (one-vs-rest, macro)"}, {"mae", "MAE"}, {"rmse", "RMSE"}, {"r2", "R²"}};
-  const json& metrics = test.contains("binary") ? test["binary"] : test;
-  md += "| Metric | Test |\n|---|---|\n";
+  const json& test_metrics = test.contains("binary") ? test["binary"] : test;
+  const json& validation_metrics =
+      validation.is_object() && validation.contains("binary") ? validation["binary"] : validation;
+
+  md += fmt::format("| Metric | {} | Test |\n|---|---|---|\n", validation_label);
   for (const auto& [key, label] : kMetricOrder) {
-    if (metrics.contains(key) && metrics[key].is_number()) md += fmt::format("| {} | {} |\n", label, number(metrics[key]));
+    if (!test_metrics.contains(key) || !test_metrics[key].is_number()) continue;
+    const bool has_validation = validation_metrics.is_object() && validation_metrics.contains(key) &&
+                                validation_metrics[key].is_number();
+    md += fmt::format("| {} | {} | {} |\n", label, has_validation ? number(validation_metrics[key]) : "n/a",
+                      number(test_metrics[key]));
   }
-  if (metrics.contains("confusion_matrix")) render_confusion_matrix(md, metrics["confusion_matrix"]);
+  if (test_metrics.contains("confusion_matrix")) render_confusion_matrix(md, test_metrics["confusion_matrix"]);
 }
 
 // Rows of flagged test rows shown in Markdown; report.json lists all of them.
@@ -288,6 +441,68 @@ std::string setting_text(const std::string& field, const json& value) {
   return fmt::format("{}", fmt::join(names, "; "));
 }
 
+// One line on missing cells: how many, in which columns, and what replaced them.
+void render_missing_values(std::string& md, const json& data) {
+  const json& missing = data.contains("missing_values") ? data["missing_values"] : json();
+  if (!missing.is_object()) return;
+  if (missing.value("cells", 0) == 0) {
+    md += "\n\nMissing values: none; no cell was imputed.";
+    return;
+  }
+
+  std::vector<std::string> parts;
+  for (const json& column : missing["columns"]) {
+    const std::string name = column["column"].get<std::string>();
+    const std::string imputation = column["imputation"].get<std::string>();
+    std::string how;
+    if (imputation == "median") {
+      how = fmt::format("imputed with the training median {}", number(column["fill"]));
+    } else if (imputation == "mode") {
+      how = fmt::format("imputed with the training mode `{}`", column["fill"].get<std::string>());
+    } else if (imputation == "no_tokens") {
+      how = "read as a text without tokens";
+    } else {
+      how = "not a model input, so not imputed";
+    }
+    parts.push_back(fmt::format("`{}` {} ({})", name, number(column["missing"]), how));
+  }
+  md += fmt::format("\n\nMissing values: {} cells in {} columns: {}. The fill values were fitted on the rows the "
+                    "model learned from and replace missing cells in every split and at prediction time.",
+                    number(missing["cells"]), missing["columns"].size(), fmt::format("{}", fmt::join(parts, "; ")));
+}
+
+// The model files with their stored and nonzero parameters, weight bytes and measured latency.
+void render_model_files(std::string& md, const json& model, const json& training) {
+  const bool cross_fitted = training.contains("members");
+  const std::string merged =
+      cross_fitted ? fmt::format("; the {} cross-fitted members merged into one network, whose block-diagonal layers "
+                                 "store zeros between the members",
+                                 training["members"].size())
+                   : "";
+  md += fmt::format("- model file: `{}` ({} stored parameters, {} of them nonzero{}; {} bytes of fp32 weights; median "
+                    "single-row latency {} µs)\n",
+                    model["path"].get<std::string>(), number(model["parameters"]),
+                    number(model.value("nonzero_parameters", json(nullptr))), merged,
+                    number(model.value("weight_bytes", json(nullptr))), number(model["single_row_latency_us"], 2));
+  if (model.contains("int8_single_row_latency_us")) {
+    md += fmt::format("- int8 model file: `model_int8.lepton` ({} bytes of int8 weights, fp32 biases and scales; "
+                      "median single-row latency {} µs)\n",
+                      number(model.value("int8_weight_bytes", json(nullptr))),
+                      number(model["int8_single_row_latency_us"], 2));
+  }
+}
+
+// "N s of training", and after --resume how that differs from this invocation's wall time.
+std::string training_seconds_text(const json& training, const json& timing) {
+  std::string text = fmt::format("{} s of training", number(training.value("seconds", json(0.0)), 2));
+  if (timing.is_object() && timing.value("resumed", false)) {
+    text += fmt::format(" (resumed: this includes the training time that the checkpoints recorded in earlier runs, "
+                        "while this run took {} s of wall time)",
+                        number(timing["invocation_wall_seconds"], 2));
+  }
+  return text;
+}
+
 }  // namespace
 
 std::string render_report_markdown(const json& report) {
@@ -304,7 +519,8 @@ std::string render_report_markdown(const json& report) {
   md += fmt::format("Decision threshold: {} (chosen on {}).\n\n", number(report["metrics"]["threshold"]),
                     cross_fitted ? "out-of-fold predictions for the training and validation rows"
                                  : "the validation split");
-  render_metrics(md, report["metrics"]["test"]);
+  render_metrics(md, report["metrics"].value("validation", json()), report["metrics"]["test"],
+                 cross_fitted ? "Out-of-fold" : "Validation");
 
   md += "\n## Constraints\n\n";
   if (report["constraints"].empty()) {
@@ -336,7 +552,9 @@ std::string render_report_markdown(const json& report) {
   for (std::size_t i = 0; i < report["features"].size(); ++i) {
     md += fmt::format("{}`{}`", i ? ", " : "", report["features"][i].get<std::string>());
   }
-  md += ".\n";
+  md += ".";
+  render_missing_values(md, data);
+  md += "\n";
 
   md += "\n## Model configuration\n\nEach setting with the reason it was chosen and what drove it.\n\n";
   md += "| Setting | Value | Reason | Driven by |\n|---|---|---|---|\n";
@@ -351,11 +569,12 @@ std::string render_report_markdown(const json& report) {
 
   md += "\n## Training\n\n";
   const json& training = report["training"];
+  const std::string seconds = training_seconds_text(training, report.value("timing", json()));
   if (training.contains("members")) {
-    md += fmt::format("{} cross-fitted members, merged into one network; {} s of training. The validation metrics "
-                      "in report.json are out-of-fold: each training and validation row is scored by the member "
-                      "that did not train on it.\n\n",
-                      training["members"].size(), number(training.value("seconds", json(0.0)), 2));
+    md += fmt::format("{} cross-fitted members, merged into one network; {}. The out-of-fold metrics are those of "
+                      "each training and validation row scored by the member that did not train on it. Members "
+                      "count from 1 here and in progress lines, and from 0 in report.json's `member` fields.\n\n",
+                      training["members"].size(), seconds);
     md += "| Member | Epochs | Best epoch | Stopped by | Seconds |\n|---|---|---|---|---|\n";
     for (std::size_t i = 0; i < training["members"].size(); ++i) {
       const json& member = training["members"][i];
@@ -363,27 +582,17 @@ std::string render_report_markdown(const json& report) {
                         member["stop_reason"].get<std::string>(), number(member["seconds"], 2));
     }
   } else {
-    md += fmt::format("Stopped by {} after {} epochs; best epoch {}; {} s of training.\n",
+    md += fmt::format("Stopped by {} after {} epochs; best epoch {}; {}.\n",
                       training.value("stop_reason", std::string("?")),
                       training.contains("history") ? training["history"].size() : 0,
-                      number(training.value("best_epoch", json(0))), number(training.value("seconds", json(0.0)), 2));
+                      number(training.value("best_epoch", json(0))), seconds);
   }
 
   md += "\n## Provenance\n\n";
   for (const auto& [key, value] : report["provenance"].items()) {
     md += fmt::format("- {}: `{}`\n", key, value.is_string() ? value.get<std::string>() : value.dump());
   }
-  const std::string merged =
-      report["training"].contains("members")
-          ? fmt::format(", the {} cross-fitted members merged into one network", report["training"]["members"].size())
-          : "";
-  md += fmt::format("- model file: `{}` ({} parameters{}, median single-row latency {} µs)\n",
-                    report["model"]["path"].get<std::string>(), number(report["model"]["parameters"]), merged,
-                    number(report["model"]["single_row_latency_us"], 2));
-  if (report["model"].contains("int8_single_row_latency_us")) {
-    md += fmt::format("- int8 model file: `model_int8.lepton` (median single-row latency {} µs)\n",
-                      number(report["model"]["int8_single_row_latency_us"], 2));
-  }
+  render_model_files(md, report["model"], report["training"]);
   return md;
 }
 
