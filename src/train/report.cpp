@@ -234,7 +234,7 @@ json missing_values_section(const DataProfile& profile, const Preprocessor& prep
   return {{"cells", cells}, {"columns", columns}};
 }
 
-// What each duration in report.json measures, because a resumed run adds the training time that its
+// Lists the run's durations with what each measures. A resumed run's training time adds what its
 // checkpoints recorded before the resume, while the wall time covers this invocation only.
 json timing_section(const PipelineResult& result) {
   return {{"invocation_wall_seconds", result.seconds},
@@ -309,7 +309,7 @@ json build_report(const Requirements& requirements, const PipelineResult& result
                      {"estimated_single_row_latency_us", estimated_latency_for(result, artifact, false)},
                      {"simd_level", to_string(default_simd_level())}};
   if (int8_artifact != nullptr) {
-    report["model"]["int8_path"] = result.int8_model_path;
+    if (!result.int8_model_path.empty()) report["model"]["int8_path"] = result.int8_model_path;
     report["model"]["int8_weight_bytes"] = stored_weight_bytes(int8_artifact->network);
     report["model"]["int8_single_row_latency_us"] = *int8_latency_us;
     report["model"]["estimated_int8_single_row_latency_us"] = judged.estimated_us;
@@ -485,8 +485,9 @@ void render_model_files(std::string& md, const json& model, const json& training
                     number(model.value("nonzero_parameters", json(nullptr))), merged,
                     number(model.value("weight_bytes", json(nullptr))), number(model["single_row_latency_us"], 2));
   if (model.contains("int8_single_row_latency_us")) {
-    md += fmt::format("- int8 model file: `model_int8.lepton` ({} bytes of int8 weights, fp32 biases and scales; "
-                      "median single-row latency {} µs)\n",
+    md += fmt::format("- int8 model file: `{}` ({} bytes of int8 weights, fp32 biases and scales; median single-row "
+                      "latency {} µs)\n",
+                      model.value("int8_path", std::string("model_int8.lepton")),
                       number(model.value("int8_weight_bytes", json(nullptr))),
                       number(model["int8_single_row_latency_us"], 2));
   }
