@@ -1,12 +1,16 @@
 // `lepton explain`: SHAP attributions for rows of a CSV file, from a model artifact alone.
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <numeric>
+#include <utility>
 
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "cli/input_files.hpp"
 #include "lepton/error.hpp"
 #include "lepton/explain.hpp"
 #include "lepton/io.hpp"
@@ -15,19 +19,56 @@
 namespace lepton::cli {
 namespace {
 
-std::size_t parse_index(const std::string& item, const std::string& text) {
-  std::size_t used = 0;
-  unsigned long long value = 0;
-  try {
-    value = std::stoull(item, &used);
-  } catch (const std::exception&) {
-    used = 0;
+// Row lists are 0-based, as in the CSV messages, `predict` output and the report.
+constexpr const char* kRowListExample = "0-based row numbers and ranges such as 0-9,15";
+
+std::string trim_spaces(const std::string& text) {
+  const std::size_t first = text.find_first_not_of(' ');
+  if (first == std::string::npos) return "";
+  return text.substr(first, text.find_last_not_of(' ') - first + 1);
+}
+
+// Parses one bound of a range. Only decimal digits are accepted, so "-1", "+3" and "3x" are rejected here
+// instead of wrapping around or being cut short. A number too large for size_t becomes SIZE_MAX, which the
+// caller reports as outside the file's rows.
+std::size_t parse_row_number(const std::string& part, const std::string& item, const std::string& text) {
+  const std::string digits = trim_spaces(part);
+  if (!digits.empty() && (digits.front() == '-' || digits.front() == '+')) {
+    throw InvalidArgument(fmt::format("--rows '{}': '{}' is not a row number; rows are 0-based non-negative "
+                                      "numbers. Pass numbers and ranges such as 0-9,15",
+                                      text, item));
   }
-  if (used == 0 || used != item.size()) {
-    throw InvalidArgument(fmt::format("--rows '{}': '{}' is not a row number; use 0-based numbers and ranges such as "
-                                      "0-9,15", text, item));
+
+  std::size_t value = 0;
+  const char* end = digits.data() + digits.size();
+  const auto [stop, error] = std::from_chars(digits.data(), end, value);
+  if (digits.empty() || stop != end || (error != std::errc() && error != std::errc::result_out_of_range)) {
+    throw InvalidArgument(
+        fmt::format("--rows '{}': '{}' is not a row number or range; pass {}", text, item, kRowListExample));
   }
-  return static_cast<std::size_t>(value);
+  return error == std::errc::result_out_of_range ? std::numeric_limits<std::size_t>::max() : value;
+}
+
+// Parses "7" or "3-9" into the first and last row of the item.
+std::pair<std::size_t, std::size_t> parse_row_item(const std::string& item, const std::string& text) {
+  const std::string trimmed = trim_spaces(item);
+  if (trimmed.empty()) {
+    throw InvalidArgument(fmt::format("--rows '{}': an item between commas is empty; remove the extra comma and "
+                                      "pass {}",
+                                      text, kRowListExample));
+  }
+
+  // A leading '-' is a sign, not a range, so "-1" is reported as a negative number.
+  const std::size_t dash = trimmed.find('-', 1);
+  const std::size_t first = parse_row_number(trimmed.substr(0, dash), trimmed, text);
+  const std::size_t last =
+      dash == std::string::npos ? first : parse_row_number(trimmed.substr(dash + 1), trimmed, text);
+  if (first > last) {
+    throw InvalidArgument(fmt::format("--rows '{}': the range '{}' runs backwards; write the smaller row first, as "
+                                      "'{}-{}'",
+                                      text, trimmed, last, first));
+  }
+  return {first, last};
 }
 
 Explanation run_explainer(const ExplainArguments& arguments, const ModelArtifact& artifact, const Matrix& encoded) {
@@ -103,31 +144,37 @@ std::string top_k_text(const Explanation& explanation, const std::vector<std::si
 }  // namespace
 
 std::vector<std::size_t> parse_row_list(const std::string& text, std::size_t rows) {
+  if (text.find_first_not_of(" ,") == std::string::npos) {
+    throw InvalidArgument(fmt::format("--rows '{}' names no row; pass {}, or leave out --rows to explain every row",
+                                      text, kRowListExample));
+  }
+  if (rows == 0) {
+    throw InvalidArgument(fmt::format("--rows '{}': the file has no data rows to select; pass a CSV file with rows",
+                                      text));
+  }
+
   std::vector<std::size_t> selected;
   std::size_t start = 0;
   while (start <= text.size()) {
     const std::size_t comma = std::min(text.find(',', start), text.size());
     const std::string item = text.substr(start, comma - start);
-    const std::size_t dash = item.find('-');
-    const std::size_t first = parse_index(item.substr(0, dash), text);
-    const std::size_t last = dash == std::string::npos ? first : parse_index(item.substr(dash + 1), text);
-    if (first > last) {
-      throw InvalidArgument(fmt::format("--rows '{}': the range '{}' runs backwards; write the smaller row first, as "
-                                        "'{}-{}'",
-                                        text, item, last, first));
-    }
+    const auto [first, last] = parse_row_item(item, text);
     if (last >= rows) {
-      throw InvalidArgument(fmt::format("--rows '{}': '{}' is outside the file's rows 0-{}", text, item, rows - 1));
+      throw InvalidArgument(fmt::format("--rows '{}': '{}' is outside the file's rows 0-{}; rows are counted from 0",
+                                        text, trim_spaces(item), rows - 1));
     }
     for (std::size_t row = first; row <= last; ++row) selected.push_back(row);
     start = comma + 1;
   }
+
   std::sort(selected.begin(), selected.end());
   selected.erase(std::unique(selected.begin(), selected.end()), selected.end());
   return selected;
 }
 
 int explain_command(const ExplainArguments& arguments) {
+  check_input_file("--model", arguments.model_path);
+  check_input_file("--data", arguments.data_path);
   const Predictor predictor = Predictor::load(arguments.model_path);
   const Table table = read_csv(arguments.data_path);
   if (table.rows() == 0) throw InvalidArgument(fmt::format("{}: the file has no data rows to explain", arguments.data_path));

@@ -1,6 +1,6 @@
 // Runs the `lepton` binary on malformed inputs: each must exit non-zero with one clear message that names
 // the place, and leave no file in the output folder. The last cases check what `run` prints and removes when
-// the output folder already contains checkpoints.
+// the output folder already contains checkpoints or older outputs, and how `explain` reads --rows.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +20,8 @@ namespace {
 const std::string kLepton = LEPTON_BINARY_DIR "/lepton";
 const std::string kData = LEPTON_SHARED_DIR "/data/ai4i2020.csv";
 const std::string kRequirements = LEPTON_SOURCE_DIR "/examples/predictive_maintenance/requirements.json";
+// A model trained by `lepton run` on AI4I, with a stored explanation background (tests/golden/README.md).
+const std::string kAi4iModel = LEPTON_SOURCE_DIR "/tests/golden/ai4i_mlp.lepton";
 
 struct CommandResult {
   int exit_code = -1;
@@ -75,9 +77,48 @@ std::string run_arguments(const std::string& requirements, const std::string& da
 
 TEST_CASE("cli: missing data file names the path", "[cli]") {
   Scratch scratch("missing_data");
-  const CommandResult r = run(run_arguments(kRequirements, (scratch.dir / "absent.csv").string(), scratch));
+  const std::string absent = (scratch.dir / "absent.csv").string();
+  const CommandResult r = run(run_arguments(kRequirements, absent, scratch));
   CHECK(r.exit_code == 1);
-  CHECK_THAT(r.output, Catch::Contains("absent.csv"));
+  CHECK_THAT(r.output, Catch::Contains("error: --data '" + absent + "': file not found; check the path"));
+  CHECK(scratch.out_is_empty());
+}
+
+TEST_CASE("cli: missing input names its option", "[cli]") {
+  Scratch scratch("missing_option_file");
+  const std::string absent = (scratch.dir / "absent").string();
+  const std::string not_found = " '" + absent + "': file not found; check the path";
+  const std::string predict_out = " --out '" + scratch.out() + "/p.csv'";
+
+  const CommandResult predict_model = run("predict --model '" + absent + "' --data '" + kData + "'" + predict_out);
+  CHECK(predict_model.exit_code == 1);
+  CHECK_THAT(predict_model.output, Catch::Contains("error: --model" + not_found));
+
+  const CommandResult predict_data = run("predict --model '" + kAi4iModel + "' --data '" + absent + "'" + predict_out);
+  CHECK(predict_data.exit_code == 1);
+  CHECK_THAT(predict_data.output, Catch::Contains("error: --data" + not_found));
+
+  const CommandResult explain_model =
+      run("explain --model '" + absent + "' --data '" + kData + "' --out '" + scratch.out() + "'");
+  CHECK(explain_model.exit_code == 1);
+  CHECK_THAT(explain_model.output, Catch::Contains("error: --model" + not_found));
+
+  const CommandResult validate = run("validate --requirements '" + absent + "'");
+  CHECK(validate.exit_code == 1);
+  CHECK_THAT(validate.output, Catch::Contains("error: --requirements" + not_found));
+
+  const CommandResult profile = run("profile --data '" + absent + "'");
+  CHECK(profile.exit_code == 1);
+  CHECK_THAT(profile.output, Catch::Contains("error: --data" + not_found));
+
+  const CommandResult key = run("--key-file '" + absent + "' predict --model '" + kAi4iModel + "' --data '" + kData +
+                                "'" + predict_out);
+  CHECK(key.exit_code == 1);
+  CHECK_THAT(key.output, Catch::Contains("error: --key-file" + not_found));
+
+  const CommandResult folder = run("profile --data '" + scratch.dir.string() + "'");
+  CHECK(folder.exit_code == 1);
+  CHECK_THAT(folder.output, Catch::Contains("error: --data '" + scratch.dir.string() + "' is a folder"));
   CHECK(scratch.out_is_empty());
 }
 
@@ -117,7 +158,8 @@ TEST_CASE("cli: ragged row names its line", "[cli]") {
   const std::string data = scratch.write("data.csv", replace_once(ai4i_head(50), "1498,49.4,5,", "1498,49.4,"));
   const CommandResult r = run(run_arguments(kRequirements, data, scratch));
   CHECK(r.exit_code == 1);
-  CHECK_THAT(r.output, Catch::Contains("data.csv:4:"));
+  // Line 4 is data row 2, the number that `predict` and `explain --rows` give that row.
+  CHECK_THAT(r.output, Catch::Contains("data.csv:4:1: data row 2 (0-based) has 13 fields"));
   CHECK(scratch.out_is_empty());
 }
 
@@ -171,7 +213,8 @@ TEST_CASE("cli: missing requirements file names the path", "[cli]") {
   Scratch scratch("missing_requirements");
   const CommandResult r = run(run_arguments((scratch.dir / "nope.json").string(), kData, scratch));
   CHECK(r.exit_code == 1);
-  CHECK_THAT(r.output, Catch::Contains("nope.json"));
+  CHECK_THAT(r.output, Catch::Contains("error: --requirements '" + (scratch.dir / "nope.json").string() +
+                                       "': file not found"));
   CHECK(scratch.out_is_empty());
 }
 
@@ -187,7 +230,8 @@ TEST_CASE("cli: predict rejects a file that is not a model", "[cli]") {
   const CommandResult r =
       run("predict --model '" + model + "' --data '" + kData + "' --out '" + scratch.out() + "/p.csv'");
   CHECK(r.exit_code == 1);
-  CHECK_THAT(r.output, Catch::Contains("model.lepton"));
+  CHECK_THAT(r.output, Catch::Contains(model + ": not a Lepton model file"));
+  CHECK_THAT(r.output, Catch::Contains("pass a model file written by `lepton run` or lepton::save_artifact"));
   CHECK(scratch.out_is_empty());
 }
 
@@ -262,7 +306,9 @@ TEST_CASE("cli: resume without checkpoint warns in quiet mode", "[cli][resume]")
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.output, Catch::Contains("[lepton] warning: --resume found no checkpoint in " + scratch.out() +
                                        " (checkpoint.member1.pt .. checkpoint.member"));
-  CHECK_THAT(r.output, Catch::Contains("); training from the first epoch\n"));
+  // The folder did not exist, which more often means a mistyped --out than an interrupted run.
+  CHECK_THAT(r.output, Catch::Contains("); training from the first epoch. " + scratch.out() +
+                                       " did not exist before this run; check the --out path\n"));
   CHECK(count_of(r.output, "--resume found") == 1);
   CHECK(fs::is_regular_file(fs::path(scratch.out()) / "checkpoint.member1.pt"));
   CHECK_FALSE(fs::exists(fs::path(scratch.out()) / "checkpoint.fold0.pt"));
@@ -299,4 +345,87 @@ TEST_CASE("cli: stale checkpoints are rejected or removed", "[cli][resume]") {
   CHECK(fs::is_regular_file(out / "notes.txt"));
   CHECK(fs::is_regular_file(out / "checkpoint.member1.pt"));
   CHECK_THAT(fresh.output, !Catch::Contains("warning"));
+}
+
+TEST_CASE("cli: explain rejects a blank --rows", "[cli][explain]") {
+  Scratch scratch("explain_blank_rows");
+  // An empty list must not read as "every row", which explains all 10,000 rows for minutes.
+  for (const std::string rows : {"", " ", ",", " , ,"}) {
+    INFO("--rows '" << rows << "'");
+    const CommandResult r = run("explain --model '" + kAi4iModel + "' --data '" + kData + "' --out '" +
+                                scratch.out() + "' --rows '" + rows + "'");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("--rows: '" + rows + "' names no row"));
+    CHECK_THAT(r.output, Catch::Contains("leave out --rows to explain every row"));
+    CHECK(scratch.out_is_empty());
+  }
+}
+
+TEST_CASE("cli: explain --rows quotes the bad item", "[cli][explain]") {
+  Scratch scratch("explain_bad_rows");
+  const std::string data = scratch.write("data.csv", ai4i_head(20));
+  const std::string command =
+      "explain --model '" + kAi4iModel + "' --data '" + data + "' --out '" + scratch.out() + "' --rows ";
+
+  const CommandResult negative = run(command + "-1");
+  CHECK(negative.exit_code == 1);
+  CHECK_THAT(negative.output, Catch::Contains("--rows '-1': '-1' is not a row number; rows are 0-based non-negative "
+                                              "numbers"));
+
+  const CommandResult negative_in_list = run(command + "'3, -2'");
+  CHECK(negative_in_list.exit_code == 1);
+  CHECK_THAT(negative_in_list.output, Catch::Contains("--rows '3, -2': '-2' is not a row number"));
+
+  const CommandResult word = run(command + "'0-x'");
+  CHECK(word.exit_code == 1);
+  CHECK_THAT(word.output, Catch::Contains("--rows '0-x': '0-x' is not a row number or range"));
+
+  const CommandResult empty_item = run(command + "'0,,2'");
+  CHECK(empty_item.exit_code == 1);
+  CHECK_THAT(empty_item.output, Catch::Contains("--rows '0,,2': an item between commas is empty"));
+
+  const CommandResult outside = run(command + "20");
+  CHECK(outside.exit_code == 1);
+  CHECK_THAT(outside.output, Catch::Contains("--rows '20': '20' is outside the file's rows 0-19"));
+
+  const CommandResult huge = run(command + "99999999999999999999999");
+  CHECK(huge.exit_code == 1);
+  CHECK_THAT(huge.output, Catch::Contains("is outside the file's rows 0-19"));
+
+  const CommandResult backwards = run(command + "5-2");
+  CHECK(backwards.exit_code == 1);
+  CHECK_THAT(backwards.output, Catch::Contains("the range '5-2' runs backwards"));
+  CHECK(scratch.out_is_empty());
+}
+
+TEST_CASE("cli: explain --rows selects 0-based rows", "[cli][explain]") {
+  Scratch scratch("explain_rows");
+  const std::string data = scratch.write("data.csv", ai4i_head(20));
+
+  const CommandResult r = run("explain --model '" + kAi4iModel + "' --data '" + data + "' --out '" + scratch.out() +
+                              "' --method gradient --rows ' 19, 0-1'");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::StartsWith("row 0: "));
+  CHECK_THAT(r.output, Catch::Contains("\nrow 1: "));
+  CHECK_THAT(r.output, Catch::Contains("\nrow 19: "));
+  CHECK_THAT(r.output, !Catch::Contains("row 2: "));
+}
+
+TEST_CASE("cli: new run removes an older int8 export", "[cli][outputs]") {
+  const Scratch scratch("old_int8_" + std::to_string(::getpid()));
+  const SmallJob job = small_job(scratch);
+  const fs::path out = scratch.out();
+  fs::create_directories(out);
+  std::ofstream(out / "model_int8.lepton") << "old";
+  std::ofstream(out / "notes.txt") << "mine";
+
+  const CommandResult r = run("--verbose " + run_arguments(job.requirements, job.data, scratch));
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK_FALSE(fs::exists(out / "model_int8.lepton"));
+  CHECK(fs::is_regular_file(out / "notes.txt"));
+  CHECK(fs::is_regular_file(out / "model.lepton"));
+  CHECK_THAT(r.output, Catch::Contains("removed 1 output file(s) of an earlier run that this run did not write from " +
+                                       out.string() + ": model_int8.lepton\n"));
 }
