@@ -286,8 +286,8 @@ void append_record(Table& table, std::vector<Field>& fields, const MissingMatche
   // Too many fields points at the first extra one, too few at the start of the record.
   const CellLocation at = fields.size() > expected ? fields[expected].location : CellLocation{record_line, 1};
   scanner.fail(at.line, at.column,
-               fmt::format("data row {} has {} fields but the header has {} columns. Make every row have {} "
-                           "fields, and quote fields that contain the delimiter",
+               fmt::format("data row {} (0-based) has {} fields but the header has {} columns. Make every row "
+                           "have {} fields, and quote fields that contain the delimiter",
                            data_row, fields.size(), expected, expected));
 }
 
@@ -331,6 +331,7 @@ Table parse_csv(const std::string& text, const std::string& source, const CsvOpt
   // NOTE: blank lines are skipped anywhere, like pandas.read_csv's default skip_blank_lines=True, so a one-column file cannot express
   // a missing value as an empty line. Write a marker such as NA instead.
   const MissingMatcher matcher(options.missing_markers);
+  // Data rows count from 0, the index that Table, `predict`, `explain --rows` and the report use.
   std::size_t data_row = 0;
   while (!scanner.at_end()) {
     if (scanner.at_blank_line()) {
@@ -340,10 +341,10 @@ Table parse_csv(const std::string& text, const std::string& source, const CsvOpt
 
     const std::uint32_t record_line = scanner.line();
     scanner.read_record(fields);
-    ++data_row;
     if (fields.size() != table.columns()) {
       fail_ragged(scanner, fields, table.columns(), record_line, data_row);
     }
+    ++data_row;
     append_record(table, fields, matcher);
   }
   return table;

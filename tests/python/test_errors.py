@@ -33,7 +33,7 @@ def test_missing_csv_is_file_not_found(tmp_path):
 
 
 def test_ragged_csv_names_line_and_column():
-    with pytest.raises(ValueError, match=r"inline\.csv:3:1: data row 2 has 1 fields") as caught:
+    with pytest.raises(ValueError, match=r"inline\.csv:3:1: data row 1 \(0-based\) has 1 fields") as caught:
         lepton.parse_csv("a,b\n1,2\n3\n", "inline.csv")
     assert isinstance(caught.value, lepton.ParseError)
 

@@ -254,17 +254,49 @@ TEST_CASE("csv duplicate column name is an error") {
   CHECK_THAT(message, Catch::Contains("Rename one"));
 }
 
+// Data rows in CSV messages count from 0, like Table rows, `predict` output and `explain --rows`.
 TEST_CASE("csv row with too many fields") {
   const std::string message = parse_error("a,b\n1,2\n3,4,5\n");
 
-  CHECK_THAT(message, Catch::StartsWith("t.csv:3:5: data row 2 has 3 fields but the header has 2 columns"));
+  CHECK_THAT(message, Catch::StartsWith("t.csv:3:5: data row 1 (0-based) has 3 fields but the header has 2 columns"));
 }
 
 TEST_CASE("csv row with too few fields") {
   const std::string message = parse_error("a,b,c\r\n1,2,3\r\n4,5\r\n");
 
-  CHECK_THAT(message, Catch::StartsWith("t.csv:3:1: data row 2 has 2 fields but the header has 3 columns"));
+  CHECK_THAT(message, Catch::StartsWith("t.csv:3:1: data row 1 (0-based) has 2 fields but the header has 3 columns"));
   CHECK_THAT(message, Catch::Contains("quote fields that contain the delimiter"));
+}
+
+TEST_CASE("csv ragged first data row is row 0") {
+  const std::string message = parse_error("a,b\n1\n2,3\n");
+
+  CHECK_THAT(message, Catch::StartsWith("t.csv:2:1: data row 0 (0-based) has 1 fields"));
+}
+
+TEST_CASE("csv ragged row index skips blank lines") {
+  // Blank lines are not data rows, so the ragged record on line 5 is data row 1, as Table would index it.
+  const std::string message = parse_error("a,b\n\n1,2\n\n3\n");
+
+  CHECK_THAT(message, Catch::StartsWith("t.csv:5:1: data row 1 (0-based) has 1 fields"));
+}
+
+TEST_CASE("csv ragged row in AI4I matches the Table row") {
+  // Line 501 of the real file is "500,L47679,L,297.5,309.1,1515,35.1,213,0,0,0,0,0,0" (`sed -n 501p
+  // ai4i2020.csv`), which Table reads as row 499. Dropping its last field must report that same row.
+  const std::string bytes = lepton::read_file(kAi4iPath);
+  const std::string intact_line = "500,L47679,L,297.5,309.1,1515,35.1,213,0,0,0,0,0,0\r\n";
+  const std::size_t at = bytes.find(intact_line);
+  REQUIRE(at != std::string::npos);
+  std::string ragged = bytes;
+  ragged.replace(at, intact_line.size(), "500,L47679,L,297.5,309.1,1515,35.1,213,0,0,0,0,0\r\n");
+
+  const Table table = parse_csv(bytes, "ai4i2020.csv");
+  CHECK(table.cell(499, 0) == "500");
+  CHECK(table.locate(499, 0) == "ai4i2020.csv:501:1");
+  CHECK_THROWS_WITH(parse_csv(ragged, "ai4i2020.csv"),
+                    Catch::StartsWith("ai4i2020.csv:501:1: data row 499 (0-based) has 13 fields but the header has "
+                                      "14 columns"));
 }
 
 TEST_CASE("csv unterminated quote points at the opening quote") {
