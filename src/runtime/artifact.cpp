@@ -299,8 +299,8 @@ struct PayloadView {
 void check_magic(const std::string& bytes) {
   const std::size_t compared = std::min(bytes.size(), sizeof detail::kArtifactMagic);
   if (std::memcmp(bytes.data(), detail::kArtifactMagic, compared) != 0) {
-    throw ParseError("not a Lepton model file: the first bytes are not \"LEPTONMD\"; pass a file written by "
-                     "save_artifact (byte offset 0)");
+    throw ParseError("not a Lepton model file: the first bytes are not \"LEPTONMD\"; pass a model file written "
+                     "by `lepton run` or lepton::save_artifact (byte offset 0)");
   }
   if (bytes.size() < detail::kArtifactPrefixBytes) {
     throw ParseError(fmt::format("the file is {} bytes, shorter than the {}-byte prefix, so it is truncated "

@@ -247,6 +247,8 @@ TEST_CASE("artifact wrong magic", "[artifact][corruption]") {
   std::string bytes = lepton::serialize_artifact(small_artifact());
   bytes.replace(0, 8, "GGUF\0\0\0\0", 8);
   CHECK_THAT(parse_message(bytes), StartsWith("model.lepton: not a Lepton model file"));
+  // The fix names the command as well as the API, because CLI users see this message too.
+  CHECK_THAT(parse_message(bytes), Contains("pass a model file written by `lepton run` or lepton::save_artifact"));
   CHECK_THAT(parse_message("PK\x03\x04"), Contains("not a Lepton model file"));
   CHECK_THAT(parse_message(""), Contains("shorter than the 64-byte prefix"));
 }
