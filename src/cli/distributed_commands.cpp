@@ -27,6 +27,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/input_files.hpp"
 #include "lepton/configurator.hpp"
 #include "lepton/crypto.hpp"
 #include "lepton/dataset.hpp"
@@ -503,8 +504,10 @@ nlohmann::json federated_summary(const FederatedArguments& arguments, const Fede
 int federated_command(const FederatedArguments& arguments) {
   const DistributedOptions options = group_options(arguments.group);
   check_federated_arguments(arguments, options);
+  check_input_file("--requirements", arguments.requirements_path);
   const Requirements requirements = load_requirements(arguments.requirements_path);
   const bool server = arguments.role == "server";
+  if (!server) check_input_file("--data", arguments.data_path);
 
   std::optional<ClientData> client;
   if (!server) {
