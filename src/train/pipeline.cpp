@@ -3,10 +3,12 @@
 #include "lepton/pipeline.hpp"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <optional>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -258,6 +260,49 @@ void check_resume_inputs(const fs::path& out, bool resume, bool write, const std
   }
 }
 
+// Files of the run scheme besides checkpoints, which detail::plan_checkpoints handles. Rank 0 writes the first
+// six in every run, and model_int8.lepton only when the configuration quantizes.
+constexpr std::array<std::string_view, 7> kRunOutputs = {"config.json", "metrics.json",      "model.lepton",
+                                                         "report.json", "report.md",         "training_inputs.json",
+                                                         "model_int8.lepton"};
+
+// Describes an output folder that has nothing to resume from, checked before the run creates or fills it:
+// "did not exist", "was empty", or empty for a folder with entries.
+std::string describe_empty_folder(const fs::path& folder) {
+  std::error_code error;
+  if (!fs::exists(folder, error)) return error ? "" : "did not exist";
+  return fs::is_directory(folder, error) && fs::is_empty(folder, error) ? "was empty" : "";
+}
+
+// Removes the run outputs in `out` that this run did not write, so that an older run's file, such as an int8
+// export, never sits next to this run's model as if it belonged to it. Called after every new output is
+// written, so a run that fails earlier leaves the older run complete. Only regular files and links with a name
+// from kRunOutputs are removed. Every other file stays.
+void remove_outputs_not_written(const fs::path& out, const std::vector<std::string>& written) {
+  std::vector<std::string> removed;
+  for (const std::string_view name : kRunOutputs) {
+    if (std::find(written.begin(), written.end(), name) != written.end()) continue;
+
+    const fs::path path = out / name;
+    std::error_code error;
+    const fs::file_type type = fs::symlink_status(path, error).type();
+    if (type != fs::file_type::regular && type != fs::file_type::symlink) continue;
+    fs::remove(path, error);
+    if (error) {
+      throw IoError(fmt::format("the run wrote its outputs to {}, but failed to remove '{}', which an earlier run "
+                                "wrote: {}. Delete that file by hand, because it does not belong to this run",
+                                out.string(), path.string(), error.message()));
+    }
+    removed.emplace_back(name);
+  }
+
+  if (!removed.empty()) {
+    log(LogLevel::Info, fmt::format("removed {} output file(s) of an earlier run that this run did not write from "
+                                    "{}: {}",
+                                    removed.size(), out.string(), fmt::join(removed, ", ")));
+  }
+}
+
 // The privacy section of the artifact and the report: the DP-SGD budget spent and how PII columns were
 // handled. Column names are not personal data; their values never appear here.
 nlohmann::json privacy_section(const Requirements& requirements, const PipelineResult& result) {
@@ -367,6 +412,7 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
   const std::vector<DerivedDifference>& derived = result.config.derived_features;
 
   // Train.
+  const std::string empty_output_dir = describe_empty_folder(options.output_dir);
   std::error_code io_error;
   fs::create_directories(options.output_dir, io_error);
   if (io_error) {
@@ -385,6 +431,11 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
   }
   check_resume_inputs(options.output_dir, options.resume, writes_outputs, options.data_path, data_sha256,
                       requirements_sha256);
+  if (checkpoint_plan && !checkpoint_plan->resume_notice.empty() && !empty_output_dir.empty()) {
+    // A resume into a folder that had nothing in it is more often a mistyped path than an interrupted run.
+    checkpoint_plan->resume_notice +=
+        fmt::format(". {} {} before this run; check the --out path", options.output_dir, empty_output_dir);
+  }
   if (checkpoint_plan) detail::apply_checkpoint_plan(*checkpoint_plan);
   // The plan has already warned about a missing single-model checkpoint, so the Trainer is not asked to resume
   // from one that does not exist. Cross-fitted members check their own files.
@@ -511,6 +562,11 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
   if (quantized) save_artifact(quantized->artifact, result.int8_model_path, protection);
   write_file_atomically(result.report_json_path, report.dump(2) + "\n");
   write_file_atomically(result.report_md_path, detail::render_report_markdown(report) + privacy_markdown(privacy));
+
+  std::vector<std::string> written = {"config.json", "metrics.json", "model.lepton",
+                                      "report.json", "report.md",    "training_inputs.json"};
+  if (quantized) written.emplace_back("model_int8.lepton");
+  remove_outputs_not_written(out, written);
   return result;
 }
 

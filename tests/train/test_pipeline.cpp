@@ -2,6 +2,7 @@
 // Asserts the quality floor (mean over three seeds), replay of the saved artifact, and determinism.
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <numeric>
@@ -314,7 +315,8 @@ TEST_CASE("pipeline: resume warns about members that start over", "[e2e][resume]
   REQUIRE(members > 1);
   REQUIRE(capture.warnings.size() == 1);
   CHECK(capture.warnings[0] == "--resume found no checkpoint in " + out.string() + " (checkpoint.member1.pt .. " +
-                                   member_file(members) + "); training from the first epoch");
+                                   member_file(members) + "); training from the first epoch. " + out.string() +
+                                   " did not exist before this run; check the --out path");
   CHECK_FALSE(first.training.resumed);
 
   // The last two members lost their checkpoints: the warning names them, and the others resume.
@@ -354,4 +356,112 @@ TEST_CASE("pipeline: resume rejects checkpoints of other members", "[e2e][resume
   CHECK(fs::is_regular_file(out / "checkpoint.fold3.pt"));
   CHECK_FALSE(fs::exists(out / "training_inputs.json"));
   CHECK_FALSE(fs::exists(out / member_file(1)));
+}
+
+namespace {
+
+// Collects the library's info lines that start with `prefix` while it lives, then restores the silent default.
+struct InfoCapture {
+  std::vector<std::string> lines;
+  explicit InfoCapture(std::string prefix) {
+    lepton::set_log_sink([this, prefix](lepton::LogLevel level, std::string_view message) {
+      if (level == lepton::LogLevel::Info && message.substr(0, prefix.size()) == prefix) lines.emplace_back(message);
+    });
+    lepton::set_log_level(lepton::LogLevel::Info);
+  }
+  ~InfoCapture() {
+    lepton::set_log_sink({});
+    lepton::set_log_level(lepton::LogLevel::Off);
+  }
+};
+
+// Every file name of the run scheme besides checkpoints and training_inputs.json, which the run rewrites before
+// it trains.
+const std::vector<std::string> kOutputNames = {"config.json", "metrics.json", "model.lepton", "model_int8.lepton",
+                                               "report.json", "report.md"};
+
+}  // namespace
+
+TEST_CASE("pipeline: new run removes an older int8 export", "[e2e][outputs]") {
+  const fs::path folder = small_job_folder("old_int8");
+  const fs::path out = folder / "out";
+  fs::create_directories(out);
+  for (const std::string& name : kOutputNames) lepton::write_file_atomically((out / name).string(), "old");
+  lepton::write_file_atomically((out / "notes.txt").string(), "mine");
+  lepton::write_file_atomically((out / "model_int8.lepton.bak").string(), "mine");
+  InfoCapture capture("removed ");
+
+  const lepton::PipelineResult result = lepton::run_pipeline(small_requirements(), small_options(folder));
+  // The small job stays far below every size and latency limit, so it writes no int8 export.
+  REQUIRE_FALSE(result.config.quantize);
+
+  CHECK(result.int8_model_path.empty());
+  CHECK_FALSE(fs::exists(out / "model_int8.lepton"));
+  CHECK(lepton::read_file((out / "model.lepton").string()) != "old");
+  CHECK(lepton::read_file((out / "report.md").string()) != "old");
+  CHECK(lepton::read_file((out / "notes.txt").string()) == "mine");
+  CHECK(lepton::read_file((out / "model_int8.lepton.bak").string()) == "mine");
+  REQUIRE(capture.lines.size() == 1);
+  CHECK(capture.lines[0] == "removed 1 output file(s) of an earlier run that this run did not write from " +
+                                out.string() + ": model_int8.lepton");
+}
+
+TEST_CASE("pipeline: run into an empty folder removes nothing", "[e2e][outputs]") {
+  const fs::path folder = small_job_folder("no_old_outputs");
+  InfoCapture capture("removed ");
+
+  lepton::run_pipeline(small_requirements(), small_options(folder));
+
+  CHECK(capture.lines.empty());
+  CHECK(fs::is_regular_file(folder / "out" / "model.lepton"));
+}
+
+TEST_CASE("pipeline: failed run keeps the older outputs", "[e2e][outputs]") {
+  const fs::path folder = small_job_folder("failed_keeps_old");
+  const fs::path out = folder / "out";
+  fs::create_directories(out);
+  for (const std::string& name : kOutputNames) lepton::write_file_atomically((out / name).string(), "old");
+  lepton::PipelineOptions options = small_options(folder);
+  // A stop request fails the run after training has started, so the failure comes after the folder checks.
+  std::atomic<bool> stop{true};
+  options.stop_requested = &stop;
+
+  CHECK_THROWS_WITH(lepton::run_pipeline(small_requirements(), options),
+                    Catch::Matchers::Contains("training was interrupted"));
+
+  for (const std::string& name : kOutputNames) {
+    INFO(name);
+    CHECK(lepton::read_file((out / name).string()) == "old");
+  }
+}
+
+TEST_CASE("pipeline: resume into an empty folder hints at the path", "[e2e][resume][outputs]") {
+  const fs::path folder = small_job_folder("resume_empty");
+  const fs::path out = folder / "out";
+  fs::create_directories(out);
+  lepton::PipelineOptions options = small_options(folder);
+  options.resume = true;
+  WarningCapture capture;
+
+  lepton::run_pipeline(small_requirements(), options);
+
+  REQUIRE(capture.warnings.size() == 1);
+  CHECK_THAT(capture.warnings[0], Catch::EndsWith("); training from the first epoch. " + out.string() +
+                                                  " was empty before this run; check the --out path"));
+}
+
+TEST_CASE("pipeline: resume into a used folder gives no path hint", "[e2e][resume][outputs]") {
+  const fs::path folder = small_job_folder("resume_used");
+  const fs::path out = folder / "out";
+  fs::create_directories(out);
+  touch(out / "notes.txt");
+  lepton::PipelineOptions options = small_options(folder);
+  options.resume = true;
+  WarningCapture capture;
+
+  lepton::run_pipeline(small_requirements(), options);
+
+  REQUIRE(capture.warnings.size() == 1);
+  CHECK_THAT(capture.warnings[0], Catch::EndsWith("); training from the first epoch"));
+  CHECK_THAT(capture.warnings[0], !Catch::Contains("--out"));
 }
