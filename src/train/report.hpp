@@ -11,8 +11,9 @@
 namespace lepton::detail {
 
 /// Collects data profile, configuration with reasons, training history, metrics, constraint checks and
-/// provenance into one JSON document. `int8_artifact` is the int8 export when the run wrote one: its
-/// latency is measured too, and the latency limit judges it, because it is the export made for the limits.
+/// provenance into one JSON document. `int8_artifact` is the int8 export when the run wrote one. Its
+/// latency and weight bytes are measured too, and the latency and size limits judge it, because it is the
+/// export made for the limits.
 nlohmann::json build_report(const Requirements& requirements, const PipelineResult& result,
                             const ModelArtifact& artifact, const ModelArtifact* int8_artifact = nullptr);
 
