@@ -252,6 +252,12 @@ void check_row_list_option(const CLI::App& explain, const std::string& rows) {
                                                    rows));
 }
 
+// Rejects an empty output path as a usage error, before the library would report it by a C++ function name.
+void check_output_option(const CLI::App& command, const std::string& path) {
+  if (!command || !path.empty()) return;
+  throw CLI::ValidationError("--out", "the path is empty; name the file or folder to write");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -325,6 +331,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
     check_row_list_option(*explain, explain_arguments.rows);
+    check_output_option(*run, out_dir);
+    check_output_option(*predict, out_path);
+    check_output_option(*explain, explain_arguments.output_dir);
   } catch (const CLI::ParseError& error) {
     // --help and --version are "errors" with exit code 0; every real usage error exits with 2.
     return app.exit(error) == 0 ? 0 : kExitUsage;

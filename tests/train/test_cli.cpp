@@ -224,6 +224,19 @@ TEST_CASE("cli: usage error exits with code 2", "[cli]") {
   CHECK_THAT(r.output, Catch::Contains("--requirements"));
 }
 
+TEST_CASE("cli: empty --out is a usage error", "[cli]") {
+  const std::string inputs = "--data '" + kData + "' ";
+  for (const std::string command : {"run --requirements '" + kRequirements + "' " + inputs,
+                                    "predict --model '" + kAi4iModel + "' " + inputs,
+                                    "explain --model '" + kAi4iModel + "' " + inputs}) {
+    INFO(command);
+    const CommandResult r = run(command + "--out ''");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("--out: the path is empty; name the file or folder to write"));
+    CHECK_THAT(r.output, !Catch::Contains("run_pipeline"));
+  }
+}
+
 TEST_CASE("cli: predict rejects a file that is not a model", "[cli]") {
   Scratch scratch("bad_model");
   const std::string model = scratch.write("model.lepton", "this is not a model");
