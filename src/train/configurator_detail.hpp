@@ -33,9 +33,10 @@ inline constexpr std::size_t kSmallestHiddenUnits = 4;
 // ---- Size and latency estimates
 
 inline constexpr std::size_t kFp32BytesPerWeight = 4;
-/// int8 export: one byte per weight or bias, plus one fp32 scale per output channel of every layer.
+/// int8 export (docs/model-format.md): one byte per weight, and per output channel of every layer an fp32
+/// bias and an fp32 scale.
 inline constexpr std::size_t kInt8BytesPerWeight = 1;
-inline constexpr std::size_t kInt8BytesPerChannel = 4;
+inline constexpr std::size_t kInt8BytesPerChannel = 8;
 
 /// Single-row latency estimate of the runtime predictor: a fixed cost per call plus the multiply-adds that
 /// the kernels run, at one throughput per SIMD level and weight format. Each entry is fitted through two
@@ -146,8 +147,10 @@ inline std::size_t output_channels(const std::vector<std::size_t>& hidden, std::
 
 inline std::uint64_t fp32_bytes(std::size_t parameters) { return std::uint64_t{parameters} * kFp32BytesPerWeight; }
 
+/// Bytes of an int8 export of `parameters` weights and biases with one bias per output channel.
 inline std::uint64_t int8_bytes(std::size_t parameters, std::size_t channels) {
-  return std::uint64_t{parameters} * kInt8BytesPerWeight + std::uint64_t{channels} * kInt8BytesPerChannel;
+  const std::uint64_t weights = std::uint64_t{parameters} - channels;
+  return weights * kInt8BytesPerWeight + std::uint64_t{channels} * kInt8BytesPerChannel;
 }
 
 /// Multiply-adds per row of an MLP with these hidden layers: one per weight, none for the biases.

@@ -42,9 +42,7 @@ struct JudgedSize {
 
 // Bytes of the weight tensors stored for `network`: f32 weights and biases of each f32 layer, and the int8
 // weights, f32 biases and f32 per-channel weight scales of each int8 layer. The per-layer input scale is a
-// header number, not a tensor, so it does not count.
-// NOTE: the configurator's int8_bytes() prices an int8 bias at 1 byte, so its estimate is 3 bytes per output
-// channel below this count of the stored export.
+// header number, not a tensor, so it does not count. The configurator's int8_bytes() counts the same.
 std::uint64_t stored_weight_bytes(const Mlp& network) {
   std::uint64_t bytes = 0;
   for (const DenseLayer& layer : network.layers) {

@@ -281,8 +281,9 @@ TEST_CASE("min_metric is recorded for later", "[configurator]") {
 // ---- Constraints
 
 TEST_CASE("size limit quantizes, then shrinks", "[configurator][constraints]") {
-  // Base 64-32 on 8 inputs: 2,689 parameters, 10,756 bytes in fp32, 2,689 + 4 * 97 channels = 3,077 in int8.
-  // 32-16: 833 parameters, 3,332 bytes in fp32, 833 + 4 * 49 channels = 1,029 in int8.
+  // Base 64-32 on 8 inputs: 2,689 parameters, 10,756 bytes in fp32. In int8 its 2,592 weights take a byte
+  // each and its 97 output channels 8 bytes each (an fp32 bias and scale): 3,368 bytes.
+  // 32-16: 833 parameters, 3,332 bytes in fp32, 784 + 8 * 49 channels = 1,176 in int8.
   lepton::Requirements r = binary_requirements();
 
   r.constraints.max_model_bytes = 4000;
@@ -291,14 +292,14 @@ TEST_CASE("size limit quantizes, then shrinks", "[configurator][constraints]") {
   CHECK(config.quantize);
   CHECK(config.reasons.at("hidden_units").driven_by == "data.rows");
   CHECK(config.reasons.at("quantize").driven_by == "requirements.constraints.max_model_bytes");
-  CHECK_THAT(config.reasons.at("quantize").text, Contains("10756 bytes") && Contains("3077 bytes"));
+  CHECK_THAT(config.reasons.at("quantize").text, Contains("10756 bytes") && Contains("3368 bytes"));
 
   r.constraints.max_model_bytes = 2000;
   config = lepton::configure(r, binary_profile(10000, 339));
   CHECK(config.hidden_units == std::vector<std::size_t>{32, 16});
   CHECK(config.quantize);
   CHECK(config.reasons.at("hidden_units").driven_by == "requirements.constraints.max_model_bytes");
-  CHECK_THAT(config.reasons.at("hidden_units").text, Contains("shrunk to 32-16") && Contains("1029 bytes"));
+  CHECK_THAT(config.reasons.at("hidden_units").text, Contains("shrunk to 32-16") && Contains("1176 bytes"));
 
   r.constraints.max_model_bytes = 10756;
   config = lepton::configure(r, binary_profile(10000, 339));
@@ -330,12 +331,12 @@ TEST_CASE("latency limit shrinks the network", "[configurator][constraints]") {
 }
 
 TEST_CASE("unreachable size limit names the constraint", "[configurator][constraints]") {
-  // Smallest model: one layer of 4 units on 8 inputs = 41 parameters, 61 bytes as int8, 164 as fp32.
+  // Smallest model: one layer of 4 units on 8 inputs = 41 parameters, 36 + 8 * 5 = 76 bytes as int8, 164 as fp32.
   lepton::Requirements r = binary_requirements();
   r.constraints.max_model_bytes = 50;
   CHECK_THROWS_AS(lepton::configure(r, binary_profile(10000, 339)), lepton::ConstraintError);
   CHECK_THROWS_WITH(lepton::configure(r, binary_profile(10000, 339)),
-                    Contains("constraints.max_model_bytes = 50") && Contains("raise max_model_bytes to at least 61"));
+                    Contains("constraints.max_model_bytes = 50") && Contains("raise max_model_bytes to at least 76"));
 }
 
 TEST_CASE("unreachable latency names the constraint", "[configurator][constraints]") {
@@ -466,9 +467,9 @@ TEST_CASE("cross-fitting: a latency limit tries int8 before fewer folds", "[conf
 }
 
 TEST_CASE("cross-fitting: a size limit tries int8 before fewer folds", "[configurator][cross_fit]") {
-  // The stored size counts the zeros. 10 folds store 211,201 parameters: 844,804 bytes in fp32, and 215,045 in
-  // int8 (one byte each plus a 4-byte scale for each of 961 output channels). 5 folds store 54,401: 217,604
-  // bytes in fp32 and 56,325 in int8.
+  // The stored size counts the zeros. 10 folds store 211,201 parameters, 961 of them biases: 844,804 bytes in
+  // fp32, and 217,928 in int8 (one byte per weight, and an fp32 bias and scale for each of the 961 output
+  // channels). 5 folds store 54,401 with 481 biases: 217,604 bytes in fp32 and 57,768 in int8.
   lepton::Requirements r = binary_requirements();
   r.constraints.max_model_bytes = 500'000;
   auto config = lepton::configure(r, binary_profile(10000, 339));

@@ -19,7 +19,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-// NOTE: CMake builds the `lepton` binary before test_cli only; build lepton_cli before running this file.
 const std::string kLepton = LEPTON_BINARY_DIR "/lepton";
 const std::string kData = LEPTON_SHARED_DIR "/data/ai4i2020.csv";
 const std::string kExample = LEPTON_SOURCE_DIR "/examples/predictive_maintenance/requirements.json";
