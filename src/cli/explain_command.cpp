@@ -76,16 +76,18 @@ Explanation run_explainer(const ExplainArguments& arguments, const ModelArtifact
   Background background = stored_background(artifact);
   FeatureGroups groups = FeatureGroups::from_preprocessor(artifact.preprocessor);
 
+  const CoalitionPath path = arguments.path == "reference" ? CoalitionPath::Reference : CoalitionPath::Fast;
   if (arguments.method == "exact") {
-    return ExactExplainer(model, background, groups, ExactOptions().threads(arguments.threads)).explain(encoded);
+    return ExactExplainer(model, background, groups, ExactOptions().threads(arguments.threads).path(path))
+        .explain(encoded);
   }
   if (arguments.method == "kernel") {
-    KernelOptions options = KernelOptions().threads(arguments.threads).seed(arguments.seed);
+    KernelOptions options = KernelOptions().threads(arguments.threads).seed(arguments.seed).path(path);
     if (arguments.samples > 0) options.samples(arguments.samples);
     return KernelExplainer(model, background, groups, options).explain(encoded);
   }
   if (arguments.method == "permutation") {
-    PermutationOptions options = PermutationOptions().threads(arguments.threads).seed(arguments.seed);
+    PermutationOptions options = PermutationOptions().threads(arguments.threads).seed(arguments.seed).path(path);
     if (arguments.samples > 0) options.permutations(arguments.samples);
     return PermutationExplainer(model, background, groups, options).explain(encoded);
   }
@@ -188,6 +190,7 @@ int explain_command(const ExplainArguments& arguments) {
 
   nlohmann::json document = explanation.to_json();
   document["rows_explained"] = rows;
+  if (arguments.method != "gradient") document["coalition_path"] = arguments.path;
   const GlobalImportance importance = global_importance(explanation);
   document["global_importance"] = {{"features", importance.group_names},
                                    {"mean_abs", importance.mean_abs},

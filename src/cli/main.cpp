@@ -318,6 +318,11 @@ int main(int argc, char** argv) {
   explain->add_option("--method", explain_arguments.method, "exact, kernel, permutation or gradient")
       ->capture_default_str()
       ->check(CLI::IsMember({"exact", "kernel", "permutation", "gradient"}));
+  explain->add_option("--path", explain_arguments.path,
+                      "fast (float, as lepton run's report) or reference (double, bit-reproducible, slower); "
+                      "exact, kernel and permutation only")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fast", "reference"}));
   explain->add_option("--samples", explain_arguments.samples,
                       "Kernel SHAP coalitions or permutation pairs (default: the method's own)");
   explain->add_option("--top-k", explain_arguments.top_k, "Features listed per row in top_k.txt")->check(CLI::PositiveNumber);
