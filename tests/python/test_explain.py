@@ -1,7 +1,8 @@
 """Explanations through Python equal the C++ CLI's (`lepton explain`) to 1e-12 on an AI4I model.
 
 Both sides use the background that the pipeline stored in the model, the default output link and the
-same explainer options, so any difference would come from the bindings' conversions.
+same explainer options, so any difference would come from the bindings' conversions. The CLI computes
+coalition values on the fast path by default, so each method is compared on both paths.
 """
 import json
 import subprocess
@@ -16,13 +17,15 @@ ROWS_ARGUMENT = "0-11,50-53"
 TOLERANCE = 1e-12  # the same double computations on both sides; the CLI prints 17 significant digits
 
 METHODS = {
-    "exact": (lepton.ExactExplainer, lambda: lepton.ExactOptions(threads=2), []),
-    "kernel": (lepton.KernelExplainer, lambda: lepton.KernelOptions(samples=64, seed=7, threads=2),
+    "exact": (lepton.ExactExplainer, lambda path: lepton.ExactOptions(threads=2, path=path), []),
+    "kernel": (lepton.KernelExplainer, lambda path: lepton.KernelOptions(samples=64, seed=7, threads=2, path=path),
                ["--samples", "64"]),
-    "permutation": (lepton.PermutationExplainer, lambda: lepton.PermutationOptions(permutations=4, seed=7, threads=2),
+    "permutation": (lepton.PermutationExplainer,
+                    lambda path: lepton.PermutationOptions(permutations=4, seed=7, threads=2, path=path),
                     ["--samples", "4"]),
-    "gradient": (lepton.GradientExplainer, lambda: lepton.GradientOptions(threads=2), []),
+    "gradient": (lepton.GradientExplainer, lambda path: lepton.GradientOptions(threads=2), []),
 }
+PATHS = {"fast": lepton.CoalitionPath.Fast, "reference": lepton.CoalitionPath.Reference}
 
 
 def cli_explanation(cli, model_path, ai4i_path, method, extra, out):
@@ -34,20 +37,22 @@ def cli_explanation(cli, model_path, ai4i_path, method, extra, out):
         return json.load(file)
 
 
-def python_explanation(artifact, table, method):
+def python_explanation(artifact, table, method, path="reference"):
     explainer_type, options, _ = METHODS[method]
     model = lepton.explain_model(artifact, lepton.default_output_link(artifact))
     groups = lepton.FeatureGroups.from_preprocessor(artifact.preprocessor)
-    explainer = explainer_type(model, lepton.stored_background(artifact), groups, options())
+    explainer = explainer_type(model, lepton.stored_background(artifact), groups, options(PATHS[path]))
     return explainer.explain(artifact.preprocessor.transform(table, ROWS))
 
 
+@pytest.mark.parametrize("path", sorted(PATHS))
 @pytest.mark.parametrize("method", sorted(METHODS))
-def test_explanation_equals_cli(method, python_run, cli, ai4i_path, table, tmp_path):
+def test_explanation_equals_cli(method, path, python_run, cli, ai4i_path, table, tmp_path):
     result, _ = python_run
-    expected = cli_explanation(cli, result.model_path, ai4i_path, method, METHODS[method][2], tmp_path)
+    expected = cli_explanation(cli, result.model_path, ai4i_path, method, [*METHODS[method][2], "--path", path],
+                               tmp_path)
     artifact = lepton.load_artifact(result.model_path)
-    explanation = python_explanation(artifact, table, method)
+    explanation = python_explanation(artifact, table, method, path)
 
     assert explanation.method == expected["method"]
     assert explanation.group_names == expected["groups"]
