@@ -14,8 +14,9 @@ struct ExplainArguments {
   std::string output_dir;
   std::string rows;             ///< "0-9,15"; empty explains every row.
   std::string method = "exact"; ///< exact, kernel, permutation or gradient.
-  /// Coalition values: "fast" (float, the first layer reused; what `lepton run` uses for its report) or
-  /// "reference" (double, every hybrid row evaluated; reproducible to the last bit, and much slower).
+  /// Path of the coalition values. "fast" runs in float and reuses the first layer, as `lepton run` does for
+  /// its report. "reference" evaluates every hybrid row in double, so it is reproducible to the last bit and
+  /// much slower.
   std::string path = "fast";
   std::size_t samples = 0;      ///< Kernel coalitions or permutation pairs; 0 keeps the method's default.
   std::size_t top_k = 3;

@@ -18,9 +18,9 @@ inline ColumnProfile column(const std::string& name, ColumnKind kind, std::size_
   return profile;
 }
 
-/// Returns a profile shaped like AI4I: an ID, five numeric columns, a 3-category column (8 encoded inputs), a
-/// binary target "label" with `positives` of `rows` rows in class "1", plus one constant, one empty and one
-/// free-text column that inference must drop.
+/// Returns a profile shaped like AI4I: an ID, five numeric columns and a 3-category column (8 encoded inputs).
+/// The binary target "label" has `positives` of `rows` rows in class "1". One constant, one empty and one
+/// free-text column complete it, which inference must drop.
 inline DataProfile binary_profile(std::size_t rows, std::size_t positives) {
   DataProfile profile;
   profile.rows = rows;
