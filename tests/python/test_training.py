@@ -91,8 +91,14 @@ def test_ctrl_c_interrupts_and_checkpoint_resumes(small_job, tmp_path):
             time.sleep(0.3)
 
     options = lepton.TrainerOptions(config=config, on_epoch=interrupt_after_two, checkpoint_path=str(checkpoint))
-    with pytest.raises(KeyboardInterrupt):
-        lepton.Trainer(options).fit(train, validation)
+    # A shell starts background jobs with SIGINT ignored, and Python then installs no KeyboardInterrupt handler.
+    # Install it here, so that the test does not depend on how the test run was started.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            lepton.Trainer(options).fit(train, validation)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert 2 <= len(epochs) < 6
     assert checkpoint.is_file()
 
