@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "cli/csv_fields.hpp"
 #include "cli/input_files.hpp"
 #include "lepton/error.hpp"
 #include "lepton/explain.hpp"
@@ -101,15 +102,7 @@ Explanation run_explainer(const ExplainArguments& arguments, const ModelArtifact
 // One CSV row per (explained row, output): the row number, the prediction, the base value and one column per feature.
 std::string attributions_csv(const Explanation& explanation, const std::vector<std::size_t>& rows) {
   std::string csv = "row,output,prediction,base_value";
-  for (const std::string& name : explanation.group_names) {
-    std::string quoted = name;
-    if (quoted.find_first_of(",\"\n") != std::string::npos) {
-      std::string escaped;
-      for (char ch : quoted) escaped += ch == '"' ? std::string("\"\"") : std::string(1, ch);
-      quoted = "\"" + escaped + "\"";
-    }
-    csv += "," + quoted;
-  }
+  for (const std::string& name : explanation.group_names) csv += "," + csv_field(name);
   csv += "\n";
   for (std::size_t r = 0; r < explanation.rows; ++r) {
     for (std::size_t k = 0; k < explanation.outputs; ++k) {

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "cli/csv_fields.hpp"
 #include "cli/distributed_commands.hpp"
 #include "cli/input_files.hpp"
 #include "lepton/configurator.hpp"
@@ -216,22 +217,39 @@ int predict_command(const std::string& model_path, const std::string& data_path,
   const lepton::Predictions predictions = predictor.predict(records);
   const lepton::ModelArtifact& artifact = predictor.artifact();
 
-  std::string csv;
+  // ID-like columns (a serial number, a product code) go into the output after the row number, so that each
+  // prediction can be matched to its machine or customer without counting rows.
+  std::vector<std::size_t> id_columns;
+  for (const lepton::ColumnProfile& column : lepton::profile_table(records).columns) {
+    if (column.kind == lepton::ColumnKind::IdLike) id_columns.push_back(records.column_index(column.name));
+  }
+  auto row_start = [&](std::size_t row) {
+    std::string text = std::to_string(row);
+    for (const std::size_t column : id_columns) text += "," + lepton::cli::csv_field(records.cell(row, column));
+    return text;
+  };
+  std::string csv = "row";
+  for (const std::size_t column : id_columns) csv += "," + lepton::cli::csv_field(records.column_names()[column]);
+
   if (predictions.task == lepton::Task::Regression) {
-    csv = "row,prediction\n";
-    for (std::size_t i = 0; i < predictions.rows; ++i) csv += fmt::format("{},{:.9g}\n", i, predictions.value[i]);
-  } else if (predictions.task == lepton::Task::BinaryClassification) {
-    csv = "row,label,probability\n";
+    csv += ",prediction\n";
     for (std::size_t i = 0; i < predictions.rows; ++i) {
-      csv += fmt::format("{},{},{:.9g}\n", i, artifact.target.classes[predictions.label_index[i]],
+      csv += fmt::format("{},{:.9g}\n", row_start(i), predictions.value[i]);
+    }
+  } else if (predictions.task == lepton::Task::BinaryClassification) {
+    csv += ",label,probability\n";
+    for (std::size_t i = 0; i < predictions.rows; ++i) {
+      csv += fmt::format("{},{},{:.9g}\n", row_start(i),
+                         lepton::cli::csv_field(artifact.target.classes[predictions.label_index[i]]),
                          predictions.probability[i]);
     }
   } else {
-    csv = "row,label";
-    for (const std::string& name : artifact.target.classes) csv += ",probability_" + name;
+    csv += ",label";
+    for (const std::string& name : artifact.target.classes) csv += "," + lepton::cli::csv_field("probability_" + name);
     csv += "\n";
     for (std::size_t i = 0; i < predictions.rows; ++i) {
-      csv += fmt::format("{},{}", i, artifact.target.classes[predictions.label_index[i]]);
+      csv += fmt::format("{},{}", row_start(i),
+                         lepton::cli::csv_field(artifact.target.classes[predictions.label_index[i]]));
       for (std::size_t k = 0; k < predictions.classes; ++k) {
         csv += fmt::format(",{:.9g}", predictions.probability[i * predictions.classes + k]);
       }

@@ -66,6 +66,9 @@ def test_predictions_equal_cli_predict(python_run, predictor, table, cli, ai4i_p
     # The CLI writes probabilities with fmt's {:.9g}; Python's .9g rounds the same double the same way.
     assert [row["probability"] for row in rows] == [f"{p:.9g}" for p in predictions.probability]
     assert [row["label"] for row in rows] == [classes[i] for i in predictions.label_index]
+    # The file's ID-like columns come along, so that each prediction names its machine.
+    assert list(rows[0])[:3] == ["row", "UDI", "Product ID"]
+    assert (rows[0]["UDI"], rows[0]["Product ID"]) == ("1", "M14860")
 
 
 def test_saved_artifact_round_trips(predictor, table, tmp_path):

@@ -240,6 +240,22 @@ TEST_CASE("cli: empty --out is a usage error", "[cli]") {
   }
 }
 
+TEST_CASE("cli: predict carries the ID columns", "[cli]") {
+  Scratch scratch("predict_ids");
+  const std::string data = scratch.write("data.csv", ai4i_head(20));
+  const std::string out = (fs::path(data).parent_path() / "p.csv").string();
+  const CommandResult r = run("predict --model '" + kAi4iModel + "' --data '" + data + "' --out '" + out + "'");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+
+  std::ifstream file(out);
+  std::string header, first;
+  std::getline(file, header);
+  std::getline(file, first);
+  CHECK(header == "row,UDI,Product ID,label,probability");
+  CHECK_THAT(first, Catch::StartsWith("0,1,M14860,0,"));
+}
+
 TEST_CASE("cli: predict rejects a file that is not a model", "[cli]") {
   Scratch scratch("bad_model");
   const std::string model = scratch.write("model.lepton", "this is not a model");
