@@ -1,13 +1,10 @@
 // Runs the `lepton` binary on malformed inputs: each must exit non-zero with one clear message that names
 // the place, and leave no file in the output folder. The last cases check what `run` prints and removes when
 // the output folder already contains checkpoints or older outputs, and how `explain` reads --rows.
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -16,31 +13,20 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "support/cli_runner.hpp"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kLepton = LEPTON_BINARY_DIR "/lepton";
+using lepton::test_support::CommandResult;
+using lepton::test_support::run_lepton;
+
 const std::string kData = LEPTON_SHARED_DIR "/data/ai4i2020.csv";
 const std::string kRequirements = LEPTON_SOURCE_DIR "/examples/predictive_maintenance/requirements.json";
 // A model trained by `lepton run` on AI4I, with a stored explanation background (tests/golden/README.md).
 const std::string kAi4iModel = LEPTON_SOURCE_DIR "/tests/golden/ai4i_mlp.lepton";
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-CommandResult run(const std::string& arguments) {
-  CommandResult result;
-  FILE* pipe = popen((kLepton + " " + arguments + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) result.output += buffer.data();
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
 
 // A scratch folder per test case, removed at the end.
 struct Scratch {
@@ -81,7 +67,7 @@ std::string run_arguments(const std::string& requirements, const std::string& da
 TEST_CASE("cli: missing data file names the path", "[cli]") {
   Scratch scratch("missing_data");
   const std::string absent = (scratch.dir / "absent.csv").string();
-  const CommandResult r = run(run_arguments(kRequirements, absent, scratch));
+  const CommandResult r = run_lepton(run_arguments(kRequirements, absent, scratch));
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.output, Catch::Contains("error: --data '" + absent + "': file not found; check the path"));
   CHECK(scratch.out_is_empty());
@@ -93,33 +79,33 @@ TEST_CASE("cli: missing input names its option", "[cli]") {
   const std::string not_found = " '" + absent + "': file not found; check the path";
   const std::string predict_out = " --out '" + scratch.out() + "/p.csv'";
 
-  const CommandResult predict_model = run("predict --model '" + absent + "' --data '" + kData + "'" + predict_out);
+  const CommandResult predict_model = run_lepton("predict --model '" + absent + "' --data '" + kData + "'" + predict_out);
   CHECK(predict_model.exit_code == 1);
   CHECK_THAT(predict_model.output, Catch::Contains("error: --model" + not_found));
 
-  const CommandResult predict_data = run("predict --model '" + kAi4iModel + "' --data '" + absent + "'" + predict_out);
+  const CommandResult predict_data = run_lepton("predict --model '" + kAi4iModel + "' --data '" + absent + "'" + predict_out);
   CHECK(predict_data.exit_code == 1);
   CHECK_THAT(predict_data.output, Catch::Contains("error: --data" + not_found));
 
   const CommandResult explain_model =
-      run("explain --model '" + absent + "' --data '" + kData + "' --out '" + scratch.out() + "'");
+      run_lepton("explain --model '" + absent + "' --data '" + kData + "' --out '" + scratch.out() + "'");
   CHECK(explain_model.exit_code == 1);
   CHECK_THAT(explain_model.output, Catch::Contains("error: --model" + not_found));
 
-  const CommandResult validate = run("validate --requirements '" + absent + "'");
+  const CommandResult validate = run_lepton("validate --requirements '" + absent + "'");
   CHECK(validate.exit_code == 1);
   CHECK_THAT(validate.output, Catch::Contains("error: --requirements" + not_found));
 
-  const CommandResult profile = run("profile --data '" + absent + "'");
+  const CommandResult profile = run_lepton("profile --data '" + absent + "'");
   CHECK(profile.exit_code == 1);
   CHECK_THAT(profile.output, Catch::Contains("error: --data" + not_found));
 
-  const CommandResult key = run("--key-file '" + absent + "' predict --model '" + kAi4iModel + "' --data '" + kData +
+  const CommandResult key = run_lepton("--key-file '" + absent + "' predict --model '" + kAi4iModel + "' --data '" + kData +
                                 "'" + predict_out);
   CHECK(key.exit_code == 1);
   CHECK_THAT(key.output, Catch::Contains("error: --key-file" + not_found));
 
-  const CommandResult folder = run("profile --data '" + scratch.dir.string() + "'");
+  const CommandResult folder = run_lepton("profile --data '" + scratch.dir.string() + "'");
   CHECK(folder.exit_code == 1);
   CHECK_THAT(folder.output, Catch::Contains("error: --data '" + scratch.dir.string() + "' is a folder"));
   CHECK(scratch.out_is_empty());
@@ -127,7 +113,7 @@ TEST_CASE("cli: missing input names its option", "[cli]") {
 
 TEST_CASE("cli: empty data file is rejected", "[cli]") {
   Scratch scratch("empty_data");
-  const CommandResult r = run(run_arguments(kRequirements, scratch.write("empty.csv", ""), scratch));
+  const CommandResult r = run_lepton(run_arguments(kRequirements, scratch.write("empty.csv", ""), scratch));
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.output, Catch::Contains("empty.csv"));
   CHECK_THAT(r.output, Catch::Contains("empty"));
@@ -137,7 +123,7 @@ TEST_CASE("cli: empty data file is rejected", "[cli]") {
 TEST_CASE("cli: missing target column suggests the closest name", "[cli]") {
   Scratch scratch("missing_target");
   const std::string data = scratch.write("data.csv", replace_once(ai4i_head(50), "Machine failure", "Machine_failed"));
-  const CommandResult r = run(run_arguments(kRequirements, data, scratch));
+  const CommandResult r = run_lepton(run_arguments(kRequirements, data, scratch));
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.output, Catch::Contains("Machine failure"));
   CHECK_THAT(r.output, Catch::Contains("did you mean 'Machine_failed'"));
@@ -149,7 +135,7 @@ TEST_CASE("cli: non-numeric value names file, line and column", "[cli]") {
   Scratch scratch("non_numeric");
   // Line 4 of the file is data row 3: "3,L47182,L,298.1,308.5,1498,49.4,5,0,0,0,0,0,0".
   const std::string data = scratch.write("data.csv", replace_once(ai4i_head(300), ",1498,49.4,", ",1498,forty,"));
-  const CommandResult r = run(run_arguments(kRequirements, data, scratch));
+  const CommandResult r = run_lepton(run_arguments(kRequirements, data, scratch));
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.output, Catch::Contains("data.csv:4:"));
   CHECK_THAT(r.output, Catch::Contains("forty"));
@@ -159,7 +145,7 @@ TEST_CASE("cli: non-numeric value names file, line and column", "[cli]") {
 TEST_CASE("cli: ragged row names its line", "[cli]") {
   Scratch scratch("ragged");
   const std::string data = scratch.write("data.csv", replace_once(ai4i_head(50), "1498,49.4,5,", "1498,49.4,"));
-  const CommandResult r = run(run_arguments(kRequirements, data, scratch));
+  const CommandResult r = run_lepton(run_arguments(kRequirements, data, scratch));
   CHECK(r.exit_code == 1);
   // Line 4 is data row 2, the number that `predict` and `explain --rows` give that row.
   CHECK_THAT(r.output, Catch::Contains("data.csv:4:1: data row 2 (0-based) has 13 fields"));
@@ -170,7 +156,7 @@ TEST_CASE("cli: target with one class is rejected", "[cli]") {
   Scratch scratch("one_class");
   // The first 50 AI4I rows hold no failure, so 'Machine failure' is all zeros there.
   const std::string data = scratch.write("data.csv", ai4i_head(50));
-  const CommandResult r = run(run_arguments(kRequirements, data, scratch));
+  const CommandResult r = run_lepton(run_arguments(kRequirements, data, scratch));
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.output, Catch::Contains("'Machine failure'"));
   CHECK_THAT(r.output, Catch::Contains("are '0'"));
@@ -181,7 +167,7 @@ TEST_CASE("cli: unknown requirements key gets did-you-mean", "[cli]") {
   Scratch scratch("unknown_key");
   const std::string requirements = scratch.write(
       "req.json", R"({"version": 1, "task": "binary_classification", "target": "Machine failure", "objectve": "f1"})");
-  const CommandResult r = run(run_arguments(requirements, kData, scratch));
+  const CommandResult r = run_lepton(run_arguments(requirements, kData, scratch));
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.output, Catch::Contains("$.objectve"));
   CHECK_THAT(r.output, Catch::Contains("did you mean 'objective'"));
@@ -192,7 +178,7 @@ TEST_CASE("cli: wrong type in requirements names the JSON path", "[cli]") {
   Scratch scratch("wrong_type");
   const std::string requirements = scratch.write(
       "req.json", R"({"version": 1, "task": "binary_classification", "target": "Machine failure", "seed": "seven"})");
-  const CommandResult r = run(run_arguments(requirements, kData, scratch));
+  const CommandResult r = run_lepton(run_arguments(requirements, kData, scratch));
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.output, Catch::Contains("$.seed"));
   CHECK_THAT(r.output, Catch::Contains("\"seven\""));
@@ -202,7 +188,7 @@ TEST_CASE("cli: wrong type in requirements names the JSON path", "[cli]") {
 TEST_CASE("cli: JSON syntax error names line and column", "[cli]") {
   Scratch scratch("json_syntax");
   const std::string requirements = scratch.write("req.json", "{\n  \"version\": 1,\n  \"task\": }\n");
-  const CommandResult r = run(run_arguments(requirements, kData, scratch));
+  const CommandResult r = run_lepton(run_arguments(requirements, kData, scratch));
   CHECK(r.exit_code == 1);
   // Column 11 of line 3 is the '}' where a value should be.
   CHECK_THAT(r.output, Catch::Contains("req.json:3:11: JSON syntax error: unexpected '}'; expected '[', '{', or a "
@@ -214,7 +200,7 @@ TEST_CASE("cli: JSON syntax error names line and column", "[cli]") {
 
 TEST_CASE("cli: missing requirements file names the path", "[cli]") {
   Scratch scratch("missing_requirements");
-  const CommandResult r = run(run_arguments((scratch.dir / "nope.json").string(), kData, scratch));
+  const CommandResult r = run_lepton(run_arguments((scratch.dir / "nope.json").string(), kData, scratch));
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.output, Catch::Contains("error: --requirements '" + (scratch.dir / "nope.json").string() +
                                        "': file not found"));
@@ -222,7 +208,7 @@ TEST_CASE("cli: missing requirements file names the path", "[cli]") {
 }
 
 TEST_CASE("cli: usage error exits with code 2", "[cli]") {
-  const CommandResult r = run("run --data x.csv");
+  const CommandResult r = run_lepton("run --data x.csv");
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.output, Catch::Contains("--requirements"));
 }
@@ -233,7 +219,7 @@ TEST_CASE("cli: empty --out is a usage error", "[cli]") {
                                     "predict --model '" + kAi4iModel + "' " + inputs,
                                     "explain --model '" + kAi4iModel + "' " + inputs}) {
     INFO(command);
-    const CommandResult r = run(command + "--out ''");
+    const CommandResult r = run_lepton(command + "--out ''");
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.output, Catch::Contains("--out: the path is empty; name the file or folder to write"));
     CHECK_THAT(r.output, !Catch::Contains("run_pipeline"));
@@ -244,7 +230,7 @@ TEST_CASE("cli: predict carries the ID columns", "[cli]") {
   Scratch scratch("predict_ids");
   const std::string data = scratch.write("data.csv", ai4i_head(20));
   const std::string out = (fs::path(data).parent_path() / "p.csv").string();
-  const CommandResult r = run("predict --model '" + kAi4iModel + "' --data '" + data + "' --out '" + out + "'");
+  const CommandResult r = run_lepton("predict --model '" + kAi4iModel + "' --data '" + data + "' --out '" + out + "'");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
 
@@ -260,7 +246,7 @@ TEST_CASE("cli: predict rejects a file that is not a model", "[cli]") {
   Scratch scratch("bad_model");
   const std::string model = scratch.write("model.lepton", "this is not a model");
   const CommandResult r =
-      run("predict --model '" + model + "' --data '" + kData + "' --out '" + scratch.out() + "/p.csv'");
+      run_lepton("predict --model '" + model + "' --data '" + kData + "' --out '" + scratch.out() + "/p.csv'");
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.output, Catch::Contains(model + ": not a Lepton model file"));
   CHECK_THAT(r.output, Catch::Contains("pass a model file written by `lepton run` or lepton::save_artifact"));
@@ -272,7 +258,7 @@ TEST_CASE("cli: misspelled exclude entry stops the run", "[cli]") {
   const std::string requirements = scratch.write(
       "req.json", R"({"version": 1, "task": "binary_classification", "target": "Machine failure",
                       "exclude": ["UDI", "Product ID", "TWF", "HDF", "PWF", "osf", "RNF"]})");
-  const CommandResult r = run(run_arguments(requirements, kData, scratch));
+  const CommandResult r = run_lepton(run_arguments(requirements, kData, scratch));
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.output, Catch::Contains("'osf' (did you mean 'OSF'?)"));
   CHECK(scratch.out_is_empty());
@@ -291,7 +277,7 @@ TEST_CASE("cli: missed min_metric exits with code 3", "[cli]") {
       R"({"version": 1, "task": "binary_classification", "target": "label", "seed": 1,
           "constraints": {"min_metric": 0.99, "max_training_seconds": 20}})");
 
-  const CommandResult result = run("run --quiet -r " + requirements + " -d " + data + " -o " + scratch.out());
+  const CommandResult result = run_lepton("run --quiet -r " + requirements + " -d " + data + " -o " + scratch.out());
   INFO(result.output);
   CHECK(result.exit_code == 3);
   CHECK(result.output.find("error: constraint min_metric not met: required 0.99, measured 0.") != std::string::npos);
@@ -333,7 +319,7 @@ TEST_CASE("cli: resume without checkpoint warns in quiet mode", "[cli][resume]")
   const Scratch scratch("resume_none_" + std::to_string(::getpid()));
   const SmallJob job = small_job(scratch);
 
-  const CommandResult r = run(run_arguments(job.requirements, job.data, scratch) + " --resume");
+  const CommandResult r = run_lepton(run_arguments(job.requirements, job.data, scratch) + " --resume");
   INFO(r.output);
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.output, Catch::Contains("[lepton] warning: --resume found no checkpoint in " + scratch.out() +
@@ -346,7 +332,7 @@ TEST_CASE("cli: resume without checkpoint warns in quiet mode", "[cli][resume]")
   CHECK_FALSE(fs::exists(fs::path(scratch.out()) / "checkpoint.fold0.pt"));
 
   // All members have checkpoints now, so a second resume prints no warning.
-  const CommandResult again = run(run_arguments(job.requirements, job.data, scratch) + " --resume");
+  const CommandResult again = run_lepton(run_arguments(job.requirements, job.data, scratch) + " --resume");
   INFO(again.output);
   CHECK(again.exit_code == 0);
   CHECK_THAT(again.output, !Catch::Contains("warning"));
@@ -361,7 +347,7 @@ TEST_CASE("cli: stale checkpoints are rejected or removed", "[cli][resume]") {
   std::ofstream(out / "notes.txt") << "mine";
 
   // --resume rejects a checkpoint that this run does not train and changes nothing.
-  const CommandResult rejected = run(run_arguments(job.requirements, job.data, scratch) + " --resume");
+  const CommandResult rejected = run_lepton(run_arguments(job.requirements, job.data, scratch) + " --resume");
   INFO(rejected.output);
   CHECK(rejected.exit_code == 1);
   CHECK_THAT(rejected.output, Catch::Contains("error: --resume: " + out.string() + " contains 1 checkpoint that "
@@ -370,7 +356,7 @@ TEST_CASE("cli: stale checkpoints are rejected or removed", "[cli][resume]") {
   CHECK(fs::is_regular_file(out / "checkpoint.fold7.pt"));
 
   // Without --resume the run removes the stale checkpoint and keeps every other file.
-  const CommandResult fresh = run(run_arguments(job.requirements, job.data, scratch));
+  const CommandResult fresh = run_lepton(run_arguments(job.requirements, job.data, scratch));
   INFO(fresh.output);
   CHECK(fresh.exit_code == 0);
   CHECK_FALSE(fs::exists(out / "checkpoint.fold7.pt"));
@@ -384,7 +370,7 @@ TEST_CASE("cli: explain rejects a blank --rows", "[cli][explain]") {
   // An empty list must not read as "every row", which explains all 10,000 rows for minutes.
   for (const std::string rows : {"", " ", ",", " , ,"}) {
     INFO("--rows '" << rows << "'");
-    const CommandResult r = run("explain --model '" + kAi4iModel + "' --data '" + kData + "' --out '" +
+    const CommandResult r = run_lepton("explain --model '" + kAi4iModel + "' --data '" + kData + "' --out '" +
                                 scratch.out() + "' --rows '" + rows + "'");
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.output, Catch::Contains("--rows: '" + rows + "' names no row"));
@@ -399,32 +385,32 @@ TEST_CASE("cli: explain --rows quotes the bad item", "[cli][explain]") {
   const std::string command =
       "explain --model '" + kAi4iModel + "' --data '" + data + "' --out '" + scratch.out() + "' --rows ";
 
-  const CommandResult negative = run(command + "-1");
+  const CommandResult negative = run_lepton(command + "-1");
   CHECK(negative.exit_code == 1);
   CHECK_THAT(negative.output, Catch::Contains("--rows '-1': '-1' is not a row number; rows are 0-based non-negative "
                                               "numbers"));
 
-  const CommandResult negative_in_list = run(command + "'3, -2'");
+  const CommandResult negative_in_list = run_lepton(command + "'3, -2'");
   CHECK(negative_in_list.exit_code == 1);
   CHECK_THAT(negative_in_list.output, Catch::Contains("--rows '3, -2': '-2' is not a row number"));
 
-  const CommandResult word = run(command + "'0-x'");
+  const CommandResult word = run_lepton(command + "'0-x'");
   CHECK(word.exit_code == 1);
   CHECK_THAT(word.output, Catch::Contains("--rows '0-x': '0-x' is not a row number or range"));
 
-  const CommandResult empty_item = run(command + "'0,,2'");
+  const CommandResult empty_item = run_lepton(command + "'0,,2'");
   CHECK(empty_item.exit_code == 1);
   CHECK_THAT(empty_item.output, Catch::Contains("--rows '0,,2': an item between commas is empty"));
 
-  const CommandResult outside = run(command + "20");
+  const CommandResult outside = run_lepton(command + "20");
   CHECK(outside.exit_code == 1);
   CHECK_THAT(outside.output, Catch::Contains("--rows '20': '20' is outside the file's rows 0-19"));
 
-  const CommandResult huge = run(command + "99999999999999999999999");
+  const CommandResult huge = run_lepton(command + "99999999999999999999999");
   CHECK(huge.exit_code == 1);
   CHECK_THAT(huge.output, Catch::Contains("is outside the file's rows 0-19"));
 
-  const CommandResult backwards = run(command + "5-2");
+  const CommandResult backwards = run_lepton(command + "5-2");
   CHECK(backwards.exit_code == 1);
   CHECK_THAT(backwards.output, Catch::Contains("the range '5-2' runs backwards"));
   CHECK(scratch.out_is_empty());
@@ -434,7 +420,7 @@ TEST_CASE("cli: explain --rows selects 0-based rows", "[cli][explain]") {
   Scratch scratch("explain_rows");
   const std::string data = scratch.write("data.csv", ai4i_head(20));
 
-  const CommandResult r = run("explain --model '" + kAi4iModel + "' --data '" + data + "' --out '" + scratch.out() +
+  const CommandResult r = run_lepton("explain --model '" + kAi4iModel + "' --data '" + data + "' --out '" + scratch.out() +
                               "' --method gradient --rows ' 19, 0-1'");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
@@ -451,8 +437,8 @@ TEST_CASE("cli: explain's fast path agrees with the reference path", "[cli][expl
 
   const std::string fast_out = scratch.out() + "/fast";
   const std::string reference_out = scratch.out() + "/reference";
-  REQUIRE(run(command + fast_out + "'").exit_code == 0);
-  REQUIRE(run(command + reference_out + "' --path reference").exit_code == 0);
+  REQUIRE(run_lepton(command + fast_out + "'").exit_code == 0);
+  REQUIRE(run_lepton(command + reference_out + "' --path reference").exit_code == 0);
 
   const nlohmann::json fast = nlohmann::json::parse(std::ifstream(fast_out + "/attributions.json"));
   const nlohmann::json reference = nlohmann::json::parse(std::ifstream(reference_out + "/attributions.json"));
@@ -473,7 +459,7 @@ TEST_CASE("cli: explain's fast path agrees with the reference path", "[cli][expl
 TEST_CASE("cli: explain rejects an unknown --path", "[cli][explain]") {
   Scratch scratch("explain_bad_path");
   const CommandResult r =
-      run("explain --model '" + kAi4iModel + "' --data '" + kData + "' --out '" + scratch.out() + "' --path quick");
+      run_lepton("explain --model '" + kAi4iModel + "' --data '" + kData + "' --out '" + scratch.out() + "' --path quick");
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.output, Catch::Contains("--path"));
   CHECK(scratch.out_is_empty());
@@ -487,7 +473,7 @@ TEST_CASE("cli: new run removes an older int8 export", "[cli][outputs]") {
   std::ofstream(out / "model_int8.lepton") << "old";
   std::ofstream(out / "notes.txt") << "mine";
 
-  const CommandResult r = run("--verbose " + run_arguments(job.requirements, job.data, scratch));
+  const CommandResult r = run_lepton("--verbose " + run_arguments(job.requirements, job.data, scratch));
   INFO(r.output);
   CHECK(r.exit_code == 0);
   CHECK_FALSE(fs::exists(out / "model_int8.lepton"));

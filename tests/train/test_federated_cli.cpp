@@ -21,11 +21,16 @@
 #include "lepton/predictor.hpp"
 #include "lepton/table.hpp"
 
+#include "support/cli_runner.hpp"
+
 namespace {
+
+using lepton::test_support::CommandResult;
+using lepton::test_support::run_lepton;
 
 namespace fs = std::filesystem;
 
-const std::string kLepton = LEPTON_BINARY_DIR "/lepton";
+const std::string& kLepton = lepton::test_support::kLeptonBinary;
 const std::string kData = LEPTON_SHARED_DIR "/data/ai4i2020.csv";
 constexpr int kRankTimeoutSeconds = 60;
 
@@ -103,21 +108,6 @@ void run_group(const Scratch& scratch, const std::string& requirements, const st
   }
 }
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-CommandResult run_lepton(const std::string& arguments) {
-  CommandResult result;
-  FILE* pipe = popen((kLepton + " " + arguments + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) result.output += buffer.data();
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
 
 }  // namespace
 

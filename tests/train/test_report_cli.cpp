@@ -1,11 +1,8 @@
 // Runs `lepton run` on the real AI4I file and reads what it wrote. The end-of-run summary must list the files
 // that the run wrote. When the configurator chose the int8 export to meet max_model_bytes, report.json and
 // report.md must judge that limit on the int8 export.
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -14,30 +11,19 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "support/cli_runner.hpp"
+
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 
 namespace {
 
-const std::string kLepton = LEPTON_BINARY_DIR "/lepton";
+using lepton::test_support::CommandResult;
+using lepton::test_support::run_lepton;
+
 const std::string kData = LEPTON_SHARED_DIR "/data/ai4i2020.csv";
 const std::string kExample = LEPTON_SOURCE_DIR "/examples/predictive_maintenance/requirements.json";
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-CommandResult run(const std::string& arguments) {
-  CommandResult result;
-  FILE* pipe = popen((kLepton + " " + arguments + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) result.output += buffer.data();
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
 
 std::string read_text(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -82,7 +68,7 @@ TEST_CASE("report cli: int8 export meets max_model_bytes", "[cli][report][ai4i]"
   const std::string requirements = example_with(scratch, {{"max_model_bytes", 5000}});
 
   const CommandResult result =
-      run("run --quiet -r '" + requirements + "' -d '" + kData + "' -o '" + scratch.out().string() + "'");
+      run_lepton("run --quiet -r '" + requirements + "' -d '" + kData + "' -o '" + scratch.out().string() + "'");
   INFO(result.output);
   CHECK(result.exit_code == 0);
   CHECK_THAT(result.output, !Contains("error: constraint"));
@@ -115,7 +101,7 @@ TEST_CASE("report cli: summary without int8 export", "[cli][report][ai4i]") {
       example_with(scratch, {{"min_metric", 0.9999}, {"max_training_seconds", 20}});
 
   const CommandResult result =
-      run("run --quiet -r '" + requirements + "' -d '" + kData + "' -o '" + scratch.out().string() + "'");
+      run_lepton("run --quiet -r '" + requirements + "' -d '" + kData + "' -o '" + scratch.out().string() + "'");
   INFO(result.output);
   CHECK(result.exit_code == 3);
   CHECK_FALSE(fs::exists(scratch.out() / "model_int8.lepton"));
