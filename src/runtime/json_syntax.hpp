@@ -30,7 +30,7 @@ TextPosition json_error_position(std::string_view text, std::size_t error_byte);
 std::string json_syntax_reason(std::string_view message);
 
 /// Builds the ParseError "<source>:<line>:<column>: JSON syntax error: <reason>; <fix>" for `text`, the JSON
-/// that failed to parse with `error`. `fix` tells the user what to do, e.g. "fix the JSON syntax there".
+/// that failed to parse with `error`. `fix` is the user's next step, such as "fix the JSON syntax there".
 ParseError json_syntax_error(const nlohmann::json::parse_error& error, std::string_view text,
                              std::string_view source, std::string_view fix);
 

@@ -525,7 +525,7 @@ TEST_CASE("target problems are InvalidArgument", "[configurator]") {
   lepton::DataProfile three_classes = multiclass_profile({10, 20, 30});
   CHECK_THROWS_AS(lepton::configure(r, three_classes), lepton::InvalidArgument);
   CHECK_THROWS_WITH(lepton::configure(r, three_classes), Contains("set task to multiclass_classification"));
-  // The counts per class show a stray label, and the message says what to do about one.
+  // The counts per class show a stray label, and the message gives the fix for one.
   CHECK_THROWS_WITH(lepton::configure(r, three_classes), Contains("'class0' 10 rows, 'class1' 20 rows, 'class2' 30 rows"));
   CHECK_THROWS_WITH(lepton::configure(r, three_classes), Contains("correct those cells or drop those rows"));
 
