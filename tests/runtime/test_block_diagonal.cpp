@@ -188,6 +188,29 @@ std::vector<float> dense_i8_forward(SimdLevel level, const Mlp& network, const l
   return unpadded(input, rows.rows, stride, network.outputs());
 }
 
+// Guard value after a blocked layer's rows x output_stride floats: no kernel may write it.
+constexpr float kGuard = 12345.0f;
+
+// A blocked layer's output next to the dense kernel's, for one batch of rows.
+struct BlockedComparison {
+  std::size_t differences = 0;   // Outputs where the blocked result differs from the dense one.
+  std::size_t guard_writes = 0;  // Guard floats that a kernel overwrote.
+};
+
+// Compares `y` (rows x blocked_stride outputs, then guard floats) with `expected` (rows x dense_stride).
+BlockedComparison compare_blocked(const std::vector<float>& y, std::size_t blocked_stride,
+                                  const std::vector<float>& expected, std::size_t dense_stride, std::size_t rows,
+                                  std::size_t outputs) {
+  BlockedComparison result;
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t o = 0; o < outputs; ++o) {
+      result.differences += y[r * blocked_stride + o] == expected[r * dense_stride + o] ? 0 : 1;
+    }
+  }
+  for (std::size_t i = rows * blocked_stride; i < y.size(); ++i) result.guard_writes += y[i] == kGuard ? 0 : 1;
+  return result;
+}
+
 }  // namespace
 
 TEST_CASE("block detection on merged members", "[predictor][block]") {
@@ -255,24 +278,16 @@ TEST_CASE("blocked kernel equals dense kernel at awkward sizes", "[predictor][bl
           kernels.dense_f32(dense, x.data(), layer.inputs, rows, expected.data(), dense.padded_outputs);
 
           // Exactly rows x output_stride floats, then one kernel block of guard values that no kernel may write.
-          constexpr float kGuard = 12345.0f;
           std::vector<float> y(rows * blocked.output_stride + detail::kOutputBlock, kGuard);
           detail::run_blocked_f32(kernels, blocked, x.data(), layer.inputs, rows, y.data(), blocked.output_stride);
-
-          std::size_t differences = 0;
-          for (std::size_t r = 0; r < rows; ++r) {
-            for (std::size_t o = 0; o < layer.outputs; ++o) {
-              differences += y[r * blocked.output_stride + o] == expected[r * dense.padded_outputs + o] ? 0 : 1;
-            }
-          }
-          std::size_t guard_writes = 0;
-          for (std::size_t i = rows * blocked.output_stride; i < y.size(); ++i) guard_writes += y[i] == kGuard ? 0 : 1;
+          const BlockedComparison comparison =
+              compare_blocked(y, blocked.output_stride, expected, dense.padded_outputs, rows, layer.outputs);
 
           INFO(lepton::to_string(level) << ", " << shape.blocks << " blocks of " << shape.block_outputs << " x "
                                         << shape.block_inputs << ", " << lepton::to_string(activation) << ", "
                                         << rows << " rows");
-          CHECK(differences == 0);
-          CHECK(guard_writes == 0);
+          CHECK(comparison.differences == 0);
+          CHECK(comparison.guard_writes == 0);
         }
       }
     }
@@ -433,20 +448,12 @@ TEST_CASE("blocked int8 kernel equals dense int8 kernel", "[predictor][block][in
         kernels.dense_i8(dense, q.data(), dense.padded_inputs, row_scale.data(), rows, expected.data(),
                          dense.padded_outputs);
 
-        constexpr float kGuard = 12345.0f;
         std::vector<float> y(rows * blocked.output_stride + detail::kOutputBlock, kGuard);
         detail::run_blocked_i8(kernels, blocked, q.data(), row_scale.data(), rows, y.data(), blocked.output_stride);
-
-        std::size_t differences = 0;
-        for (std::size_t r = 0; r < rows; ++r) {
-          for (std::size_t o = 0; o < layer.outputs; ++o) {
-            differences += y[r * blocked.output_stride + o] == expected[r * dense.padded_outputs + o] ? 0 : 1;
-          }
-        }
-        std::size_t guard_writes = 0;
-        for (std::size_t i = rows * blocked.output_stride; i < y.size(); ++i) guard_writes += y[i] == kGuard ? 0 : 1;
-        CHECK(differences == 0);
-        CHECK(guard_writes == 0);
+        const BlockedComparison comparison =
+            compare_blocked(y, blocked.output_stride, expected, dense.padded_outputs, rows, layer.outputs);
+        CHECK(comparison.differences == 0);
+        CHECK(comparison.guard_writes == 0);
       }
     }
   }
