@@ -17,7 +17,9 @@
 #include "lepton/io.hpp"
 #include "lepton/model.hpp"
 #include "lepton/predictor.hpp"
+#include "lepton/quantize.hpp"
 #include "runtime/artifact_detail.hpp"
+#include "support/random_mlp.hpp"
 
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
@@ -29,6 +31,13 @@ const char* const kGoldenArtifact = LEPTON_SOURCE_DIR "/tests/golden/model_v1.le
 const char* const kGoldenExpected = LEPTON_SOURCE_DIR "/tests/golden/model_v1_expected.json";
 const char* const kGoldenCommand =
     "LEPTON_WRITE_GOLDEN=1 build/tests/test_artifact \"[.write-golden]\" (from the repository root)";
+// A merged network of three members, f32 and int8, as builds before block-diagonal storage wrote it: every
+// weight of the block-diagonal layer 1 stored dense, zeros included.
+const char* const kMergedDenseGolden = LEPTON_SOURCE_DIR "/tests/golden/merged_dense_v1.lepton";
+const char* const kMergedDenseInt8Golden = LEPTON_SOURCE_DIR "/tests/golden/merged_dense_v1_int8.lepton";
+const char* const kMergedDenseExpected = LEPTON_SOURCE_DIR "/tests/golden/merged_dense_v1_expected.json";
+const char* const kMergedGoldenCommand =
+    "LEPTON_WRITE_GOLDEN=1 build/tests/test_artifact \"[.write-golden-merged]\" (from the repository root)";
 
 lepton::Table small_table() {
   return lepton::Table({"a", "b", "color", "y"},
@@ -83,6 +92,28 @@ lepton::ModelArtifact small_artifact() {
   artifact.provenance.requirements_sha256 = std::string(64, 'b');
   artifact.provenance.seed = 18446744073709551615ull;
   artifact.extensions = {{"note", "ünïcode text"}};
+  return artifact;
+}
+
+// small_artifact() with its network replaced by three random 5-8-4-1 members merged into 5-24-12-1. Layer 1
+// is block-diagonal: three 4 x 8 blocks in a 12 x 24 matrix.
+lepton::ModelArtifact merged_artifact() {
+  lepton::ModelArtifact artifact = small_artifact();
+  artifact.network = lepton::merge_mean_output(lepton::test_support::random_f32_members({5, 8, 4, 1}, 3, 500));
+  artifact.configuration = {{"cross_fit_folds", 3}, {"reason", "chosen by the test"}};
+  return artifact;
+}
+
+// Returns `artifact` with every layer quantized to int8 and one activation scale per row, as lepton::quantize
+// builds its candidates.
+lepton::ModelArtifact all_int8(lepton::ModelArtifact artifact) {
+  for (lepton::DenseLayer& layer : artifact.network.layers) {
+    layer.precision = lepton::LayerPrecision::Int8;
+    layer.quantized = lepton::quantize_weights(layer);
+    for (std::size_t i = 0; i < layer.weight.size(); ++i) {
+      layer.weight[i] = static_cast<float>(layer.quantized.values[i]) * layer.quantized.scales[i / layer.inputs];
+    }
+  }
   return artifact;
 }
 
@@ -530,6 +561,51 @@ TEST_CASE("golden v1 artifact still loads", "[artifact][golden]") {
   }
 }
 
+TEST_CASE("merged dense golden artifacts still load", "[artifact][golden]") {
+  const nlohmann::json expected = nlohmann::json::parse(lepton::read_file(kMergedDenseExpected));
+  const lepton::ModelArtifact built = merged_artifact();
+  const struct {
+    const char* path;
+    std::uint32_t flags;
+    const char* weight_dtype;
+    const char* probabilities;
+  } files[] = {{kMergedDenseGolden, 0, "f32", "f32_probability"},
+               {kMergedDenseInt8Golden, lepton::detail::kFlagInt8Layers, "i8", "int8_probability"}};
+
+  for (const auto& file : files) {
+    INFO(file.path);
+    const std::string bytes = lepton::read_file(file.path);
+    CHECK(lepton::detail::read_prefix(bytes).flags == file.flags);
+
+    // The files store layer 1 dense: its 12 x 24 matrix, zeros outside the three 4 x 8 blocks included.
+    nlohmann::json header = nlohmann::json::parse(lepton::detail::split_artifact(bytes).header_json);
+    const nlohmann::json& weight = tensor_named(header, "layers.1.weight");
+    CHECK(weight.at("shape") == nlohmann::json::array({12, 24}));
+    CHECK(weight.at("dtype") == file.weight_dtype);
+
+    const lepton::ModelArtifact loaded = lepton::load_artifact(file.path);
+    REQUIRE(loaded.network.layers.size() == 3);
+    CHECK(loaded.network.layers[1].weight.size() == 12 * 24);
+    if (file.flags == 0) {
+      // The same seeds give the same members on this toolchain (libstdc++'s normal_distribution).
+      for (std::size_t l = 0; l < 3; ++l) {
+        INFO("layer " << l);
+        CHECK(same_bits(loaded.network.layers[l].weight, built.network.layers[l].weight));
+        CHECK(same_bits(loaded.network.layers[l].bias, built.network.layers[l].bias));
+      }
+    }
+
+    const lepton::Predictions predictions = lepton::Predictor(loaded).predict(small_table());
+    const auto probability = expected.at(file.probabilities).get<std::vector<double>>();
+    REQUIRE(predictions.probability.size() == probability.size());
+    for (std::size_t i = 0; i < probability.size(); ++i) {
+      // Another CPU may dispatch other SIMD kernels, whose float32 sums differ in the last bits.
+      INFO("row " << i);
+      CHECK(predictions.probability[i] == Approx(probability[i]).epsilon(1e-5));
+    }
+  }
+}
+
 // Rewrites the golden files. Run only when the format changes on purpose, and then keep the old file
 // under a new name so that its test still runs.
 TEST_CASE("write golden v1 artifact", "[.write-golden]") {
@@ -547,4 +623,26 @@ TEST_CASE("write golden v1 artifact", "[.write-golden]") {
                                    {"threshold", artifact.threshold},
                                    {"probability", predictions.probability}};
   lepton::write_file_atomically(kGoldenExpected, expected.dump(1) + "\n");
+}
+
+// Writes the merged dense golden files. Only builds that store block-diagonal layers dense write the layout
+// that these files test, so do not run this case again. The golden README says which code wrote them.
+TEST_CASE("write golden merged dense artifacts", "[.write-golden-merged]") {
+  if (std::getenv("LEPTON_WRITE_GOLDEN") == nullptr) {
+    WARN("set LEPTON_WRITE_GOLDEN=1 to rewrite the golden files");
+    return;
+  }
+
+  lepton::ModelArtifact f32 = merged_artifact();
+  f32.extensions = {{"golden", {{"command", kMergedGoldenCommand}}}};
+  lepton::ModelArtifact int8 = all_int8(f32);
+  lepton::save_artifact(f32, kMergedDenseGolden);
+  lepton::save_artifact(int8, kMergedDenseInt8Golden);
+
+  const nlohmann::json expected = {
+      {"command", kMergedGoldenCommand},
+      {"threshold", f32.threshold},
+      {"f32_probability", lepton::Predictor(f32).predict(small_table()).probability},
+      {"int8_probability", lepton::Predictor(int8).predict(small_table()).probability}};
+  lepton::write_file_atomically(kMergedDenseExpected, expected.dump(1) + "\n");
 }
