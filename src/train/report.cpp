@@ -378,7 +378,32 @@ void render_metrics(std::string& md, const json& validation, const json& test, c
 
 // Rows of flagged test rows shown in Markdown; report.json lists all of them.
 constexpr std::size_t kFlaggedRowsShown = 10;
+// Rows of each misclassified list shown in Markdown; report.json lists all of them.
+constexpr std::size_t kMisclassifiedRowsShown = 20;
 constexpr std::size_t kReasonsShown = 3;
+
+// "row 17, Product ID M14877, UDI 18": the 0-based data row, as `lepton predict` and `lepton explain --rows`
+// count them, then the row's ID-like columns in name order, the order of a JSON object's keys.
+std::string row_label(const json& row) {
+  std::string label = fmt::format("row {}", row["row"].get<std::size_t>());
+  if (row.contains("ids")) {
+    for (const auto& [name, value] : row["ids"].items()) label += fmt::format(", {} {}", name, value.get<std::string>());
+  }
+  return label;
+}
+
+// The row's kReasonsShown largest SHAP contributions with the raw values behind them.
+std::string main_reasons(const json& row) {
+  std::string reasons;
+  for (std::size_t k = 0; k < std::min(row["contributions"].size(), kReasonsShown); ++k) {
+    const json& contribution = row["contributions"][k];
+    const std::string feature = contribution["feature"].get<std::string>();
+    const json& raw = row["values"].contains(feature) ? row["values"][feature] : json(nullptr);
+    reasons += fmt::format("{}{} = {} ({:+.3f})", k ? "; " : "", feature,
+                           raw.is_string() ? raw.get<std::string>() : "missing", contribution["shap"].get<double>());
+  }
+  return reasons;
+}
 
 void render_explanations(std::string& md, const json& section) {
   if (section.is_null()) return;
@@ -403,21 +428,48 @@ void render_explanations(std::string& md, const json& section) {
   md += "| Row | Probability | Main reasons |\n|---|---:|---|\n";
   for (std::size_t i = 0; i < std::min(flagged.size(), kFlaggedRowsShown); ++i) {
     const json& row = flagged[i];
-    std::string reasons;
-    for (std::size_t k = 0; k < std::min(row["contributions"].size(), kReasonsShown); ++k) {
-      const json& contribution = row["contributions"][k];
-      const std::string feature = contribution["feature"].get<std::string>();
-      const json& raw = row["values"].contains(feature) ? row["values"][feature] : json(nullptr);
-      reasons += fmt::format("{}{} = {} ({:+.3f})", k ? "; " : "", feature,
-                             raw.is_string() ? raw.get<std::string>() : "missing", contribution["shap"].get<double>());
-    }
-    // Rows are 0-based data rows, as `lepton predict` and `lepton explain --rows` count them.
-    std::string label = fmt::format("row {}", row["row"].get<std::size_t>());
-    if (row.contains("ids")) {
-      for (const auto& [name, value] : row["ids"].items()) label += fmt::format(", {} {}", name, value.get<std::string>());
-    }
-    md += fmt::format("| {} | {} | {} |\n", cell(label), number(row["probability"], 3), cell(reasons));
+    md += fmt::format("| {} | {} | {} |\n", cell(row_label(row)), number(row["probability"], 3),
+                      cell(main_reasons(row)));
   }
+}
+
+// One list of misclassified test rows: its count, and its first kMisclassifiedRowsShown rows.
+void render_misclassified_list(std::string& md, const json& rows, const std::string& title) {
+  md += fmt::format("\n{}: {} in all", title, rows.size());
+  if (rows.empty()) {
+    md += ".\n";
+    return;
+  }
+  const std::size_t shown = std::min(rows.size(), kMisclassifiedRowsShown);
+  md += shown < rows.size() ? fmt::format(", the {} farthest from the threshold:\n\n", shown) : ":\n\n";
+  md += "| Row | Probability | Distance from threshold | Main reasons |\n|---|---:|---:|---|\n";
+  for (std::size_t i = 0; i < shown; ++i) {
+    const json& row = rows[i];
+    md += fmt::format("| {} | {} | {} | {} |\n", cell(row_label(row)), number(row["probability"], 3),
+                      number(row["distance_from_threshold"], 3), cell(main_reasons(row)));
+  }
+}
+
+// The test rows that the model got wrong (binary classification), under the confusion matrix they add up to.
+void render_misclassified(std::string& md, const json& explanations) {
+  if (!explanations.is_object() || !explanations.contains("misclassified_test_rows")) return;
+  const json& section = explanations["misclassified_test_rows"];
+  const std::string positive = section["positive_class"].get<std::string>();
+  const std::string negative = section["negative_class"].get<std::string>();
+
+  md += "\n### Test rows the model got wrong\n\n";
+  md += fmt::format("Test rows whose predicted class at the threshold {} differs from their true class. Each list "
+                    "starts with the rows whose probability lies farthest from the threshold, the most confident "
+                    "mistakes, and report.json lists every row. Rows are 0-based data rows of the CSV file, as "
+                    "`lepton predict` and `lepton explain --rows` count them. The main reasons are each row's {} "
+                    "largest SHAP contributions to the probability.\n",
+                    number(section["threshold"]), kReasonsShown);
+  render_misclassified_list(md, section["false_negatives"],
+                            fmt::format("Missed positives (false negatives: true class `{}`, predicted `{}`)", positive,
+                                        negative));
+  render_misclassified_list(md, section["false_positives"],
+                            fmt::format("False alarms (false positives: true class `{}`, predicted `{}`)", negative,
+                                        positive));
 }
 
 // A plain line under the constraints table when the measured latency misses max_latency_us.
@@ -520,6 +572,7 @@ std::string render_report_markdown(const json& report) {
                                  : "the validation split");
   render_metrics(md, report["metrics"].value("validation", json()), report["metrics"]["test"],
                  cross_fitted ? "Out-of-fold" : "Validation");
+  render_misclassified(md, report.value("explanations", json()));
 
   md += "\n## Constraints\n\n";
   if (report["constraints"].empty()) {

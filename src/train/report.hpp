@@ -19,8 +19,10 @@ nlohmann::json build_report(const Requirements& requirements, const PipelineResu
 
 /// Explains the test rows exactly over the artifact's stored background: global importance (mean |SHAP| per
 /// raw feature, with its spread) and, for binary classification, the attributions of every test row that the
-/// model flags as positive, with the row's raw values.
-/// `id_columns` (ID-like columns of the data, such as a serial number) are copied into each flagged row, so
+/// model flags as positive, with the row's raw values. For binary classification it also lists the test rows
+/// that the model gets wrong (misclassified_test_rows: false negatives and false positives at the artifact's
+/// threshold). `test_rows` are 0-based data rows of `table`, the numbers that each listed row carries.
+/// `id_columns` (ID-like columns of the data, such as a serial number) are copied into each listed row, so
 /// that a reader can find the machine or customer it describes.
 nlohmann::json explain_test_rows(const ModelArtifact& artifact, const Table& table,
                                  const std::vector<std::size_t>& test_rows, const std::vector<std::string>& id_columns,

@@ -1,5 +1,7 @@
-// The explanation section of the run report: why the model flags the rows it flags.
+// The explanation section of the run report: why the model flags the rows it flags, and which test rows it
+// gets wrong.
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include <fmt/format.h>
@@ -38,6 +40,96 @@ json importance_rows(const GlobalImportance& importance) {
   return rows;
 }
 
+// The binary test rows as the report lists them: the explained rows, their data-row numbers in the table, the
+// ID-like columns and the model's predictions.
+struct ExplainedRows {
+  const ModelArtifact& artifact;
+  const Table& table;
+  const std::vector<std::size_t>& test_rows;
+  const std::vector<std::string>& id_columns;
+  const Explanation& explanation;
+  const Predictions& predictions;
+};
+
+// One test row of a binary model, where `i` indexes the explained rows: its 0-based data row in the table,
+// its location in the file, its ID-like columns, the probability and its SHAP values, largest |SHAP| first.
+json binary_row_record(const ExplainedRows& rows, std::size_t i) {
+  json contributions = json::array();
+  for (std::size_t g = 0; g < rows.explanation.groups; ++g) {
+    contributions.push_back({{"feature", rows.explanation.group_names[g]}, {"shap", rows.explanation.value(i, g)}});
+  }
+  std::stable_sort(contributions.begin(), contributions.end(), [](const json& a, const json& b) {
+    return std::abs(a["shap"].get<double>()) > std::abs(b["shap"].get<double>());
+  });
+
+  const std::size_t row = rows.test_rows[i];
+  json ids = json::object();
+  for (const std::string& name : rows.id_columns) {
+    const std::size_t column = rows.table.column_index(name);
+    if (!rows.table.is_missing(row, column)) ids[name] = rows.table.cell(row, column);
+  }
+  return {{"row", row},
+          {"location", rows.table.locate(row, 0)},
+          {"ids", ids},
+          {"probability", rows.predictions.probability[i]},
+          {"values", raw_values(rows.table, rows.artifact.preprocessor, row)},
+          {"contributions", contributions}};
+}
+
+// The test rows that the stored threshold labels positive, most probable first.
+json flagged_rows(const ExplainedRows& rows) {
+  std::vector<std::size_t> positives;
+  for (std::size_t i = 0; i < rows.predictions.rows; ++i) {
+    if (rows.predictions.label_index[i] == 1) positives.push_back(i);
+  }
+  std::stable_sort(positives.begin(), positives.end(), [&](std::size_t a, std::size_t b) {
+    return rows.predictions.probability[a] > rows.predictions.probability[b];
+  });
+
+  json flagged = json::array();
+  for (std::size_t i : positives) flagged.push_back(binary_row_record(rows, i));
+  return flagged;
+}
+
+// The test rows whose predicted class differs from their true class: false negatives (true positive class,
+// predicted negative) and false positives. Each list is ordered by the distance |probability - threshold|,
+// largest first, then by data row. The predictions are the ones that the test metrics count, so the list sizes
+// equal the confusion matrix's off-diagonal cells.
+json misclassified_rows(const ExplainedRows& rows) {
+  const std::vector<std::int64_t> truth = rows.artifact.target.encode_labels(rows.table, rows.test_rows);
+  const double threshold = rows.predictions.threshold;
+
+  std::vector<std::size_t> false_negatives;
+  std::vector<std::size_t> false_positives;
+  for (std::size_t i = 0; i < rows.predictions.rows; ++i) {
+    const std::int64_t predicted = rows.predictions.label_index[i];
+    if (truth[i] == 1 && predicted == 0) false_negatives.push_back(i);
+    if (truth[i] == 0 && predicted == 1) false_positives.push_back(i);
+  }
+
+  const auto listed = [&](std::vector<std::size_t> indices) {
+    std::sort(indices.begin(), indices.end(), [&](std::size_t a, std::size_t b) {
+      const double distance_a = std::abs(rows.predictions.probability[a] - threshold);
+      const double distance_b = std::abs(rows.predictions.probability[b] - threshold);
+      if (distance_a != distance_b) return distance_a > distance_b;
+      return rows.test_rows[a] < rows.test_rows[b];
+    });
+    json list = json::array();
+    for (std::size_t i : indices) {
+      json record = binary_row_record(rows, i);
+      record["distance_from_threshold"] = std::abs(rows.predictions.probability[i] - threshold);
+      list.push_back(std::move(record));
+    }
+    return list;
+  };
+
+  return {{"threshold", threshold},
+          {"positive_class", rows.artifact.target.classes.at(1)},
+          {"negative_class", rows.artifact.target.classes.at(0)},
+          {"false_negatives", listed(std::move(false_negatives))},
+          {"false_positives", listed(std::move(false_positives))}};
+}
+
 }  // namespace
 
 json explain_test_rows(const ModelArtifact& artifact, const Table& table, const std::vector<std::size_t>& test_rows,
@@ -60,37 +152,12 @@ json explain_test_rows(const ModelArtifact& artifact, const Table& table, const 
   section["base_value"] = explanation.base_values;
   section["global_importance"] = importance_rows(global_importance(explanation));
 
-  // Flagged rows: the test rows that the stored threshold labels positive, most probable first.
   json flagged = json::array();
   if (artifact.task == Task::BinaryClassification) {
     const Predictions predictions = Predictor(artifact).predict(encoded);
-    std::vector<std::size_t> positives;
-    for (std::size_t i = 0; i < predictions.rows; ++i) {
-      if (predictions.label_index[i] == 1) positives.push_back(i);
-    }
-    std::stable_sort(positives.begin(), positives.end(), [&](std::size_t a, std::size_t b) {
-      return predictions.probability[a] > predictions.probability[b];
-    });
-    for (std::size_t i : positives) {
-      json contributions = json::array();
-      for (std::size_t g = 0; g < explanation.groups; ++g) {
-        contributions.push_back({{"feature", explanation.group_names[g]}, {"shap", explanation.value(i, g)}});
-      }
-      std::stable_sort(contributions.begin(), contributions.end(), [](const json& a, const json& b) {
-        return std::abs(a["shap"].get<double>()) > std::abs(b["shap"].get<double>());
-      });
-      json ids = json::object();
-      for (const std::string& name : id_columns) {
-        const std::size_t column = table.column_index(name);
-        if (!table.is_missing(test_rows[i], column)) ids[name] = table.cell(test_rows[i], column);
-      }
-      flagged.push_back({{"row", test_rows[i]},
-                         {"location", table.locate(test_rows[i], 0)},
-                         {"ids", ids},
-                         {"probability", predictions.probability[i]},
-                         {"values", raw_values(table, artifact.preprocessor, test_rows[i])},
-                         {"contributions", contributions}});
-    }
+    const ExplainedRows rows{artifact, table, test_rows, id_columns, explanation, predictions};
+    flagged = flagged_rows(rows);
+    section["misclassified_test_rows"] = misclassified_rows(rows);
   }
   section["flagged_test_rows"] = flagged;
   return section;

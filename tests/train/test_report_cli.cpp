@@ -9,6 +9,7 @@
 #include <string>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "support/cli_runner.hpp"
@@ -118,4 +119,24 @@ TEST_CASE("report cli: summary without int8 export", "[cli][report][ai4i]") {
   CHECK(report.at("training").at("history").front().at("member") == 0);
   CHECK(report.at("training").at("history").back().at("member") == members - 1);
   CHECK_THAT(read_text(scratch.out() / "report.md"), Contains("| Metric | Out-of-fold | Test |"));
+
+  // The misclassified test rows add up to the confusion matrix, and their row numbers are the file's data
+  // rows: AI4I numbers its rows from UDI 1, so data row r has UDI r + 1.
+  const nlohmann::json& confusion = report.at("metrics").at("test").at("confusion_matrix");
+  const nlohmann::json& wrong = report.at("explanations").at("misclassified_test_rows");
+  const double threshold = report.at("metrics").at("threshold").get<double>();
+  CHECK(wrong.at("threshold") == threshold);
+  CHECK(wrong.at("false_negatives").size() == confusion[1][0].get<std::size_t>());
+  CHECK(wrong.at("false_positives").size() == confusion[0][1].get<std::size_t>());
+  for (const char* list : {"false_negatives", "false_positives"}) {
+    for (const nlohmann::json& row : wrong.at(list)) {
+      INFO(list << ": " << row.dump());
+      CHECK(row.at("ids").at("UDI") == std::to_string(row.at("row").get<std::size_t>() + 1));
+      CHECK(row.at("ids").contains("Product ID"));
+      CHECK((row.at("probability").get<double>() >= threshold) == (std::string(list) == "false_positives"));
+    }
+  }
+  CHECK_THAT(read_text(scratch.out() / "report.md"),
+             Contains(fmt::format("Missed positives (false negatives: true class `1`, predicted `0`): {} in all",
+                                  confusion[1][0].get<std::size_t>())));
 }
