@@ -405,13 +405,61 @@ std::string main_reasons(const json& row) {
   return reasons;
 }
 
-void render_explanations(std::string& md, const json& section) {
+// The output that the SHAP values attribute, for each output link of explain.hpp, and its unit.
+std::string explained_output_text(const std::string& link) {
+  if (link == "logistic") {
+    return "the positive-class probability, which is the logistic function of the network's output logit, so "
+           "each SHAP value is in probability units";
+  }
+  if (link == "softmax") {
+    return "each class's probability, the softmax of the network's output logits (the base value below is the "
+           "first class's)";
+  }
+  return "the network's output, which is the target standardized with its training mean and standard deviation";
+}
+
+// The positive class's share of the data rows as "3.39 % of the 10000 data rows are class `1`", or empty
+// when the data section has no binary class counts.
+std::string positive_share_text(const json& data) {
+  if (!data.contains("classes") || !data.contains("class_counts") || data["class_counts"].size() != 2) return "";
+  const std::uint64_t positives = data["class_counts"][1].get<std::uint64_t>();
+  const std::uint64_t rows = data["class_counts"][0].get<std::uint64_t>() + positives;
+  if (rows == 0) return "";
+  return fmt::format("{:.2f} % of the {} data rows are class `{}`",
+                     100.0 * static_cast<double>(positives) / static_cast<double>(rows), rows,
+                     data["classes"][1].get<std::string>());
+}
+
+// Writes what the base value is, and for a binary model why it is not the positive class's share of the data.
+void render_base_value(std::string& md, const json& section, const json& data) {
+  const std::string link = section["output"].get<std::string>();
+  md += fmt::format("Exact Shapley values of {}. A row's SHAP values add up to its output minus the base value. "
+                    "The base value, {}, is the model's output at each of the {} background rows, averaged with "
+                    "their weights. These rows are k-means centres of the rows that the model learned from, each "
+                    "weighted by its cluster's share of those rows, and the model stores them.",
+                    explained_output_text(link), number(section["base_value"][0]),
+                    number(section["background"]["rows"]));
+
+  const std::string share = positive_share_text(data);
+  if (link == "logistic" && !share.empty()) {
+    md += fmt::format(" So the base value is not the positive class's share of the data ({}), for two reasons. "
+                      "The model's probability at a cluster centre differs from the mean of its probabilities over "
+                      "the cluster's rows, because the model is not linear. And the model's probabilities need not "
+                      "average to the class share",
+                      share);
+    if (section.contains("mean_output")) {
+      md += fmt::format(": over the {} test rows they average {}", number(section["explained_rows"]),
+                        number(section["mean_output"][0]));
+    }
+    md += ".";
+  }
+  md += "\n\n";
+}
+
+void render_explanations(std::string& md, const json& section, const json& data) {
   if (section.is_null()) return;
   md += "\n## Why the model decides as it does\n\n";
-  md += fmt::format("Exact Shapley values of the {} over a weighted background of {} training-row summaries. "
-                    "Base value (expected output): {}.\n\n",
-                    section["output"].get<std::string>() == "logistic" ? "positive-class probability" : "model output",
-                    number(section["background"]["rows"]), number(section["base_value"][0]));
+  render_base_value(md, section, data);
   md += fmt::format("Global importance over {} test rows (mean |SHAP| and its standard deviation):\n\n",
                     number(section["explained_rows"]));
   md += "| Feature | Mean \\|SHAP\\| | Std |\n|---|---:|---:|\n";
@@ -587,7 +635,7 @@ std::string render_report_markdown(const json& report) {
   }
   render_latency_check(md, report.value("latency_check", json()));
 
-  render_explanations(md, report["explanations"]);
+  render_explanations(md, report["explanations"], report["data"]);
 
   md += "\n## Data\n\n";
   const json& data = report["data"];

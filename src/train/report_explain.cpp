@@ -40,6 +40,17 @@ json importance_rows(const GlobalImportance& importance) {
   return rows;
 }
 
+// The mean of each output over the explained rows, which a reader compares with the base value.
+std::vector<double> mean_outputs(const Explanation& explanation) {
+  std::vector<double> means(explanation.outputs, 0.0);
+  if (explanation.rows == 0) return means;
+  for (std::size_t r = 0; r < explanation.rows; ++r) {
+    for (std::size_t k = 0; k < explanation.outputs; ++k) means[k] += explanation.predictions[r * explanation.outputs + k];
+  }
+  for (double& mean : means) mean /= static_cast<double>(explanation.rows);
+  return means;
+}
+
 // The binary test rows as the report lists them: the explained rows, their data-row numbers in the table, the
 // ID-like columns and the model's predictions.
 struct ExplainedRows {
@@ -150,6 +161,7 @@ json explain_test_rows(const ModelArtifact& artifact, const Table& table, const 
   section["background"] = {{"kind", "weighted_kmeans"}, {"rows", background.size()}};
   section["explained_rows"] = explanation.rows;
   section["base_value"] = explanation.base_values;
+  section["mean_output"] = mean_outputs(explanation);
   section["global_importance"] = importance_rows(global_importance(explanation));
 
   json flagged = json::array();

@@ -1,6 +1,6 @@
-// The report's list of misclassified test rows, on a hand-made logistic model whose probability is
-// sigmoid(x - 5), so that each row's outcome follows from its x and label: x >= 5 predicts the positive class
-// at the threshold 0.5. The CSV has a blank line, so data rows and file lines differ.
+// The report's misclassified test rows and its explanation of the SHAP base value, on a hand-made logistic
+// model whose probability is sigmoid(x - 5), so that each row's outcome follows from its x and label: x >= 5
+// predicts the positive class at the threshold 0.5. The CSV has a blank line, so data rows and file lines differ.
 
 #include <catch2/catch.hpp>
 
@@ -210,4 +210,53 @@ TEST_CASE("misclassified rows: absent for regression", "[report][misclassified]"
   const nlohmann::json section = lepton::detail::explain_test_rows(artifact, table, kTestRows, {}, 1);
   CHECK_FALSE(section.contains("misclassified_test_rows"));
   CHECK(section.at("flagged_test_rows").empty());
+}
+
+// ---- Base value
+
+double sigmoid(double logit) { return 1.0 / (1.0 + std::exp(-logit)); }
+
+TEST_CASE("base value: weighted mean over background", "[report][base_value]") {
+  // Two background rows, x = mean - scale and x = mean + scale, weighted 1 : 3. The base value is the
+  // weighted mean of the probability at those rows, not the probability at their weighted mean.
+  const lepton::Table table = lepton::parse_csv(kCsv, "synthetic.csv");
+  lepton::ModelArtifact artifact = logistic_artifact(table);
+  const lepton::FeatureTransform& x = artifact.preprocessor.features().front();
+  lepton::store_background(artifact, lepton::Background::weighted(lepton::DoubleMatrix::from_rows({{-1.0}, {1.0}}),
+                                                                  {1.0, 3.0}));
+
+  const nlohmann::json section = lepton::detail::explain_test_rows(artifact, table, kTestRows, {}, 1);
+
+  const double expected =
+      0.25 * sigmoid(x.mean - x.scale - 5.0) + 0.75 * sigmoid(x.mean + x.scale - 5.0);
+  CHECK(section.at("output") == "logistic");
+  // Float weights round the logit, so the tolerance is float's, not double's.
+  CHECK(section.at("base_value")[0].get<double>() == Approx(expected).epsilon(1e-5));
+}
+
+TEST_CASE("base value: mean output over test rows", "[report][base_value]") {
+  const lepton::Table table = lepton::parse_csv(kCsv, "synthetic.csv");
+  const lepton::ModelArtifact artifact = logistic_artifact(table);
+
+  const nlohmann::json section = lepton::detail::explain_test_rows(artifact, table, kTestRows, {}, 1);
+
+  double sum = 0;
+  for (std::size_t row : kTestRows) sum += sigmoid(std::stod(table.cell(row, table.column_index("x"))) - 5.0);
+  CHECK(section.at("mean_output")[0].get<double>() == Approx(sum / kTestRows.size()).epsilon(1e-5));
+}
+
+TEST_CASE("base value: report.md explains it", "[report][base_value]") {
+  const lepton::Table table = lepton::parse_csv(kCsv, "synthetic.csv");
+  const lepton::ModelArtifact artifact = logistic_artifact(table);
+  const nlohmann::json report = report_for(artifact, table, kTestRows);
+  const std::string md = lepton::detail::render_report_markdown(report);
+
+  CHECK_THAT(md, Contains("Exact Shapley values of the positive-class probability, which is the logistic function of "
+                          "the network's output logit, so each SHAP value is in probability units."));
+  CHECK_THAT(md, Contains(fmt::format("The base value, {:.4f}, is the model's output at each of the 1 background "
+                                      "rows, averaged with their weights.",
+                                      report.at("explanations").at("base_value")[0].get<double>())));
+  CHECK_THAT(md, Contains("is not the positive class's share of the data (44.44 % of the 9 data rows are class `1`)"));
+  CHECK_THAT(md, Contains(fmt::format("over the 8 test rows they average {:.4f}.",
+                                      report.at("explanations").at("mean_output")[0].get<double>())));
 }
