@@ -171,9 +171,9 @@ json check_latency(const Requirements& requirements, const JudgedLatency& latenc
           {"message", message}};
 }
 
-// The training history as report.json lists it. With cross-fitting, every epoch names its member (0-based,
-// as EpochRecord counts), and the top-level best_epoch is null because each member has its own, listed
-// under training.members.
+// The training history as report.json lists it. With cross-fitting, every epoch names its member, counted
+// from 1 as in report.md, progress lines and checkpoint names (EpochRecord::member counts from 0). The
+// top-level best_epoch is null because each member has its own, listed under training.members.
 json training_section(const PipelineResult& result) {
   json training = result.training.to_json();
   if (result.members.empty()) return training;
@@ -184,11 +184,11 @@ json training_section(const PipelineResult& result) {
     const TrainingResult& member = result.members[k];
     const json member_json = member.to_json();
     for (json record : member_json.at("history")) {
-      record["member"] = k;
+      record["member"] = k + 1;
       record["members"] = result.members.size();
       history.push_back(std::move(record));
     }
-    members.push_back({{"member", k},
+    members.push_back({{"member", k + 1},
                        {"epochs", member.history.size()},
                        {"best_epoch", member.best_epoch},
                        {"stop_reason", member.stop_reason},
@@ -672,14 +672,13 @@ std::string render_report_markdown(const json& report) {
   const std::string seconds = training_seconds_text(training, report.value("timing", json()));
   if (training.contains("members")) {
     md += fmt::format("{} cross-fitted members, merged into one network; {}. The out-of-fold metrics are those of "
-                      "each training and validation row scored by the member that did not train on it. Members "
-                      "count from 1 here and in progress lines, and from 0 in report.json's `member` fields.\n\n",
+                      "each training and validation row scored by the member that did not train on it.\n\n",
                       training["members"].size(), seconds);
     md += "| Member | Epochs | Best epoch | Stopped by | Seconds |\n|---|---|---|---|---|\n";
-    for (std::size_t i = 0; i < training["members"].size(); ++i) {
-      const json& member = training["members"][i];
-      md += fmt::format("| {} | {} | {} | {} | {} |\n", i + 1, number(member["epochs"]), number(member["best_epoch"]),
-                        member["stop_reason"].get<std::string>(), number(member["seconds"], 2));
+    for (const json& member : training["members"]) {
+      md += fmt::format("| {} | {} | {} | {} | {} |\n", number(member["member"]), number(member["epochs"]),
+                        number(member["best_epoch"]), member["stop_reason"].get<std::string>(),
+                        number(member["seconds"], 2));
     }
   } else {
     md += fmt::format("Stopped by {} after {} epochs; best epoch {}; {}.\n",

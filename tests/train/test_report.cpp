@@ -240,15 +240,15 @@ TEST_CASE("report: cross-fitted history names members", "[report][training]") {
       lepton::detail::build_report(lepton::load_requirements(kExample), result, merged_artifact(result));
   const nlohmann::json& training = report.at("training");
 
-  // Members have 2, 3 and 4 epochs, in member order.
+  // Members 1, 2 and 3 have 2, 3 and 4 epochs, in member order. Members count from 1, as in report.md.
   const nlohmann::json& history = training.at("history");
   REQUIRE(history.size() == 9);
-  CHECK(history[0].at("member") == 0);
-  CHECK(history[1].at("member") == 0);
-  CHECK(history[2].at("member") == 1);
-  CHECK(history[4].at("member") == 1);
-  CHECK(history[5].at("member") == 2);
-  CHECK(history[8].at("member") == 2);
+  CHECK(history[0].at("member") == 1);
+  CHECK(history[1].at("member") == 1);
+  CHECK(history[2].at("member") == 2);
+  CHECK(history[4].at("member") == 2);
+  CHECK(history[5].at("member") == 3);
+  CHECK(history[8].at("member") == 3);
   CHECK(history[8].at("epoch") == 4);
   CHECK(history[5].at("members") == 3);
 }
@@ -263,12 +263,15 @@ TEST_CASE("report: cross-fitted best epoch is per member", "[report][training]")
   REQUIRE(training.at("members").size() == 3);
   CHECK(training.at("members")[0].at("best_epoch") == 1);
   CHECK(training.at("members")[2].at("best_epoch") == 3);
-  CHECK(training.at("members")[2].at("member") == 2);
+  CHECK(training.at("members")[0].at("member") == 1);
+  CHECK(training.at("members")[2].at("member") == 3);
   CHECK(training.at("members")[2].at("epochs") == 4);
 
   const std::string md = lepton::detail::render_report_markdown(report);
+  CHECK_THAT(md, Contains("| 1 | 2 | 1 | early_stopping | 1.00 |"));
   CHECK_THAT(md, Contains("| 3 | 4 | 3 | early_stopping | 1.00 |"));
   CHECK_THAT(md, !Contains("best epoch null"));
+  CHECK_THAT(md, !Contains("from 0"));
 }
 
 TEST_CASE("report: single model keeps its best epoch", "[report][training]") {

@@ -116,8 +116,11 @@ TEST_CASE("report cli: summary without int8 export", "[cli][report][ai4i]") {
   REQUIRE(report.at("training").contains("members"));
   const std::size_t members = report.at("training").at("members").size();
   REQUIRE(members > 1);
-  CHECK(report.at("training").at("history").front().at("member") == 0);
-  CHECK(report.at("training").at("history").back().at("member") == members - 1);
+  // Members count from 1, as in report.md, the progress lines and the checkpoint names.
+  CHECK(report.at("training").at("history").front().at("member") == 1);
+  CHECK(report.at("training").at("history").back().at("member") == members);
+  CHECK(report.at("training").at("members").front().at("member") == 1);
+  CHECK(report.at("training").at("members").back().at("member") == members);
   CHECK_THAT(read_text(scratch.out() / "report.md"), Contains("| Metric | Out-of-fold | Test |"));
 
   // The misclassified test rows add up to the confusion matrix, and their row numbers are the file's data
