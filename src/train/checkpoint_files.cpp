@@ -200,7 +200,14 @@ std::string member_checkpoint_path(const std::string& path, std::size_t member) 
   return result.string();
 }
 
-CheckpointPlan plan_checkpoints(const std::string& checkpoint_path, std::size_t members, bool resume) {
+FolderState output_folder_state(const std::string& folder) {
+  std::error_code error;
+  if (!fs::exists(folder, error)) return error ? FolderState::HasEntries : FolderState::Missing;
+  return fs::is_directory(folder, error) && fs::is_empty(folder, error) ? FolderState::Empty : FolderState::HasEntries;
+}
+
+CheckpointPlan plan_checkpoints(const std::string& checkpoint_path, std::size_t members, bool resume,
+                                FolderState folder_before_run) {
   CheckpointPlan plan;
   if (checkpoint_path.empty()) return plan;
   const fs::path base(checkpoint_path);
@@ -222,6 +229,10 @@ CheckpointPlan plan_checkpoints(const std::string& checkpoint_path, std::size_t 
   }
   if (resume) {
     plan.resume_notice = resume_notice(base, members, present);
+  }
+  if (!plan.resume_notice.empty() && folder_before_run != FolderState::HasEntries) {
+    plan.resume_notice += fmt::format(". {} {} before this run; check the --out path", base.parent_path().string(),
+                                      folder_before_run == FolderState::Missing ? "did not exist" : "was empty");
   }
   return plan;
 }

@@ -29,11 +29,25 @@ struct CheckpointPlan {
   std::string resume_notice;
 };
 
+/// Contents of an output folder before a run creates or fills it.
+enum class FolderState {
+  HasEntries,  ///< The folder has at least one entry, or its contents could not be read.
+  Empty,       ///< The folder exists and has no entries.
+  Missing,     ///< Nothing exists at the path.
+};
+
+/// Classifies the contents of `folder` now. A run calls it before it creates the folder or writes into it.
+FolderState output_folder_state(const std::string& folder);
+
 /// Checks the checkpoint files next to `checkpoint_path` against a run that trains `members` models
 /// (1: a single model at checkpoint_path itself; K > 1: members 1 to K). Removes nothing.
+/// `folder_before_run` is the folder's state before the run created or filled it. When a resume finds no
+/// checkpoint in a folder that was empty or missing, the notice adds that the --out path may be mistyped,
+/// because such a resume is more often a mistyped path than an interrupted run.
 /// Throws InvalidArgument when `resume` is set and the folder contains a checkpoint that this run does not
 /// train (another member count, a single model, or an old "foldK" name), naming the file and the fix.
-CheckpointPlan plan_checkpoints(const std::string& checkpoint_path, std::size_t members, bool resume);
+CheckpointPlan plan_checkpoints(const std::string& checkpoint_path, std::size_t members, bool resume,
+                                FolderState folder_before_run = FolderState::HasEntries);
 
 /// Removes the plan's stale files and sends its notice to the log as a warning. Throws IoError naming the
 /// file that cannot be removed.

@@ -266,14 +266,6 @@ constexpr std::array<std::string_view, 7> kRunOutputs = {"config.json", "metrics
                                                          "report.json", "report.md",         "training_inputs.json",
                                                          "model_int8.lepton"};
 
-// Describes an output folder that has nothing to resume from, checked before the run creates or fills it:
-// "did not exist", "was empty", or empty for a folder with entries.
-std::string describe_empty_folder(const fs::path& folder) {
-  std::error_code error;
-  if (!fs::exists(folder, error)) return error ? "" : "did not exist";
-  return fs::is_directory(folder, error) && fs::is_empty(folder, error) ? "was empty" : "";
-}
-
 // Removes the run outputs in `out` that this run did not write, so that an older run's file, such as an int8
 // export, never sits next to this run's model as if it belonged to it. Called after every new output is
 // written, so a run that fails earlier leaves the older run complete. Only regular files and links with a name
@@ -412,7 +404,7 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
   const std::vector<DerivedDifference>& derived = result.config.derived_features;
 
   // Train.
-  const std::string empty_output_dir = describe_empty_folder(options.output_dir);
+  const detail::FolderState output_dir_before_run = detail::output_folder_state(options.output_dir);
   std::error_code io_error;
   fs::create_directories(options.output_dir, io_error);
   if (io_error) {
@@ -427,15 +419,10 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
   std::optional<detail::CheckpointPlan> checkpoint_plan;
   if (writes_outputs) {
     checkpoint_plan = detail::plan_checkpoints(checkpoint_path, cross_fit ? result.config.cross_fit_folds : 1,
-                                               options.resume);
+                                               options.resume, output_dir_before_run);
   }
   check_resume_inputs(options.output_dir, options.resume, writes_outputs, options.data_path, data_sha256,
                       requirements_sha256);
-  if (checkpoint_plan && !checkpoint_plan->resume_notice.empty() && !empty_output_dir.empty()) {
-    // A resume into a folder that had nothing in it is more often a mistyped path than an interrupted run.
-    checkpoint_plan->resume_notice +=
-        fmt::format(". {} {} before this run; check the --out path", options.output_dir, empty_output_dir);
-  }
   if (checkpoint_plan) detail::apply_checkpoint_plan(*checkpoint_plan);
   // The plan has already warned about a missing single-model checkpoint, so the Trainer is not asked to resume
   // from one that does not exist. Cross-fitted members check their own files.

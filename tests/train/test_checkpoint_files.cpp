@@ -20,7 +20,9 @@ namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 using lepton::detail::apply_checkpoint_plan;
 using lepton::detail::CheckpointPlan;
+using lepton::detail::FolderState;
 using lepton::detail::member_checkpoint_path;
+using lepton::detail::output_folder_state;
 using lepton::detail::plan_checkpoints;
 
 namespace {
@@ -161,6 +163,44 @@ TEST_CASE("ensemble checkpoints: resume without any checkpoint", "[ensemble][che
 
   folder.touch("checkpoint.pt");
   CHECK(plan_checkpoints(folder.base(), 1, true).resume_notice.empty());
+}
+
+TEST_CASE("output folder state before a run", "[checkpoint][outputs]") {
+  Folder folder("state");
+  CHECK(output_folder_state(folder.dir.string()) == FolderState::Empty);
+  CHECK(output_folder_state((folder.dir / "absent").string()) == FolderState::Missing);
+  folder.touch("notes.txt");
+  CHECK(output_folder_state(folder.dir.string()) == FolderState::HasEntries);
+  // A file where the folder should be is not empty, so the hint about the path stays off.
+  CHECK(output_folder_state((folder.dir / "notes.txt").string()) == FolderState::HasEntries);
+}
+
+TEST_CASE("resume notice: missing folder hints at --out", "[checkpoint][resume]") {
+  Folder folder("hint_missing");
+  CHECK(plan_checkpoints(folder.base(), 10, true, FolderState::Missing).resume_notice ==
+        "--resume found no checkpoint in " + folder.dir.string() +
+            " (checkpoint.member1.pt .. checkpoint.member10.pt); training from the first epoch. " +
+            folder.dir.string() + " did not exist before this run; check the --out path");
+}
+
+TEST_CASE("resume notice: empty folder hints at --out", "[checkpoint][resume]") {
+  Folder folder("hint_empty");
+  CHECK(plan_checkpoints(folder.base(), 1, true, FolderState::Empty).resume_notice ==
+        "--resume found no checkpoint in " + folder.dir.string() + " (checkpoint.pt); training from the first "
+            "epoch. " + folder.dir.string() + " was empty before this run; check the --out path");
+}
+
+TEST_CASE("resume notice: used folder has no hint", "[checkpoint][resume]") {
+  Folder folder("hint_used");
+  CHECK_THAT(plan_checkpoints(folder.base(), 1, true, FolderState::HasEntries).resume_notice,
+             !Contains("check the --out path"));
+  CHECK_THAT(plan_checkpoints(folder.base(), 1, true).resume_notice, !Contains("check the --out path"));
+}
+
+TEST_CASE("resume notice: no hint without resume", "[checkpoint][resume]") {
+  Folder folder("hint_fresh");
+  CHECK(plan_checkpoints(folder.base(), 10, false, FolderState::Missing).resume_notice.empty());
+  CHECK(plan_checkpoints(folder.base(), 10, false, FolderState::Empty).resume_notice.empty());
 }
 
 TEST_CASE("ensemble checkpoints: resume rejects members beyond the count", "[ensemble][checkpoint]") {
