@@ -62,8 +62,21 @@ def sklearn_split_rows(labels, seed):
     return train, validation, test
 
 
-def load_split(data_path, split_dir, seed):
-    """Return (x, y) for train, validation and test; x is float32 [rows, 8], y is int64 [rows]."""
+def physical_columns(frame):
+    """Return the three quantities that AI4I's failure rules threshold, as float64 [rows, 3].
+
+    Process minus air temperature (heat dissipation), torque x rotational speed (power, up to the factor
+    2 pi / 60) and tool wear x torque (overstrain), computed from the data's own columns.
+    """
+    columns = [frame["Process temperature [K]"] - frame["Air temperature [K]"],
+               frame["Torque [Nm]"] * frame["Rotational speed [rpm]"],
+               frame["Tool wear [min]"] * frame["Torque [Nm]"]]
+    return np.stack([column.to_numpy(dtype=np.float64) for column in columns], 1)
+
+
+def load_split(data_path, split_dir, seed, with_physical_columns=False):
+    """Return (x, y) for train, validation and test; x is float32 [rows, 8] (11 with the physical columns),
+    y is int64 [rows]."""
     frame = pd.read_csv(data_path)
     labels = frame[TARGET].to_numpy().astype(np.int64)
     if split_dir:
@@ -72,6 +85,8 @@ def load_split(data_path, split_dir, seed):
         train, validation, test = sklearn_split_rows(labels, seed)
 
     numeric = frame[NUMERIC].to_numpy(dtype=np.float64)
+    if with_physical_columns:
+        numeric = np.concatenate([numeric, physical_columns(frame)], 1)
     numeric = (numeric - numeric[train].mean(0)) / numeric[train].std(0)
     onehot = np.stack([(frame["Type"] == t).to_numpy() for t in TYPES], 1).astype(np.float64)
     features = np.concatenate([onehot, numeric], 1).astype(np.float32)

@@ -5,6 +5,7 @@
 
 hgb: sklearn HistGradientBoostingClassifier(random_state=seed). Its thread count follows OMP_NUM_THREADS.
 xgb: xgboost XGBClassifier(tree_method="hist", n_jobs=1, random_state=seed).
+--physical-columns adds the temperature difference, torque x speed and tool wear x torque as inputs.
 """
 import argparse
 import json
@@ -32,8 +33,8 @@ def library_version(kind):
 
 
 def train_one_seed(args, seed):
-    (x_train, y_train), (x_validation, y_validation), (x_test, y_test) = load_split(args.data, args.split_dir,
-                                                                                    seed)
+    (x_train, y_train), (x_validation, y_validation), (x_test, y_test) = load_split(
+        args.data, args.split_dir, seed, with_physical_columns=args.physical_columns)
     model = make_model(args.kind, seed)
 
     start = time.perf_counter()
@@ -50,11 +51,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("kind", choices=["hgb", "xgb"])
     add_common_arguments(parser)
+    parser.add_argument("--physical-columns", action="store_true",
+                        help="also give the model the three quantities that the failure rules threshold "
+                             "(common.physical_columns)")
     args = parse_common_arguments(parser)
 
     results = [train_one_seed(args, seed) for seed in args.seed_list]
     summary = summarize(results, ["f1", "roc_auc", "pr_auc", "seconds"])
-    print(json.dumps(dict(model=args.kind, library=library_version(args.kind), summary=summary,
+    print(json.dumps(dict(model=args.kind, physical_columns=args.physical_columns, library=library_version(args.kind), summary=summary,
                           per_seed=results)))
 
 
