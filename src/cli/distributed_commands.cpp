@@ -37,6 +37,7 @@
 #include "lepton/predictor.hpp"
 #include "lepton/requirements.hpp"
 #include "lepton/version.hpp"
+#include "train/checkpoint_files.hpp"
 #include "train/privacy_pii.hpp"
 
 extern char** environ;
@@ -564,6 +565,10 @@ int federated_command(const FederatedArguments& arguments) {
   const std::filesystem::path out(arguments.output_dir);
   save_artifact(artifact, (out / "model.lepton").string());
   write_file_atomically((out / "federated.json").string(), summary.dump(2) + "\n");
+  // An earlier run's checkpoints, reports or int8 export in the folder would read as this model's, so they are
+  // removed, as after `lepton run`. Removing them only after the writes keeps the earlier run if this one fails.
+  detail::apply_checkpoint_plan(detail::plan_checkpoints((out / "checkpoint.pt").string(), 1, /*resume=*/false));
+  detail::remove_outputs_not_written(out, {"model.lepton", "federated.json"});
   std::cout << fmt::format("server: {} rounds with {} clients ({}); wrote {}/model.lepton and federated.json\n",
                            result.rounds.size(), group.world_size() - 1, result.stop_reason, arguments.output_dir);
   return 0;

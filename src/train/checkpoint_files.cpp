@@ -259,4 +259,29 @@ void apply_checkpoint_plan(const CheckpointPlan& plan) {
   }
 }
 
+void remove_outputs_not_written(const fs::path& out, const std::vector<std::string>& written) {
+  std::vector<std::string> removed;
+  for (const std::string_view name : kOutputFiles) {
+    if (std::find(written.begin(), written.end(), name) != written.end()) continue;
+
+    const fs::path path = out / name;
+    std::error_code error;
+    const fs::file_type type = fs::symlink_status(path, error).type();
+    if (type != fs::file_type::regular && type != fs::file_type::symlink) continue;
+    fs::remove(path, error);
+    if (error) {
+      throw IoError(fmt::format("the run wrote its outputs to {}, but failed to remove '{}', which an earlier run "
+                                "wrote: {}. Delete that file by hand, because it does not belong to this run",
+                                out.string(), path.string(), error.message()));
+    }
+    removed.emplace_back(name);
+  }
+
+  if (!removed.empty()) {
+    log(LogLevel::Info, fmt::format("removed {} output file(s) of an earlier run that this run did not write from "
+                                    "{}: {}",
+                                    removed.size(), out.string(), fmt::join(removed, ", ")));
+  }
+}
+
 }  // namespace lepton::detail

@@ -1,6 +1,6 @@
 #pragma once
-// Names of the training checkpoints in an output folder, and the check that a run makes of them before it
-// trains. Not installed.
+// Names of the training checkpoints in an output folder, the check that a run makes of them before it
+// trains, and the removal of an earlier run's outputs that a new run did not write. Not installed.
 //
 // The scheme, for the base path "DIR/checkpoint.pt":
 //   DIR/checkpoint.pt           a single model
@@ -8,9 +8,11 @@
 //   DIR/checkpoint.foldK.pt     the older name, which counted members from 0 (fold 0 was member 1)
 //   DIR/<one of the above>.tmp-PID   a write that a killed process did not finish (see write_file_atomically)
 
+#include <array>
 #include <cstddef>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace lepton::detail {
@@ -52,5 +54,18 @@ CheckpointPlan plan_checkpoints(const std::string& checkpoint_path, std::size_t 
 /// Removes the plan's stale files and sends its notice to the log as a warning. Throws IoError naming the
 /// file that cannot be removed.
 void apply_checkpoint_plan(const CheckpointPlan& plan);
+
+/// Names of the output files that `lepton run` (the first seven) and the `lepton federated` server
+/// (model.lepton and federated.json) write into an output folder, besides checkpoints.
+inline constexpr std::array<std::string_view, 8> kOutputFiles = {
+    "config.json",          "metrics.json",      "model.lepton",  "report.json", "report.md",
+    "training_inputs.json", "model_int8.lepton", "federated.json"};
+
+/// Removes the files of kOutputFiles in `out` that are not in `written`, so that an earlier run's file, such
+/// as an int8 export or a report, never sits next to this run's model as if it belonged to it. A run calls it
+/// after it has written every output, so a run that fails earlier leaves the earlier run complete. Only
+/// regular files and links are removed, and every other file stays. Logs the removed names at Info, and
+/// throws IoError naming a file that cannot be removed.
+void remove_outputs_not_written(const std::filesystem::path& out, const std::vector<std::string>& written);
 
 }  // namespace lepton::detail

@@ -3,12 +3,10 @@
 #include "lepton/pipeline.hpp"
 
 #include <algorithm>
-#include <array>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <optional>
-#include <string_view>
 
 #include <fmt/format.h>
 
@@ -257,41 +255,6 @@ void check_resume_inputs(const fs::path& out, bool resume, bool write, const std
                                    {"data_sha256", data_sha256},
                                    {"requirements_sha256", requirements_sha256}};
     write_file_atomically(record_path.string(), record.dump(2) + "\n");
-  }
-}
-
-// Files of the run scheme besides checkpoints, which detail::plan_checkpoints handles. Rank 0 writes the first
-// six in every run, and model_int8.lepton only when the configuration quantizes.
-constexpr std::array<std::string_view, 7> kRunOutputs = {"config.json", "metrics.json",      "model.lepton",
-                                                         "report.json", "report.md",         "training_inputs.json",
-                                                         "model_int8.lepton"};
-
-// Removes the run outputs in `out` that this run did not write, so that an older run's file, such as an int8
-// export, never sits next to this run's model as if it belonged to it. Called after every new output is
-// written, so a run that fails earlier leaves the older run complete. Only regular files and links with a name
-// from kRunOutputs are removed. Every other file stays.
-void remove_outputs_not_written(const fs::path& out, const std::vector<std::string>& written) {
-  std::vector<std::string> removed;
-  for (const std::string_view name : kRunOutputs) {
-    if (std::find(written.begin(), written.end(), name) != written.end()) continue;
-
-    const fs::path path = out / name;
-    std::error_code error;
-    const fs::file_type type = fs::symlink_status(path, error).type();
-    if (type != fs::file_type::regular && type != fs::file_type::symlink) continue;
-    fs::remove(path, error);
-    if (error) {
-      throw IoError(fmt::format("the run wrote its outputs to {}, but failed to remove '{}', which an earlier run "
-                                "wrote: {}. Delete that file by hand, because it does not belong to this run",
-                                out.string(), path.string(), error.message()));
-    }
-    removed.emplace_back(name);
-  }
-
-  if (!removed.empty()) {
-    log(LogLevel::Info, fmt::format("removed {} output file(s) of an earlier run that this run did not write from "
-                                    "{}: {}",
-                                    removed.size(), out.string(), fmt::join(removed, ", ")));
   }
 }
 
@@ -553,7 +516,7 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
   std::vector<std::string> written = {"config.json", "metrics.json", "model.lepton",
                                       "report.json", "report.md",    "training_inputs.json"};
   if (quantized) written.emplace_back("model_int8.lepton");
-  remove_outputs_not_written(out, written);
+  detail::remove_outputs_not_written(out, written);
   return result;
 }
 

@@ -24,6 +24,7 @@ using lepton::detail::FolderState;
 using lepton::detail::member_checkpoint_path;
 using lepton::detail::output_folder_state;
 using lepton::detail::plan_checkpoints;
+using lepton::detail::remove_outputs_not_written;
 
 namespace {
 
@@ -272,4 +273,50 @@ TEST_CASE("ensemble checkpoints: notice and removals reach the log", "[ensemble]
   CHECK(capture.messages[1].first == lepton::LogLevel::Warning);
   CHECK_THAT(capture.messages[1].second, Contains("--resume found no checkpoint in " + folder.dir.string()));
   CHECK_FALSE(folder.has("checkpoint.member1.pt.tmp-12"));
+}
+
+// ---- Outputs of an earlier run
+
+TEST_CASE("outputs: remove those not written", "[checkpoint][outputs]") {
+  Folder folder("outputs");
+  for (const std::string_view name : lepton::detail::kOutputFiles) folder.touch(std::string(name));
+  folder.touch("notes.txt");
+  folder.touch("report.md.bak");
+  LogCapture capture;
+
+  // What the `lepton federated` server writes.
+  remove_outputs_not_written(folder.dir, {"model.lepton", "federated.json"});
+
+  CHECK(folder.has("model.lepton"));
+  CHECK(folder.has("federated.json"));
+  for (const std::string& name : {"config.json", "metrics.json", "report.json", "report.md", "training_inputs.json",
+                                  "model_int8.lepton"}) {
+    INFO(name);
+    CHECK_FALSE(folder.has(name));
+  }
+  CHECK(folder.has("notes.txt"));
+  CHECK(folder.has("report.md.bak"));
+  REQUIRE(capture.messages.size() == 1);
+  CHECK_THAT(capture.messages[0].second, Contains("removed 6 output file(s) of an earlier run"));
+}
+
+TEST_CASE("outputs: run removes federated.json", "[checkpoint][outputs]") {
+  Folder folder("outputs_run");
+  folder.touch("federated.json");
+  folder.touch("model.lepton");
+
+  remove_outputs_not_written(folder.dir, {"config.json", "metrics.json", "model.lepton", "report.json", "report.md",
+                                          "training_inputs.json"});
+
+  CHECK_FALSE(folder.has("federated.json"));
+  CHECK(folder.has("model.lepton"));
+}
+
+TEST_CASE("outputs: folders are kept", "[checkpoint][outputs]") {
+  Folder folder("outputs_folder");
+  fs::create_directories(folder.dir / "report.md");
+
+  remove_outputs_not_written(folder.dir, {});
+
+  CHECK(fs::is_directory(folder.dir / "report.md"));
 }

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -114,7 +115,20 @@ void run_group(const Scratch& scratch, const std::string& requirements, const st
 TEST_CASE("federated CLI trains two sites", "[federated][cli]") {
   const Scratch scratch("plain");
   const std::string requirements = scratch.write("requirements.json", requirements_json(""));
+  // Outputs of an earlier `lepton run` into the same folder, which would read as the federated model's.
+  const std::vector<std::string> stale = {"config.json",          "metrics.json",      "report.json",
+                                          "report.md",            "training_inputs.json", "model_int8.lepton",
+                                          "checkpoint.member3.pt", "checkpoint.pt.tmp-12"};
+  fs::create_directories(scratch.dir / "out");
+  for (const std::string& name : stale) scratch.write("out/" + name, "old");
+  scratch.write("out/notes.txt", "kept");
   run_group(scratch, requirements, "--fedprox-mu 0.01");
+
+  for (const std::string& name : stale) {
+    INFO(name);
+    CHECK_FALSE(fs::exists(scratch.dir / "out" / name));
+  }
+  CHECK(read_text(scratch.dir / "out" / "notes.txt") == "kept");
 
   const nlohmann::json summary = nlohmann::json::parse(read_text(scratch.dir / "out" / "federated.json"));
   CHECK(summary.at("stop_reason") == "rounds");
