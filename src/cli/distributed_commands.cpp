@@ -339,9 +339,36 @@ TargetEncoding pooled_regression_target(ProcessGroup& group, const Requirements&
   return target;
 }
 
+// Prefixes a key file's load error with the variable that named the file, because the path alone does not
+// tell the user where it came from.
+std::string key_file_error_message(const char* variable, const std::string& path, const Error& error) {
+  return fmt::format("{} (also set by --pii-key-file) names the key file '{}', which failed to load: {}", variable,
+                     path, error.what());
+}
+
+// Reads the PII hashing key from LEPTON_PII_KEY or from the file that LEPTON_PII_KEY_FILE names. An error
+// about that file names the variable. Errors about LEPTON_PII_KEY itself name it already.
+std::optional<EncryptionKey> client_pii_key() {
+  const char* hex = std::getenv(detail::kPiiKeyVariable);
+  const char* file = std::getenv(detail::kPiiKeyFileVariable);
+  const bool from_file = (hex == nullptr || *hex == '\0') && file != nullptr && *file != '\0';
+  try {
+    return detail::pii_key_from_environment();
+  } catch (const FileNotFound& error) {
+    if (!from_file) throw;
+    throw FileNotFound(key_file_error_message(detail::kPiiKeyFileVariable, file, error));
+  } catch (const IoError& error) {
+    if (!from_file) throw;
+    throw IoError(key_file_error_message(detail::kPiiKeyFileVariable, file, error));
+  } catch (const InvalidArgument& error) {
+    if (!from_file) throw;
+    throw InvalidArgument(key_file_error_message(detail::kPiiKeyFileVariable, file, error));
+  }
+}
+
 Table read_client_table(const Requirements& requirements, const std::string& path) {
   const std::optional<EncryptionKey> pii_key =
-      requirements.pii_handling == PiiHandling::Hash ? detail::pii_key_from_environment() : std::nullopt;
+      requirements.pii_handling == PiiHandling::Hash ? client_pii_key() : std::nullopt;
   Table table = detail::mask_pii(parse_csv(read_file(path), path), requirements, pii_key);
   if (table.rows() == 0) {
     throw ParseError(fmt::format("{}: the file has a header but no data rows; every client needs rows to train on",

@@ -198,3 +198,31 @@ TEST_CASE("federated CLI rejects misplaced flags", "[federated][cli]") {
   const CommandResult bad_role = run_lepton("federated --role observer --rank 1 " + group);
   CHECK(bad_role.exit_code == 2);  // CLI11 usage error.
 }
+
+TEST_CASE("federated CLI names the PII key file variable", "[federated][cli][privacy]") {
+  const Scratch scratch("pii_key");
+  const std::string requirements = scratch.write(
+      "requirements.json",
+      R"({"version": 1, "task": "binary_classification", "target": "Machine failure", "pii": ["Product ID"],
+    "pii_handling": "hash", "exclude": ["UDI", "TWF", "HDF", "PWF", "OSF", "RNF"], "objective": "f1"})");
+  const std::string client = "federated --role client --rank 1 --world-size 2 --master-port 29999 -r '" +
+                             requirements + "' --data '" + (scratch.dir / "site_low.csv").string() + "'";
+  ::unsetenv("LEPTON_PII_KEY");
+
+  const std::string missing = (scratch.dir / "absent.key").string();
+  ::setenv("LEPTON_PII_KEY_FILE", missing.c_str(), 1);
+  const CommandResult not_found = run_lepton(client);
+  CHECK(not_found.exit_code == 1);
+  CHECK_THAT(not_found.output, Catch::Contains("LEPTON_PII_KEY_FILE (also set by --pii-key-file) names the key file '" +
+                                               missing + "', which failed to load: "));
+  CHECK_THAT(not_found.output, Catch::Contains("not found"));
+
+  const std::string short_key = scratch.write("short.key", "abcd\n");
+  ::setenv("LEPTON_PII_KEY_FILE", short_key.c_str(), 1);
+  const CommandResult invalid = run_lepton(client);
+  ::unsetenv("LEPTON_PII_KEY_FILE");
+  CHECK(invalid.exit_code == 1);
+  CHECK_THAT(invalid.output, Catch::Contains("LEPTON_PII_KEY_FILE (also set by --pii-key-file) names the key file '" +
+                                             short_key + "'"));
+  CHECK_THAT(invalid.output, Catch::Contains("64 hex digits"));
+}
