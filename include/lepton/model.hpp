@@ -63,10 +63,10 @@ struct Mlp {
 /// Returns one network that computes the mean of the members' outputs (logits, before any sigmoid or
 /// softmax). The hidden layers are placed side by side: the first layer stacks the members' rows, later
 /// layers are block-diagonal, and the output layer averages. The result is exact. The block-diagonal layers
-/// store zeros, but the predictor's f32 layers and the explainers' fast path detect the blocks and skip the
-/// zeros, so they cost about the multiply-adds of the K members together. A merged AI4I model of 10 members
-/// (8-640-320-1) takes about 1.7 us per row on AVX2 and AVX-512 (docs/benchmarks.md). Int8 layers and the
-/// explainers' double-precision reference path still multiply the zeros.
+/// hold zeros in memory, but save_artifact stores only their blocks, and the predictor's f32 layers and the
+/// explainers' fast path detect the blocks and skip the zeros, so they cost about the multiply-adds of the K
+/// members together. A merged AI4I model of 10 members (8-640-320-1) takes about 1.7 us per row on AVX2 and
+/// AVX-512 (docs/benchmarks.md). The explainers' double-precision reference path still multiplies the zeros.
 /// Throws InvalidArgument when the members differ in inputs, outputs, depth or activations, or use int8.
 Mlp merge_mean_output(const std::vector<Mlp>& members);
 
@@ -99,6 +99,8 @@ struct ModelArtifact {
 };
 
 /// Writes the artifact atomically: to "<path>.tmp-<pid>", then rename. Throws IoError on failure.
+/// A layer whose weights outside G > 1 equal diagonal blocks are all +0.0f (0 in an int8 layer), such as a
+/// merged network's hidden layers after the first, is stored as those blocks and loads back bit for bit.
 void save_artifact(const ModelArtifact& artifact, const std::string& path);
 
 /// Loads and validates an artifact. Every size, offset, dtype and shape is checked before data are read,

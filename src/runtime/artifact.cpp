@@ -186,6 +186,30 @@ struct TensorPlacement {
   std::uint64_t nbytes() const { return count * dtype_size(dtype); }
 };
 
+// The weights that the file stores for one layer: all of them, or only its diagonal blocks.
+struct StoredWeights {
+  std::vector<detail::WeightBlock> blocks;  // Empty when the layer is stored dense.
+  std::vector<float> f32;                   // The blocks' f32 weights, for an f32 layer with blocks.
+  std::vector<std::int8_t> i8;              // The blocks' int8 weights, for an int8 layer with blocks.
+};
+
+std::vector<StoredWeights> stored_weights(const Mlp& network) {
+  std::vector<StoredWeights> stored(network.layers.size());
+  for (std::size_t i = 0; i < network.layers.size(); ++i) {
+    const DenseLayer& layer = network.layers[i];
+    stored[i].blocks = detail::storage_blocks(layer);
+    if (stored[i].blocks.empty()) {
+      continue;
+    }
+    if (layer.precision == LayerPrecision::Int8) {
+      stored[i].i8 = detail::gather_blocks(layer.quantized.values, layer.inputs, stored[i].blocks);
+    } else {
+      stored[i].f32 = detail::gather_blocks(layer.weight, layer.inputs, stored[i].blocks);
+    }
+  }
+  return stored;
+}
+
 // Appends one tensor at `cursor` and returns the next 64-byte boundary after it.
 std::uint64_t place(std::vector<TensorPlacement>& placements, TensorPlacement placement, std::uint64_t cursor) {
   placement.offset = cursor;
@@ -194,26 +218,39 @@ std::uint64_t place(std::vector<TensorPlacement>& placements, TensorPlacement pl
   return align_up_unchecked(end);
 }
 
+// The weight tensor of layer `index`: shape [outputs, inputs] when dense, [stored weights] with blocks.
+TensorPlacement weight_placement(const DenseLayer& layer, const StoredWeights& stored, std::size_t index) {
+  TensorPlacement placement;
+  placement.name = fmt::format("layers.{}.weight", index);
+  const bool int8 = layer.precision == LayerPrecision::Int8;
+  placement.dtype = int8 ? "i8" : "f32";
+  if (stored.blocks.empty()) {
+    placement.shape = {layer.outputs, layer.inputs};
+    placement.f32 = int8 ? nullptr : layer.weight.data();
+    placement.i8 = int8 ? layer.quantized.values.data() : nullptr;
+    placement.count = layer.outputs * layer.inputs;
+  } else {
+    placement.count = int8 ? stored.i8.size() : stored.f32.size();
+    placement.shape = {placement.count};
+    placement.f32 = int8 ? nullptr : stored.f32.data();
+    placement.i8 = int8 ? stored.i8.data() : nullptr;
+  }
+  return placement;
+}
+
 // Lays out every layer's tensors, each at the next 64-byte boundary. An int8 layer stores its int8 weights
 // and per-output scales in place of the f32 weights. Returns the payload length.
-std::uint64_t place_tensors(const Mlp& network, std::vector<TensorPlacement>& placements) {
+std::uint64_t place_tensors(const Mlp& network, const std::vector<StoredWeights>& stored,
+                            std::vector<TensorPlacement>& placements) {
   std::uint64_t cursor = 0;
   for (std::size_t i = 0; i < network.layers.size(); ++i) {
     const DenseLayer& layer = network.layers[i];
+    cursor = place(placements, weight_placement(layer, stored[i], i), cursor);
     if (layer.precision == LayerPrecision::Int8) {
       const QuantizedWeights& quantized = layer.quantized;
       cursor = place(placements,
-                     {fmt::format("layers.{}.weight", i), "i8", {layer.outputs, layer.inputs}, nullptr,
-                      quantized.values.data(), quantized.values.size()},
-                     cursor);
-      cursor = place(placements,
                      {fmt::format("layers.{}.weight_scale", i), "f32", {layer.outputs}, quantized.scales.data(),
                       nullptr, quantized.scales.size()},
-                     cursor);
-    } else {
-      cursor = place(placements,
-                     {fmt::format("layers.{}.weight", i), "f32", {layer.outputs, layer.inputs}, layer.weight.data(),
-                      nullptr, layer.weight.size()},
                      cursor);
     }
     cursor = place(placements,
@@ -234,12 +271,21 @@ void write_tensor(const TensorPlacement& placement, std::string& payload) {
   }
 }
 
-bool has_int8_layers(const Mlp& network) {
-  return std::any_of(network.layers.begin(), network.layers.end(),
-                     [](const DenseLayer& layer) { return layer.precision == LayerPrecision::Int8; });
+// Sets a flag only when the file needs it, so that builds which predate int8 or block-diagonal layers still
+// read every file without them.
+std::uint32_t prefix_flags(const Mlp& network, const std::vector<StoredWeights>& stored) {
+  std::uint32_t flags = 0;
+  if (std::any_of(network.layers.begin(), network.layers.end(),
+                  [](const DenseLayer& layer) { return layer.precision == LayerPrecision::Int8; })) {
+    flags |= detail::kFlagInt8Layers;
+  }
+  if (std::any_of(stored.begin(), stored.end(), [](const StoredWeights& layer) { return !layer.blocks.empty(); })) {
+    flags |= detail::kFlagBlockLayers;
+  }
+  return flags;
 }
 
-nlohmann::json network_to_json(const Mlp& network) {
+nlohmann::json network_to_json(const Mlp& network, const std::vector<StoredWeights>& stored) {
   nlohmann::json layers = nlohmann::json::array();
   for (std::size_t i = 0; i < network.layers.size(); ++i) {
     const DenseLayer& layer = network.layers[i];
@@ -253,12 +299,16 @@ nlohmann::json network_to_json(const Mlp& network) {
       entry["weight_scale"] = fmt::format("layers.{}.weight_scale", i);
       entry["input_scale"] = layer.quantized.input_scale;
     }
+    if (!stored[i].blocks.empty()) {
+      entry["blocks"] = detail::blocks_to_json(stored[i].blocks);
+    }
     layers.push_back(std::move(entry));
   }
   return {{"layers", std::move(layers)}};
 }
 
-nlohmann::json header_to_json(const ModelArtifact& artifact, const std::vector<TensorPlacement>& placements) {
+nlohmann::json header_to_json(const ModelArtifact& artifact, const std::vector<StoredWeights>& stored,
+                              const std::vector<TensorPlacement>& placements) {
   nlohmann::json tensors = nlohmann::json::array();
   for (const TensorPlacement& placement : placements) {
     tensors.push_back({{"name", placement.name},
@@ -271,7 +321,7 @@ nlohmann::json header_to_json(const ModelArtifact& artifact, const std::vector<T
   return {{"task", detail::task_name(artifact.task)},
           {"target", artifact.target.to_json()},
           {"preprocessor", artifact.preprocessor.to_json()},
-          {"network", network_to_json(artifact.network)},
+          {"network", network_to_json(artifact.network, stored)},
           {"threshold", artifact.threshold},
           {"configuration", artifact.configuration},
           {"metrics", artifact.metrics},
@@ -354,9 +404,9 @@ void check_checksum(const std::string& bytes, const detail::ArtifactPrefix& pref
 
 void check_flags(std::uint32_t flags) {
   if ((flags & ~detail::kKnownFlags) != 0) {
-    throw ParseError(fmt::format("flags are {:#x}, but this build reads only flag {:#x} (int8 layers); the file "
-                                 "needs a newer Lepton (byte offset 12)",
-                                 flags, detail::kKnownFlags));
+    throw ParseError(fmt::format("flags are {:#x}, but this build reads only flags {:#x} (int8 layers) and {:#x} "
+                                 "(block-diagonal layers); the file needs a newer Lepton (byte offset 12)",
+                                 flags, detail::kFlagInt8Layers, detail::kFlagBlockLayers));
   }
 }
 
@@ -539,15 +589,17 @@ std::vector<std::int8_t> read_i8_tensor(const nlohmann::json& name_value, const 
   return values;
 }
 
-LayerPrecision parse_precision(const nlohmann::json& layer, const std::string& path, bool int8_allowed) {
+// The layer fields that the prefix flags allow.
+struct LayerFields {
+  bool int8 = false;    // precision, weight_scale and input_scale (flag 0x1).
+  bool blocks = false;  // blocks (flag 0x2).
+};
+
+// Reads the optional precision. reject_unknown_layer_fields has already rejected it in a file without flag 0x1.
+LayerPrecision parse_precision(const nlohmann::json& layer, const std::string& path) {
   const auto found = layer.find("precision");
   if (found == layer.end()) {
     return LayerPrecision::F32;
-  }
-  if (!int8_allowed) {
-    throw ParseError(fmt::format("unknown field \"precision\"; a file with int8 layers must set prefix flag {:#x} "
-                                 "({}.precision)",
-                                 detail::kFlagInt8Layers, path));
   }
   const std::string text = detail::read_string(*found, path + ".precision");
   if (text == to_string(LayerPrecision::F32)) {
@@ -559,16 +611,64 @@ LayerPrecision parse_precision(const nlohmann::json& layer, const std::string& p
   throw ParseError(fmt::format("unknown precision \"{}\"; expected \"f32\" or \"i8\" ({}.precision)", text, path));
 }
 
+// The layout of a layer's weight tensor: the whole outputs x inputs matrix, or only the diagonal blocks that
+// $.network.layers[i].blocks lists, one after the other.
+struct WeightLayout {
+  std::vector<detail::WeightBlock> blocks;  // Empty when the layer is stored dense.
+  std::vector<std::uint64_t> shape;         // The shape that the weight tensor must have.
+};
+
+// Reads the layer's block list, if any. `expanded_weights` counts the weights, zeros included, of the
+// block-diagonal layers before this one, and this layer's are added to it.
+WeightLayout parse_weight_layout(const nlohmann::json& value, const std::string& path, const DenseLayer& layer,
+                                 std::uint64_t& expanded_weights) {
+  const std::uint64_t outputs = layer.outputs;
+  const std::uint64_t inputs = layer.inputs;
+  WeightLayout layout;
+  const auto found = value.find("blocks");
+  if (found == value.end()) {
+    layout.shape = {outputs, inputs};
+    return layout;
+  }
+  // The reader expands the blocks to the whole matrix, so its size is checked before any block is read.
+  const std::uint64_t left = detail::kMaxExpandedWeights - expanded_weights;
+  if (inputs > left / outputs) {
+    throw ParseError(fmt::format("the block-diagonal layer of {} x {} weights would bring the block-diagonal "
+                                 "layers of this file to more than {} weights, the limit of what a reader expands "
+                                 "({}.blocks)",
+                                 outputs, inputs, detail::kMaxExpandedWeights, path));
+  }
+  expanded_weights += outputs * inputs;
+
+  layout.blocks = detail::parse_blocks(*found, path + ".blocks", outputs, inputs);
+  layout.shape = {detail::block_weight_count(layout.blocks)};
+  return layout;
+}
+
+// Reads the layer's f32 weights as the whole outputs x inputs matrix, with zeros outside any blocks.
+std::vector<float> read_f32_weights(const nlohmann::json& value, const std::string& path, const DenseLayer& layer,
+                                    const WeightLayout& layout, const std::map<std::string, TensorEntry>& tensors,
+                                    const PayloadView& payload) {
+  std::vector<float> stored =
+      read_f32_tensor(detail::require_member(value, path, "weight"), path + ".weight", layout.shape, tensors, payload);
+  if (layout.blocks.empty()) {
+    return stored;
+  }
+  return detail::scatter_blocks(stored, layer.outputs, layer.inputs, layout.blocks);
+}
+
 // Reads the int8 weights, their scales and the input scale, then stores the dequantized weights in
 // layer.weight for code that reads f32 weights.
-void parse_int8_weights(const nlohmann::json& value, const std::string& path,
+void parse_int8_weights(const nlohmann::json& value, const std::string& path, const WeightLayout& layout,
                         const std::map<std::string, TensorEntry>& tensors, const PayloadView& payload,
                         DenseLayer& layer) {
   const std::uint64_t outputs = layer.outputs;
-  const std::uint64_t inputs = layer.inputs;
   QuantizedWeights& quantized = layer.quantized;
-  quantized.values = read_i8_tensor(detail::require_member(value, path, "weight"), path + ".weight",
-                                    {outputs, inputs}, tensors, payload);
+  quantized.values = read_i8_tensor(detail::require_member(value, path, "weight"), path + ".weight", layout.shape,
+                                    tensors, payload);
+  if (!layout.blocks.empty()) {
+    quantized.values = detail::scatter_blocks(quantized.values, layer.outputs, layer.inputs, layout.blocks);
+  }
   quantized.scales = read_f32_tensor(detail::require_member(value, path, "weight_scale"), path + ".weight_scale",
                                      {outputs}, tensors, payload);
   for (std::size_t o = 0; o < quantized.scales.size(); ++o) {
@@ -593,16 +693,35 @@ void parse_int8_weights(const nlohmann::json& value, const std::string& path,
   }
 }
 
+// Rejects unknown fields, and the fields of int8 or block-diagonal layers in a file without their prefix flag.
+void reject_unknown_layer_fields(const nlohmann::json& value, const std::string& path, const LayerFields& fields) {
+  detail::reject_unknown_members(value, path,
+                                 {"inputs", "outputs", "activation", "weight", "bias", "precision", "weight_scale",
+                                  "input_scale", "blocks"});
+
+  struct FlaggedField {
+    const char* key;
+    bool allowed;
+    std::uint32_t flag;
+    const char* layers;
+  };
+  const FlaggedField flagged[] = {{"precision", fields.int8, detail::kFlagInt8Layers, "int8 layers"},
+                                  {"weight_scale", fields.int8, detail::kFlagInt8Layers, "int8 layers"},
+                                  {"input_scale", fields.int8, detail::kFlagInt8Layers, "int8 layers"},
+                                  {"blocks", fields.blocks, detail::kFlagBlockLayers, "block-diagonal layers"}};
+  for (const FlaggedField& field : flagged) {
+    if (!field.allowed && value.contains(field.key)) {
+      throw ParseError(fmt::format("unknown field \"{}\"; a file with {} must set prefix flag {:#x} ({}.{})",
+                                   field.key, field.layers, field.flag, path, field.key));
+    }
+  }
+}
+
 DenseLayer parse_layer(const nlohmann::json& value, const std::string& path,
                        const std::map<std::string, TensorEntry>& tensors, const PayloadView& payload,
-                       bool int8_allowed) {
+                       const LayerFields& fields, std::uint64_t& expanded_weights) {
   detail::require_object(value, path);
-  if (int8_allowed) {
-    detail::reject_unknown_members(
-        value, path, {"inputs", "outputs", "activation", "weight", "bias", "precision", "weight_scale", "input_scale"});
-  } else {
-    detail::reject_unknown_members(value, path, {"inputs", "outputs", "activation", "weight", "bias"});
-  }
+  reject_unknown_layer_fields(value, path, fields);
 
   DenseLayer layer;
   const std::uint64_t inputs = detail::read_unsigned(detail::require_member(value, path, "inputs"), path + ".inputs");
@@ -622,10 +741,12 @@ DenseLayer parse_layer(const nlohmann::json& value, const std::string& path,
                                  activation, path));
   }
 
-  // The tensor table already bounds every shape, so these reads cannot allocate more than the file holds.
-  layer.precision = parse_precision(value, path, int8_allowed);
+  // The tensor table already bounds every shape, and parse_weight_layout bounds the matrix that blocks expand
+  // to, so these reads cannot allocate much more than the file holds.
+  layer.precision = parse_precision(value, path);
+  const WeightLayout layout = parse_weight_layout(value, path, layer, expanded_weights);
   if (layer.precision == LayerPrecision::Int8) {
-    parse_int8_weights(value, path, tensors, payload, layer);
+    parse_int8_weights(value, path, layout, tensors, payload, layer);
   } else {
     for (const char* key : {"weight_scale", "input_scale"}) {
       if (value.contains(key)) {
@@ -633,8 +754,7 @@ DenseLayer parse_layer(const nlohmann::json& value, const std::string& path,
                                      path, key));
       }
     }
-    layer.weight = read_f32_tensor(detail::require_member(value, path, "weight"), path + ".weight",
-                                   {outputs, inputs}, tensors, payload);
+    layer.weight = read_f32_weights(value, path, layer, layout, tensors, payload);
   }
   layer.bias = read_f32_tensor(detail::require_member(value, path, "bias"), path + ".bias", {outputs}, tensors,
                                payload);
@@ -642,7 +762,7 @@ DenseLayer parse_layer(const nlohmann::json& value, const std::string& path,
 }
 
 Mlp parse_network(const nlohmann::json& value, const std::map<std::string, TensorEntry>& tensors,
-                  const PayloadView& payload, bool int8_allowed) {
+                  const PayloadView& payload, const LayerFields& fields) {
   detail::require_object(value, "$.network");
   detail::reject_unknown_members(value, "$.network", {"layers"});
   const nlohmann::json& layers = detail::require_member(value, "$.network", "layers");
@@ -651,9 +771,10 @@ Mlp parse_network(const nlohmann::json& value, const std::map<std::string, Tenso
   }
 
   Mlp network;
+  std::uint64_t expanded_weights = 0;
   for (std::size_t i = 0; i < layers.size(); ++i) {
     const std::string path = fmt::format("$.network.layers[{}]", i);
-    DenseLayer layer = parse_layer(layers[i], path, tensors, payload, int8_allowed);
+    DenseLayer layer = parse_layer(layers[i], path, tensors, payload, fields, expanded_weights);
     if (i > 0 && layer.inputs != network.layers.back().outputs) {
       throw ParseError(fmt::format("layer {} has {} inputs but layer {} has {} outputs ({}.inputs)", i,
                                    layer.inputs, i - 1, network.layers.back().outputs, path));
@@ -729,8 +850,8 @@ ModelArtifact parse_header(const nlohmann::json& header, const PayloadView& payl
   parse_task_and_target(header, artifact);
   artifact.preprocessor = Preprocessor::from_json(detail::require_member(header, "$", "preprocessor"),
                                                   "$.preprocessor");
-  artifact.network = parse_network(detail::require_member(header, "$", "network"), tensors, payload,
-                                   (flags & detail::kFlagInt8Layers) != 0);
+  const LayerFields fields{(flags & detail::kFlagInt8Layers) != 0, (flags & detail::kFlagBlockLayers) != 0};
+  artifact.network = parse_network(detail::require_member(header, "$", "network"), tensors, payload, fields);
   check_network_fits(artifact);
 
   artifact.threshold = parse_threshold(header, artifact.task);
@@ -828,8 +949,9 @@ ArtifactSections split_artifact(const std::string& bytes) {
 std::string serialize_artifact(const ModelArtifact& artifact) {
   check_artifact_consistency(artifact);
 
+  const std::vector<StoredWeights> stored = stored_weights(artifact.network);
   std::vector<TensorPlacement> placements;
-  const std::uint64_t payload_bytes = place_tensors(artifact.network, placements);
+  const std::uint64_t payload_bytes = place_tensors(artifact.network, stored, placements);
   std::string payload(payload_bytes, '\0');
   for (const TensorPlacement& placement : placements) {
     write_tensor(placement, payload);
@@ -837,16 +959,15 @@ std::string serialize_artifact(const ModelArtifact& artifact) {
 
   std::string header_json;
   try {
-    header_json = header_to_json(artifact, placements).dump();
+    header_json = header_to_json(artifact, stored, placements).dump();
   } catch (const nlohmann::json::type_error& error) {
     // dump() raises type_error 316 for a string that is not valid UTF-8.
     throw InvalidArgument(fmt::format("serialize_artifact: the header cannot be written as JSON: {}; make every "
                                       "string valid UTF-8",
                                       error.what()));
   }
-  // Files without int8 layers keep flags 0, so that builds which predate int8 layers still read them.
-  const std::uint32_t flags = has_int8_layers(artifact.network) ? detail::kFlagInt8Layers : 0;
-  return detail::assemble_artifact(header_json, payload, ModelArtifact::kFormatVersion, flags);
+  return detail::assemble_artifact(header_json, payload, ModelArtifact::kFormatVersion,
+                                   prefix_flags(artifact.network, stored));
 }
 
 ModelArtifact parse_artifact(const std::string& bytes, const std::string& source) {

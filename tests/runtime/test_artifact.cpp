@@ -7,6 +7,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -36,6 +37,10 @@ const char* const kGoldenCommand =
 const char* const kMergedDenseGolden = LEPTON_SOURCE_DIR "/tests/golden/merged_dense_v1.lepton";
 const char* const kMergedDenseInt8Golden = LEPTON_SOURCE_DIR "/tests/golden/merged_dense_v1_int8.lepton";
 const char* const kMergedDenseExpected = LEPTON_SOURCE_DIR "/tests/golden/merged_dense_v1_expected.json";
+// The same two networks as written since block-diagonal storage: layer 1 stores only its three 4 x 8 blocks.
+const char* const kMergedBlocksGolden = LEPTON_SOURCE_DIR "/tests/golden/merged_blocks_v1.lepton";
+const char* const kMergedBlocksInt8Golden = LEPTON_SOURCE_DIR "/tests/golden/merged_blocks_v1_int8.lepton";
+const char* const kMergedBlocksExpected = LEPTON_SOURCE_DIR "/tests/golden/merged_blocks_v1_expected.json";
 const char* const kMergedGoldenCommand =
     "LEPTON_WRITE_GOLDEN=1 build/tests/test_artifact \"[.write-golden-merged]\" (from the repository root)";
 
@@ -117,6 +122,23 @@ lepton::ModelArtifact all_int8(lepton::ModelArtifact artifact) {
   return artifact;
 }
 
+// A merged network as large as the AI4I one: ten random 5-64-32-1 members merged into 5-640-320-1, whose
+// 320 x 640 layer 1 has ten 32 x 64 blocks.
+lepton::ModelArtifact large_merged_artifact() {
+  lepton::ModelArtifact artifact = small_artifact();
+  artifact.network = lepton::merge_mean_output(lepton::test_support::random_f32_members({5, 64, 32, 1}, 10, 600));
+  return artifact;
+}
+
+// Returns `rows` encoded rows of `width` standard normal values.
+lepton::Matrix random_rows(std::size_t rows, std::size_t width, std::uint64_t seed) {
+  std::mt19937_64 engine(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  lepton::Matrix matrix(rows, width);
+  for (float& value : matrix.data) value = normal(engine);
+  return matrix;
+}
+
 std::string parse_message(const std::string& bytes, const std::string& source = "model.lepton") {
   try {
     lepton::parse_artifact(bytes, source);
@@ -126,12 +148,13 @@ std::string parse_message(const std::string& bytes, const std::string& source = 
   return "<no exception>";
 }
 
-// Applies `edit` to the JSON header and rebuilds the file with a valid checksum, like a hostile writer.
+// Applies `edit` to the JSON header and rebuilds the file with the same prefix flags and a valid checksum,
+// like a hostile writer.
 std::string rewrite_header(const std::string& bytes, const std::function<void(nlohmann::json&)>& edit) {
   const lepton::detail::ArtifactSections sections = lepton::detail::split_artifact(bytes);
   nlohmann::json header = nlohmann::json::parse(sections.header_json);
   edit(header);
-  return lepton::detail::assemble_artifact(header.dump(), sections.payload);
+  return lepton::detail::assemble_artifact(header.dump(), sections.payload, 1, lepton::detail::read_prefix(bytes).flags);
 }
 
 // Recomputes the checksum after a byte-level edit.
@@ -297,6 +320,7 @@ TEST_CASE("artifact future and invalid versions", "[artifact][corruption]") {
 
   const std::string flagged = lepton::detail::assemble_artifact(sections.header_json, sections.payload, 1, 4);
   CHECK_THAT(parse_message(flagged), Contains("flags are 0x4"));
+  CHECK_THAT(parse_message(flagged), Contains("reads only flags 0x1 (int8 layers) and 0x2 (block-diagonal layers)"));
 }
 
 TEST_CASE("artifact size fields that lie", "[artifact][corruption]") {
@@ -535,6 +559,334 @@ TEST_CASE("serialize_artifact rejects inconsistent models", "[artifact]") {
   CHECK_THROWS_WITH(lepton::serialize_artifact(bad_text), Contains("valid UTF-8"));
 }
 
+// ---- Block-diagonal layers (prefix flag 0x2)
+
+TEST_CASE("artifact merged network stores blocks", "[artifact][blocks]") {
+  const std::string bytes = lepton::serialize_artifact(merged_artifact());
+  CHECK(lepton::detail::read_prefix(bytes).flags == lepton::detail::kFlagBlockLayers);
+
+  nlohmann::json header = nlohmann::json::parse(lepton::detail::split_artifact(bytes).header_json);
+  const nlohmann::json& layers = header.at("network").at("layers");
+  const nlohmann::json expected_blocks = {{{"row", 0}, {"column", 0}, {"rows", 4}, {"columns", 8}},
+                                          {{"row", 4}, {"column", 8}, {"rows", 4}, {"columns", 8}},
+                                          {{"row", 8}, {"column", 16}, {"rows", 4}, {"columns", 8}}};
+  CHECK(layers[1].at("blocks") == expected_blocks);
+  // Every row of layers 0 and 2 reads all its inputs, so they stay dense.
+  CHECK_FALSE(layers[0].contains("blocks"));
+  CHECK_FALSE(layers[2].contains("blocks"));
+
+  CHECK(tensor_named(header, "layers.1.weight").at("shape") == nlohmann::json::array({96}));
+  CHECK(tensor_named(header, "layers.1.weight").at("nbytes") == 384);
+  CHECK(tensor_named(header, "layers.0.weight").at("shape") == nlohmann::json::array({24, 5}));
+}
+
+TEST_CASE("artifact merged f32 round trip is bit-identical", "[artifact][blocks]") {
+  const lepton::ModelArtifact original = large_merged_artifact();
+  const std::string bytes = lepton::serialize_artifact(original);
+  const lepton::ModelArtifact loaded = lepton::parse_artifact(bytes, "memory");
+
+  REQUIRE(loaded.network.layers.size() == 3);
+  for (std::size_t l = 0; l < 3; ++l) {
+    INFO("layer " << l);
+    CHECK(same_bits(loaded.network.layers[l].weight, original.network.layers[l].weight));
+    CHECK(same_bits(loaded.network.layers[l].bias, original.network.layers[l].bias));
+  }
+
+  const lepton::Matrix rows = random_rows(257, 5, 1);
+  const std::vector<double> expected = lepton::Predictor(original).forward(rows);
+  const std::vector<double> actual = lepton::Predictor(loaded).forward(rows);
+  REQUIRE(actual.size() == expected.size());
+  CHECK(std::memcmp(actual.data(), expected.data(), actual.size() * sizeof(double)) == 0);
+
+  CHECK(lepton::serialize_artifact(loaded) == bytes);
+}
+
+TEST_CASE("artifact merged int8 round trip is bit-identical", "[artifact][blocks]") {
+  const lepton::ModelArtifact original = all_int8(large_merged_artifact());
+  const std::string bytes = lepton::serialize_artifact(original);
+  CHECK(lepton::detail::read_prefix(bytes).flags ==
+        (lepton::detail::kFlagInt8Layers | lepton::detail::kFlagBlockLayers));
+  nlohmann::json header = nlohmann::json::parse(lepton::detail::split_artifact(bytes).header_json);
+  CHECK(tensor_named(header, "layers.1.weight").at("dtype") == "i8");
+  CHECK(tensor_named(header, "layers.1.weight").at("shape") == nlohmann::json::array({20480}));
+
+  const lepton::ModelArtifact loaded = lepton::parse_artifact(bytes, "memory");
+  REQUIRE(loaded.network.layers.size() == 3);
+  for (std::size_t l = 0; l < 3; ++l) {
+    INFO("layer " << l);
+    const lepton::DenseLayer& got = loaded.network.layers[l];
+    const lepton::DenseLayer& want = original.network.layers[l];
+    CHECK(got.precision == lepton::LayerPrecision::Int8);
+    CHECK(got.quantized.values == want.quantized.values);
+    CHECK(got.quantized.scales == want.quantized.scales);
+    CHECK(same_bits(got.weight, want.weight));
+    CHECK(same_bits(got.bias, want.bias));
+  }
+
+  const lepton::Matrix rows = random_rows(257, 5, 2);
+  const std::vector<double> expected = lepton::Predictor(original).forward(rows);
+  const std::vector<double> actual = lepton::Predictor(loaded).forward(rows);
+  REQUIRE(actual.size() == expected.size());
+  CHECK(std::memcmp(actual.data(), expected.data(), actual.size() * sizeof(double)) == 0);
+}
+
+TEST_CASE("artifact merged file shrinks by the zeros", "[artifact][blocks]") {
+  // One weight outside the blocks, in row 0 and the last column, makes the writer store layer 1 dense. In f32
+  // it is -0.0f, which must be stored, and in int8 it is 1.
+  const lepton::ModelArtifact f32 = large_merged_artifact();
+  lepton::ModelArtifact f32_dense = f32;
+  lepton::DenseLayer& f32_layer = f32_dense.network.layers[1];
+  f32_layer.weight[f32_layer.inputs - 1] = -0.0f;
+
+  const lepton::ModelArtifact int8 = all_int8(f32);
+  lepton::ModelArtifact int8_dense = int8;
+  lepton::DenseLayer& int8_layer = int8_dense.network.layers[1];
+  int8_layer.quantized.values[int8_layer.inputs - 1] = 1;
+  int8_layer.weight[int8_layer.inputs - 1] = int8_layer.quantized.scales[0];
+
+  const struct {
+    const char* name;
+    const lepton::ModelArtifact& blocked;
+    const lepton::ModelArtifact& dense;
+    std::uint64_t weight_bytes;
+  } cases[] = {{"f32", f32, f32_dense, 4}, {"int8", int8, int8_dense, 1}};
+  for (const auto& c : cases) {
+    INFO(c.name);
+    const std::string blocked_bytes = lepton::serialize_artifact(c.blocked);
+    const std::string dense_bytes = lepton::serialize_artifact(c.dense);
+    REQUIRE((lepton::detail::read_prefix(dense_bytes).flags & lepton::detail::kFlagBlockLayers) == 0);
+    const std::uint64_t blocked_payload = lepton::detail::read_prefix(blocked_bytes).payload_bytes;
+    const std::uint64_t dense_payload = lepton::detail::read_prefix(dense_bytes).payload_bytes;
+    // Layer 1 stores 10 blocks of 32 x 64 weights instead of 320 x 640. Both sizes are multiples of 64 bytes, so
+    // the payload shrinks by exactly the zeros left out.
+    CHECK(dense_payload - blocked_payload == (204800 - 20480) * c.weight_bytes);
+    // The header grows by the block list, less than 640 bytes.
+    CHECK(dense_bytes.size() - blocked_bytes.size() < (204800 - 20480) * c.weight_bytes);
+    CHECK(dense_bytes.size() - blocked_bytes.size() > (204800 - 20480) * c.weight_bytes - 640);
+  }
+}
+
+TEST_CASE("artifact stored weight bytes match the tensors", "[artifact][blocks]") {
+  const struct {
+    const char* name;
+    lepton::ModelArtifact artifact;
+  } cases[] = {{"dense", small_artifact()},
+               {"merged f32", merged_artifact()},
+               {"merged int8", all_int8(merged_artifact())},
+               {"large merged f32", large_merged_artifact()}};
+  for (const auto& c : cases) {
+    INFO(c.name);
+    const std::string bytes = lepton::serialize_artifact(c.artifact);
+    const nlohmann::json header = nlohmann::json::parse(lepton::detail::split_artifact(bytes).header_json);
+    std::uint64_t tensor_bytes = 0;
+    for (const nlohmann::json& tensor : header.at("tensors")) tensor_bytes += tensor.at("nbytes").get<std::uint64_t>();
+    CHECK(lepton::detail::stored_weight_bytes(c.artifact.network) == tensor_bytes);
+  }
+  // The AI4I-sized merge stores 5 x 640 + 640, 10 x 32 x 64 + 320 and 320 + 1 floats.
+  CHECK(lepton::detail::stored_weight_bytes(large_merged_artifact().network) == (3840 + 20800 + 321) * 4);
+}
+
+TEST_CASE("artifact blocks leave out only +0.0f weights", "[artifact][blocks]") {
+  const std::uint32_t flags_of_merged = lepton::detail::kFlagBlockLayers;
+  const struct {
+    const char* name;
+    float off_block;
+    std::uint32_t flags;
+  } cases[] = {{"+0.0f", 0.0f, flags_of_merged},
+               {"-0.0f", -0.0f, 0},
+               {"NaN", std::numeric_limits<float>::quiet_NaN(), 0},
+               {"subnormal", 1e-40f, 0}};
+  for (const auto& c : cases) {
+    INFO(c.name);
+    lepton::ModelArtifact artifact = merged_artifact();
+    std::vector<float>& weight = artifact.network.layers[1].weight;
+    weight[23] = c.off_block;  // Row 0, column 23: outside block 0, which covers columns 0 to 7.
+    const std::string bytes = lepton::serialize_artifact(artifact);
+    CHECK(lepton::detail::read_prefix(bytes).flags == c.flags);
+    CHECK(same_bits(lepton::parse_artifact(bytes, "memory").network.layers[1].weight, weight));
+  }
+}
+
+TEST_CASE("artifact reads unequal blocks with gaps", "[artifact][blocks]") {
+  // The writer stores equal blocks, but a reader accepts any blocks listed down the diagonal. Here they are
+  // 4 x 8 at (0, 0), 3 x 6 at (5, 8) and 4 x 10 at (8, 14), and row 4 holds only zeros.
+  const std::string bytes = lepton::serialize_artifact(merged_artifact());
+  const std::vector<lepton::detail::WeightBlock> blocks = {{0, 0, 4, 8}, {5, 8, 3, 6}, {8, 14, 4, 10}};
+  const std::string edited = rewrite_header(bytes, [&](nlohmann::json& header) {
+    header["network"]["layers"][1]["blocks"] = lepton::detail::blocks_to_json(blocks);
+    tensor_named(header, "layers.1.weight")["shape"] = {90};
+    tensor_named(header, "layers.1.weight")["nbytes"] = 360;
+  });
+
+  // The 90 stored floats are the first 90 of the original tensor, which the edit left in place.
+  const lepton::ModelArtifact original = lepton::parse_artifact(bytes, "memory");
+  const std::vector<float> stored = lepton::detail::gather_blocks(original.network.layers[1].weight, 24,
+                                                                  lepton::detail::storage_blocks(original.network.layers[1]));
+  std::vector<float> expected(12 * 24, 0.0f);
+  std::size_t next = 0;
+  for (const auto& block : blocks) {
+    for (std::uint64_t r = block.row; r < block.row + block.rows; ++r) {
+      for (std::uint64_t c = block.column; c < block.column + block.columns; ++c) expected[r * 24 + c] = stored[next++];
+    }
+  }
+  REQUIRE(next == 90);
+
+  const lepton::ModelArtifact loaded = lepton::parse_artifact(edited, "memory");
+  CHECK(same_bits(loaded.network.layers[1].weight, expected));
+}
+
+TEST_CASE("artifact malformed blocks", "[artifact][blocks][corruption]") {
+  const std::string bytes = lepton::serialize_artifact(merged_artifact());
+  const auto with_blocks = [&](const nlohmann::json& blocks) {
+    return rewrite_header(bytes, [&](nlohmann::json& header) { header["network"]["layers"][1]["blocks"] = blocks; });
+  };
+  const auto block = [](std::uint64_t row, std::uint64_t column, std::uint64_t rows, std::uint64_t columns) {
+    return nlohmann::json{{"row", row}, {"column", column}, {"rows", rows}, {"columns", columns}};
+  };
+  const std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
+
+  SECTION("empty list") {
+    CHECK_THAT(parse_message(with_blocks(nlohmann::json::array())),
+               Contains("expected a non-empty array of blocks, got []; a dense layer leaves out this field "
+                        "($.network.layers[1].blocks)"));
+  }
+  SECTION("not a list") {
+    CHECK_THAT(parse_message(with_blocks(block(0, 0, 4, 8))),
+               Contains("expected a non-empty array of blocks, got object"));
+  }
+  SECTION("empty block") {
+    CHECK_THAT(parse_message(with_blocks({block(0, 0, 4, 8), block(4, 8, 0, 8), block(8, 16, 4, 8)})),
+               Contains("a block needs at least 1 row and 1 column, got 0 and 8 ($.network.layers[1].blocks[1])"));
+  }
+  SECTION("rows outside the matrix") {
+    CHECK_THAT(parse_message(with_blocks({block(0, 0, 4, 8), block(4, 8, 4, 8), block(10, 16, 4, 8)})),
+               Contains("block rows [10, 10+4) lie outside the layer's 12 outputs ($.network.layers[1].blocks[2])"));
+  }
+  SECTION("columns outside the matrix") {
+    CHECK_THAT(parse_message(with_blocks({block(0, 0, 4, 8), block(4, 8, 4, 8), block(8, 20, 4, 8)})),
+               Contains("block columns [20, 20+8) lie outside the layer's 24 inputs ($.network.layers[1].blocks[2])"));
+  }
+  SECTION("overlapping rows") {
+    CHECK_THAT(parse_message(with_blocks({block(0, 0, 4, 8), block(3, 8, 4, 8), block(8, 16, 4, 8)})),
+               Contains("block 1 starts at row 3, before block 0 ends at row 4; blocks must not overlap and must be "
+                        "listed down the diagonal ($.network.layers[1].blocks[1].row)"));
+  }
+  SECTION("overlapping columns") {
+    CHECK_THAT(parse_message(with_blocks({block(0, 0, 4, 8), block(4, 7, 4, 8), block(8, 16, 4, 8)})),
+               Contains("block 1 starts at column 7, before block 0 ends at column 8; blocks must not overlap and must "
+                        "be listed down the diagonal ($.network.layers[1].blocks[1].column)"));
+  }
+  SECTION("blocks listed up the diagonal") {
+    CHECK_THAT(parse_message(with_blocks({block(4, 8, 4, 8), block(0, 0, 4, 8), block(8, 16, 4, 8)})),
+               Contains("block 1 starts at row 0, before block 0 ends at row 8"));
+  }
+  SECTION("the same block twice") {
+    CHECK_THAT(parse_message(with_blocks({block(0, 0, 4, 8), block(0, 0, 4, 8), block(8, 16, 4, 8)})),
+               Contains("block 1 starts at row 0, before block 0 ends at row 4"));
+  }
+  SECTION("row near 2^64") {
+    // row + rows wraps around to 2 in 64 bits.
+    CHECK_THAT(parse_message(with_blocks({block(0, 0, 4, 8), block(max - 1, 8, 4, 8), block(8, 16, 4, 8)})),
+               Contains("block rows [18446744073709551614, 18446744073709551614+4) lie outside the layer's 12 outputs"));
+  }
+  SECTION("column count near 2^64") {
+    CHECK_THAT(parse_message(with_blocks({block(0, 0, 4, 8), block(4, 8, 4, max), block(8, 16, 4, 8)})),
+               Contains("block columns [8, 8+18446744073709551615) lie outside the layer's 24 inputs"));
+  }
+  SECTION("rows times columns overflow 64 bits") {
+    CHECK_THAT(parse_message(with_blocks(nlohmann::json::array({block(0, 0, std::uint64_t{1} << 32, std::uint64_t{1} << 32)}))),
+               Contains("lie outside the layer's 12 outputs"));
+  }
+  SECTION("negative start") {
+    nlohmann::json negative = block(4, 8, 4, 8);
+    negative["row"] = -4;
+    CHECK_THAT(parse_message(with_blocks({block(0, 0, 4, 8), negative, block(8, 16, 4, 8)})),
+               Contains("expected a non-negative integer, got -4 ($.network.layers[1].blocks[1].row)"));
+  }
+  SECTION("unknown block field") {
+    nlohmann::json extra = block(4, 8, 4, 8);
+    extra["stride"] = 24;
+    CHECK_THAT(parse_message(with_blocks({block(0, 0, 4, 8), extra, block(8, 16, 4, 8)})),
+               Contains("unknown field \"stride\""));
+  }
+  SECTION("missing block field") {
+    nlohmann::json missing = block(4, 8, 4, 8);
+    missing.erase("columns");
+    CHECK_THAT(parse_message(with_blocks({block(0, 0, 4, 8), missing, block(8, 16, 4, 8)})),
+               Contains("missing required field \"columns\""));
+  }
+  SECTION("tensor shorter than the blocks") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
+      tensor_named(header, "layers.1.weight")["shape"] = {95};
+      tensor_named(header, "layers.1.weight")["nbytes"] = 380;
+    });
+    CHECK_THAT(parse_message(hostile),
+               Contains("tensor \"layers.1.weight\" has shape [95], expected [96] ($.network.layers[1].weight)"));
+  }
+  SECTION("dense tensor with blocks") {
+    const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
+      tensor_named(header, "layers.1.weight")["shape"] = {4, 24};
+    });
+    CHECK_THAT(parse_message(hostile), Contains("has shape [4,24], expected [96]"));
+  }
+  SECTION("blocks on a layer without them in the tensor") {
+    // Layer 0 stores its 24 x 5 matrix dense, so blocks that cover part of it do not match its tensor.
+    const std::string hostile = rewrite_header(bytes, [&](nlohmann::json& header) {
+      header["network"]["layers"][0]["blocks"] = nlohmann::json::array({block(0, 0, 12, 5)});
+    });
+    CHECK_THAT(parse_message(hostile), Contains("has shape [24,5], expected [60] ($.network.layers[0].weight)"));
+  }
+  SECTION("blocks without the prefix flag") {
+    const lepton::detail::ArtifactSections sections = lepton::detail::split_artifact(bytes);
+    const std::string unflagged = lepton::detail::assemble_artifact(sections.header_json, sections.payload, 1, 0);
+    CHECK_THAT(parse_message(unflagged),
+               Contains("unknown field \"blocks\"; a file with block-diagonal layers must set prefix flag 0x2 "
+                        "($.network.layers[1].blocks)"));
+  }
+  SECTION("layer that expands past the limit") {
+    // 2^15 x 2^15 weights are 4 times the 2^28 that a reader expands, from a header that stores 96.
+    const std::string hostile = rewrite_header(bytes, [&](nlohmann::json& header) {
+      header["network"]["layers"][1]["outputs"] = 32768;
+      header["network"]["layers"][1]["inputs"] = 32768;
+    });
+    CHECK_THAT(parse_message(hostile),
+               Contains("the block-diagonal layer of 32768 x 32768 weights would bring the block-diagonal layers of "
+                        "this file to more than 268435456 weights, the limit of what a reader expands "
+                        "($.network.layers[1].blocks)"));
+  }
+  SECTION("layer size that overflows 64 bits") {
+    const std::string hostile = rewrite_header(bytes, [&](nlohmann::json& header) {
+      header["network"]["layers"][1]["outputs"] = max;
+      header["network"]["layers"][1]["inputs"] = max;
+    });
+    CHECK_THAT(parse_message(hostile), Contains("to more than 268435456 weights"));
+  }
+}
+
+TEST_CASE("artifact malformed int8 blocks", "[artifact][blocks][corruption]") {
+  const std::string bytes = lepton::serialize_artifact(all_int8(merged_artifact()));
+  const lepton::detail::ArtifactSections sections = lepton::detail::split_artifact(bytes);
+  const nlohmann::json header = nlohmann::json::parse(sections.header_json);
+  nlohmann::json copy = header;
+  const std::uint64_t offset = tensor_named(copy, "layers.1.weight").at("offset").get<std::uint64_t>();
+
+  // -128 in a stored block: element 40 is row 1, column 0 of block 1.
+  std::string payload = sections.payload;
+  payload[offset + 40] = static_cast<char>(0x80);
+  const std::uint32_t flags = lepton::detail::kFlagInt8Layers | lepton::detail::kFlagBlockLayers;
+  CHECK_THAT(parse_message(lepton::detail::assemble_artifact(sections.header_json, payload, 1, flags)),
+             Contains("tensor \"layers.1.weight\" element 40 is -128"));
+
+  // The int8 flag alone does not allow blocks.
+  CHECK_THAT(parse_message(lepton::detail::assemble_artifact(sections.header_json, sections.payload, 1,
+                                                             lepton::detail::kFlagInt8Layers)),
+             Contains("unknown field \"blocks\"; a file with block-diagonal layers must set prefix flag 0x2"));
+  // And the block flag alone does not allow int8 fields.
+  CHECK_THAT(parse_message(lepton::detail::assemble_artifact(sections.header_json, sections.payload, 1,
+                                                             lepton::detail::kFlagBlockLayers)),
+             Contains("unknown field \"precision\"; a file with int8 layers must set prefix flag 0x1"));
+}
+
 TEST_CASE("provenance JSON round trip", "[artifact]") {
   const lepton::Provenance original = small_artifact().provenance;
   const lepton::Provenance loaded = lepton::Provenance::from_json(original.to_json());
@@ -569,8 +921,11 @@ TEST_CASE("merged dense golden artifacts still load", "[artifact][golden]") {
     std::uint32_t flags;
     const char* weight_dtype;
     const char* probabilities;
-  } files[] = {{kMergedDenseGolden, 0, "f32", "f32_probability"},
-               {kMergedDenseInt8Golden, lepton::detail::kFlagInt8Layers, "i8", "int8_probability"}};
+    // Payload bytes that blocks save: layer 1's 288 dense weights against its 96 block weights, each tensor
+    // padded to a multiple of 64 bytes.
+    std::uint64_t saved_bytes;
+  } files[] = {{kMergedDenseGolden, 0, "f32", "f32_probability", 1152 - 384},
+               {kMergedDenseInt8Golden, lepton::detail::kFlagInt8Layers, "i8", "int8_probability", 320 - 128}};
 
   for (const auto& file : files) {
     INFO(file.path);
@@ -603,6 +958,57 @@ TEST_CASE("merged dense golden artifacts still load", "[artifact][golden]") {
       INFO("row " << i);
       CHECK(predictions.probability[i] == Approx(probability[i]).epsilon(1e-5));
     }
+
+    // Saved again, layer 1 keeps only its three blocks, and the network computes the same bits.
+    const std::string resaved = lepton::serialize_artifact(loaded);
+    CHECK(lepton::detail::read_prefix(resaved).flags == (file.flags | lepton::detail::kFlagBlockLayers));
+    CHECK(lepton::detail::read_prefix(bytes).payload_bytes - lepton::detail::read_prefix(resaved).payload_bytes ==
+          file.saved_bytes);
+    const lepton::ModelArtifact reloaded = lepton::parse_artifact(resaved, "resaved");
+    const lepton::Matrix rows = random_rows(100, 5, 3);
+    const std::vector<double> expected_outputs = lepton::Predictor(loaded).forward(rows);
+    const std::vector<double> outputs = lepton::Predictor(reloaded).forward(rows);
+    REQUIRE(outputs.size() == expected_outputs.size());
+    CHECK(std::memcmp(outputs.data(), expected_outputs.data(), outputs.size() * sizeof(double)) == 0);
+  }
+}
+
+TEST_CASE("merged block golden artifacts still load", "[artifact][golden][blocks]") {
+  const nlohmann::json expected = nlohmann::json::parse(lepton::read_file(kMergedBlocksExpected));
+  const struct {
+    const char* path;
+    std::uint32_t flags;
+    const char* probabilities;
+    const char* dense_path;
+  } files[] = {{kMergedBlocksGolden, lepton::detail::kFlagBlockLayers, "f32_probability", kMergedDenseGolden},
+               {kMergedBlocksInt8Golden, lepton::detail::kFlagInt8Layers | lepton::detail::kFlagBlockLayers,
+                "int8_probability", kMergedDenseInt8Golden}};
+
+  for (const auto& file : files) {
+    INFO(file.path);
+    const std::string bytes = lepton::read_file(file.path);
+    CHECK(lepton::detail::read_prefix(bytes).flags == file.flags);
+    nlohmann::json header = nlohmann::json::parse(lepton::detail::split_artifact(bytes).header_json);
+    CHECK(tensor_named(header, "layers.1.weight").at("shape") == nlohmann::json::array({96}));
+
+    // The block file and the dense file of the same network load to the same weights.
+    const lepton::ModelArtifact loaded = lepton::load_artifact(file.path);
+    const lepton::ModelArtifact dense = lepton::load_artifact(file.dense_path);
+    REQUIRE(loaded.network.layers.size() == dense.network.layers.size());
+    for (std::size_t l = 0; l < loaded.network.layers.size(); ++l) {
+      INFO("layer " << l);
+      CHECK(same_bits(loaded.network.layers[l].weight, dense.network.layers[l].weight));
+      CHECK(loaded.network.layers[l].quantized.values == dense.network.layers[l].quantized.values);
+    }
+
+    const lepton::Predictions predictions = lepton::Predictor(loaded).predict(small_table());
+    const auto probability = expected.at(file.probabilities).get<std::vector<double>>();
+    REQUIRE(predictions.probability.size() == probability.size());
+    for (std::size_t i = 0; i < probability.size(); ++i) {
+      // Another CPU may dispatch other SIMD kernels, whose float32 sums differ in the last bits.
+      INFO("row " << i);
+      CHECK(predictions.probability[i] == Approx(probability[i]).epsilon(1e-5));
+    }
   }
 }
 
@@ -625,9 +1031,9 @@ TEST_CASE("write golden v1 artifact", "[.write-golden]") {
   lepton::write_file_atomically(kGoldenExpected, expected.dump(1) + "\n");
 }
 
-// Writes the merged dense golden files. Only builds that store block-diagonal layers dense write the layout
-// that these files test, so do not run this case again. The golden README says which code wrote them.
-TEST_CASE("write golden merged dense artifacts", "[.write-golden-merged]") {
+// Writes the merged block golden files. The merged dense golden files came from an earlier version of this case,
+// in builds that stored block-diagonal layers dense, and no build writes them again.
+TEST_CASE("write golden merged block artifacts", "[.write-golden-merged]") {
   if (std::getenv("LEPTON_WRITE_GOLDEN") == nullptr) {
     WARN("set LEPTON_WRITE_GOLDEN=1 to rewrite the golden files");
     return;
@@ -636,13 +1042,13 @@ TEST_CASE("write golden merged dense artifacts", "[.write-golden-merged]") {
   lepton::ModelArtifact f32 = merged_artifact();
   f32.extensions = {{"golden", {{"command", kMergedGoldenCommand}}}};
   lepton::ModelArtifact int8 = all_int8(f32);
-  lepton::save_artifact(f32, kMergedDenseGolden);
-  lepton::save_artifact(int8, kMergedDenseInt8Golden);
+  lepton::save_artifact(f32, kMergedBlocksGolden);
+  lepton::save_artifact(int8, kMergedBlocksInt8Golden);
 
   const nlohmann::json expected = {
       {"command", kMergedGoldenCommand},
       {"threshold", f32.threshold},
       {"f32_probability", lepton::Predictor(f32).predict(small_table()).probability},
       {"int8_probability", lepton::Predictor(int8).predict(small_table()).probability}};
-  lepton::write_file_atomically(kMergedDenseExpected, expected.dump(1) + "\n");
+  lepton::write_file_atomically(kMergedBlocksExpected, expected.dump(1) + "\n");
 }

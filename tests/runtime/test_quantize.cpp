@@ -16,6 +16,7 @@
 #include "lepton/quantize.hpp"
 #include "lepton/table.hpp"
 #include "runtime/artifact_detail.hpp"
+#include "support/random_mlp.hpp"
 
 using Catch::Matchers::Contains;
 using lepton::Activation;
@@ -282,6 +283,41 @@ TEST_CASE("quantize int8 file round trip", "[quantize][artifact]") {
   CHECK(lepton::detail::read_prefix(lepton::serialize_artifact(d.artifact)).flags == 0);
 }
 
+TEST_CASE("quantize merged network file keeps blocks", "[quantize][artifact][blocks]") {
+  // Ten random members of the AI4I shape, merged into 8-640-320-1 as cross-fitting does, then quantized with
+  // static input scales. The tolerance of 1 keeps every layer int8.
+  const Ai4iData& d = ai4i();
+  lepton::ModelArtifact merged = d.artifact;
+  merged.network = lepton::merge_mean_output(lepton::test_support::random_f32_members({8, 64, 32, 1}, 10, 700));
+  const lepton::QuantizationOptions options =
+      lepton::QuantizationOptions().with_activations(lepton::ActivationScaling::MinMax).with_tolerance(1.0);
+  const lepton::ModelArtifact int8 =
+      lepton::quantize(merged, d.train, d.validation, d.validation_labels, options).artifact;
+
+  const std::string bytes = lepton::serialize_artifact(int8);
+  CHECK(lepton::detail::read_prefix(bytes).flags ==
+        (lepton::detail::kFlagInt8Layers | lepton::detail::kFlagBlockLayers));
+  // Layer 1 stores 10 blocks of 32 x 64 int8 weights: 20,480 bytes in place of 204,800.
+  CHECK(lepton::detail::stored_weight_bytes(int8.network) == (5120 + 20480 + 320) + (640 + 320 + 1) * 8);
+  // The payload places each tensor at a multiple of 64 bytes: 5120 + 2560 + 2560 for layer 0, 20480 + 1280 + 1280
+  // for layer 1, and 320 + 64 + 64 for layer 2.
+  CHECK(lepton::detail::read_prefix(bytes).payload_bytes == 33728);
+
+  const lepton::ModelArtifact loaded = lepton::parse_artifact(bytes, "int8.lepton");
+  for (std::size_t l = 0; l < loaded.network.layers.size(); ++l) {
+    INFO("layer " << l);
+    CHECK(loaded.network.layers[l].precision == LayerPrecision::Int8);
+    CHECK(loaded.network.layers[l].quantized.values == int8.network.layers[l].quantized.values);
+    CHECK(loaded.network.layers[l].quantized.input_scale == int8.network.layers[l].quantized.input_scale);
+  }
+  CHECK(loaded.network.layers[1].quantized.input_scale > 0.0f);
+
+  const std::vector<double> a = lepton::Predictor(loaded).forward(d.test);
+  const std::vector<double> b = lepton::Predictor(int8).forward(d.test);
+  REQUIRE(a.size() == b.size());
+  CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0);
+}
+
 TEST_CASE("quantize int8 file is smaller", "[quantize][artifact]") {
   const std::string int8 = serialize_quantized_ai4i();
   const std::string f32 = lepton::serialize_artifact(ai4i().artifact);
@@ -296,8 +332,9 @@ TEST_CASE("quantize hostile int8 files", "[quantize][artifact][corruption]") {
   };
 
   // Without the flag, int8 fields are unknown, as in builds that predate int8 layers.
-  CHECK_THAT(parse_message(rebuild(header, sections.payload, 0)), Contains("unknown field \"input_scale\""));
-  CHECK_THAT(parse_message(rebuild(header, sections.payload, 0x3)), Contains("flags are 0x3"));
+  CHECK_THAT(parse_message(rebuild(header, sections.payload, 0)),
+             Contains("unknown field \"precision\"; a file with int8 layers must set prefix flag 0x1"));
+  CHECK_THAT(parse_message(rebuild(header, sections.payload, 0x5)), Contains("flags are 0x5"));
 
   // -128 in an int8 weight tensor.
   std::uint64_t weight_offset = 0;
