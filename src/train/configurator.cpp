@@ -179,7 +179,7 @@ std::vector<std::vector<std::size_t>> shrinking_candidates(std::vector<std::size
 }
 
 struct Footprint {
-  std::size_t parameters = 0;     ///< Stored weights and biases, zeros of merged layers included.
+  std::size_t parameters = 0;     ///< Weights and biases that the model file stores.
   std::uint64_t bytes = 0;
   std::size_t multiply_adds = 0;  ///< Per row, as the predictor's kernels run them.
   double latency_us = 0;          ///< Estimated for this machine's kernels (kernel_throughput).
@@ -189,16 +189,19 @@ struct Footprint {
 SimdLevel estimate_level() { return default_simd_level(); }
 
 // The footprint of `members` members with these hidden layers, merged into one network when members > 1
-// (ensemble.hpp): its hidden layers are `members` times as wide, and its size counts the zeros that its
-// block-diagonal layers store.
+// (ensemble.hpp): its hidden layers are `members` times as wide. The model file stores only the diagonal
+// blocks of its block-diagonal layers (docs/model-format.md), so it stores each member's weights and biases,
+// except that the members share one output bias.
 Footprint footprint(const DataShape& shape, const std::vector<std::size_t>& hidden, bool int8,
                     std::size_t members = 1) {
-  std::vector<std::size_t> stored = hidden;
-  for (std::size_t& units : stored) units *= members;
+  std::vector<std::size_t> merged = hidden;
+  for (std::size_t& units : merged) units *= members;
 
   Footprint result;
-  result.parameters = parameter_count(shape.encoded_width, stored, shape.outputs);
-  result.bytes = int8 ? int8_bytes(result.parameters, output_channels(stored, shape.outputs))
+  const std::size_t member_parameters = parameter_count(shape.encoded_width, hidden, shape.outputs);
+  // Without hidden layers the merged network is one layer that averages the members' weights.
+  result.parameters = hidden.empty() ? member_parameters : members * member_parameters - (members - 1) * shape.outputs;
+  result.bytes = int8 ? int8_bytes(result.parameters, output_channels(merged, shape.outputs))
                       : fp32_bytes(result.parameters);
   result.multiply_adds = runtime_multiply_adds(shape.encoded_width, hidden, shape.outputs, members, int8);
   result.latency_us = estimated_latency_us(result.multiply_adds, int8, estimate_level());

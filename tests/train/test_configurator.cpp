@@ -301,11 +301,16 @@ TEST_CASE("size limit quantizes, then shrinks", "[configurator][constraints]") {
   CHECK(config.reasons.at("hidden_units").driven_by == "requirements.constraints.max_model_bytes");
   CHECK_THAT(config.reasons.at("hidden_units").text, Contains("shrunk to 32-16") && Contains("1176 bytes"));
 
+  // One fp32 64-32 model fits exactly. Cross-fitting then tries int8 before fewer folds: 10 and 5 merged members
+  // exceed the limit even in int8, but 3 members store 8,065 parameters (289 output channels), 10,088 bytes in
+  // int8, because the model file keeps only their blocks.
   r.constraints.max_model_bytes = 10756;
   config = lepton::configure(r, binary_profile(10000, 339));
   CHECK(config.hidden_units == std::vector<std::size_t>{64, 32});
-  CHECK_FALSE(config.quantize);
-  CHECK(config.reasons.at("quantize").driven_by == "default");
+  CHECK(config.cross_fit_folds == 3);
+  CHECK(config.quantize);
+  CHECK(config.reasons.at("quantize").driven_by == "requirements.constraints.max_model_bytes");
+  CHECK_THAT(config.reasons.at("quantize").text, Contains("10088 bytes"));
 }
 
 TEST_CASE("latency limit shrinks the network", "[configurator][constraints]") {
@@ -467,30 +472,32 @@ TEST_CASE("cross-fitting: a latency limit tries int8 before fewer folds", "[conf
 }
 
 TEST_CASE("cross-fitting: a size limit tries int8 before fewer folds", "[configurator][cross_fit]") {
-  // The stored size counts the zeros. 10 folds store 211,201 parameters, 961 of them biases: 844,804 bytes in
-  // fp32, and 217,928 in int8 (one byte per weight, and an fp32 bias and scale for each of the 961 output
-  // channels). 5 folds store 54,401 with 481 biases: 217,604 bytes in fp32 and 57,768 in int8.
+  // The model file stores only the members' blocks. 10 members of 2,689 parameters share one output bias, so
+  // they store 26,881 parameters, 961 of them biases. That is 107,524 bytes in fp32, and 33,608 in int8: one
+  // byte per weight, and an fp32 bias and scale for each of the 961 output channels. 5 folds store 13,441 with
+  // 481 biases: 53,764 bytes in fp32 and 16,808 in int8.
   lepton::Requirements r = binary_requirements();
-  r.constraints.max_model_bytes = 500'000;
+  r.constraints.max_model_bytes = 100'000;
   auto config = lepton::configure(r, binary_profile(10000, 339));
   CHECK(config.cross_fit_folds == 10);
   CHECK(config.quantize);
   CHECK(config.reasons.at("quantize").driven_by == "requirements.constraints.max_model_bytes");
+  CHECK_THAT(config.reasons.at("quantize").text, Contains("107524 bytes") && Contains("33608 bytes"));
 
-  r.constraints.max_model_bytes = 100'000;
+  r.constraints.max_model_bytes = 30'000;
   config = lepton::configure(r, binary_profile(10000, 339));
   CHECK(config.cross_fit_folds == 5);
   CHECK(config.quantize);
   CHECK(config.reasons.at("cross_fit_folds").driven_by == "requirements.constraints.max_model_bytes");
-  CHECK_THAT(config.reasons.at("cross_fit_folds").text, Contains("in int8, beyond max_model_bytes 100000"));
+  CHECK_THAT(config.reasons.at("cross_fit_folds").text, Contains("in int8, beyond max_model_bytes 30000"));
 
   // A reason names only the limits that a model misses: a latency limit that every model meets is not one.
-  r.constraints.max_model_bytes = 300'000;
+  r.constraints.max_model_bytes = 100'000;
   r.constraints.max_latency_us = 50;
   config = lepton::configure(r, binary_profile(10000, 339));
   CHECK(config.cross_fit_folds == 10);
-  CHECK_THAT(config.reasons.at("quantize").text, Contains("exceeds max_model_bytes 300000, but"));
-  CHECK_THAT(config.reasons.at("quantize").text, Contains("meets max_model_bytes 300000 and max_latency_us 50"));
+  CHECK_THAT(config.reasons.at("quantize").text, Contains("exceeds max_model_bytes 100000, but"));
+  CHECK_THAT(config.reasons.at("quantize").text, Contains("meets max_model_bytes 100000 and max_latency_us 50"));
 }
 
 TEST_CASE("cross-fitting: a training budget shrinks the fold count", "[configurator][cross_fit]") {
