@@ -178,7 +178,10 @@ void export_key_options(const KeyOptions& keys) {
   }
   if (!keys.sign_key.empty()) ::setenv(lepton::kSigningKeyFileVariable, keys.sign_key.c_str(), 1);
   if (!keys.trusted_key.empty()) ::setenv(lepton::kTrustedKeyFileVariable, keys.trusted_key.c_str(), 1);
-  if (!keys.pii_key_file.empty()) ::setenv("LEPTON_PII_KEY_FILE", keys.pii_key_file.c_str(), 1);
+  if (!keys.pii_key_file.empty()) {
+    ::unsetenv("LEPTON_PII_KEY");  // An explicit --pii-key-file wins over LEPTON_PII_KEY.
+    ::setenv("LEPTON_PII_KEY_FILE", keys.pii_key_file.c_str(), 1);
+  }
 }
 
 int validate_command(const std::string& requirements_path) {

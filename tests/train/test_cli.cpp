@@ -482,3 +482,26 @@ TEST_CASE("cli: new run removes an older int8 export", "[cli][outputs]") {
   CHECK_THAT(r.output, Catch::Contains("removed 1 output file(s) of an earlier run that this run did not write from " +
                                        out.string() + ": model_int8.lepton\n"));
 }
+
+TEST_CASE("cli: --pii-key-file wins over LEPTON_PII_KEY", "[cli][pii]") {
+  const Scratch scratch("pii_key_file_" + std::to_string(::getpid()));
+  std::string csv = "customer,x,y,label\n";
+  for (int i = 0; i < 400; ++i) {
+    csv += "c" + std::to_string(i) + "," + std::to_string(i % 17) + "," + std::to_string((i * 7) % 13) + "," +
+           (i % 3 == 0 ? "1" : "0") + "\n";
+  }
+  const std::string data = scratch.write("data.csv", csv);
+  const std::string requirements =
+      scratch.write("requirements.json", R"({"version": 1, "task": "binary_classification", "target": "label",
+                                             "seed": 3, "pii": ["customer"], "pii_handling": "hash",
+                                             "constraints": {"max_training_seconds": 20}})");
+  const std::string key_file = scratch.write("pii.key", std::string(64, 'a') + "\n");
+
+  // The variable holds no valid key, so the run can only succeed when the option replaces it.
+  ::setenv("LEPTON_PII_KEY", "not-a-key", 1);
+  const CommandResult r = run_lepton("--pii-key-file '" + key_file + "' " + run_arguments(requirements, data, scratch));
+  ::unsetenv("LEPTON_PII_KEY");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, !Catch::Contains("LEPTON_PII_KEY"));
+}
