@@ -123,6 +123,11 @@ CrossFitResult fit_cross_fitted(const TrainerOptions& options, const TrainingDat
 
     result.members.push_back(
         Trainer(member_options).fit(select_rows(data, train_rows), select_rows(data, validation_rows)));
+    // The stored history names its member too, as the progress records do, so that it can be read alone.
+    for (EpochRecord& record : result.members.back().history) {
+      record.member = member;
+      record.members = folds;
+    }
     if (result.members.back().stop_reason == "stop_requested") {
       result.stop_reason = "stop_requested";
       break;

@@ -178,6 +178,13 @@ TEST_CASE("fit_cross_fitted: members, folds and merged network", "[ensemble]") {
     seen_members.insert(record.member);
   }
   CHECK(seen_members == std::set<std::size_t>{0, 1, 2, 3});
+  for (std::size_t k = 0; k < result.members.size(); ++k) {
+    INFO("member " << k);
+    REQUIRE_FALSE(result.members[k].history.empty());
+    CHECK(result.members[k].history.front().member == k);
+    CHECK(result.members[k].history.back().member == k);
+    CHECK(result.members[k].history.back().members == 4);
+  }
 
   std::vector<Mlp> networks;
   for (const TrainingResult& member : result.members) networks.push_back(member.network);
