@@ -717,9 +717,27 @@ void reject_unknown_layer_fields(const nlohmann::json& value, const std::string&
   }
 }
 
-DenseLayer parse_layer(const nlohmann::json& value, const std::string& path,
+// Checks that layer `index` reads the previous layer's outputs, or for layer 0 the preprocessor's encoded columns,
+// before any of its tensors are read. So a layer's matrix is never wider than a bias tensor or the preprocessor
+// that the file stores.
+void check_layer_inputs(std::size_t index, std::uint64_t inputs, std::uint64_t expected_inputs,
+                        const std::string& path) {
+  if (inputs == expected_inputs) {
+    return;
+  }
+  if (index == 0) {
+    throw ParseError(fmt::format("the first layer has {} inputs but the preprocessor encodes {} columns ({}.inputs)",
+                                 inputs, expected_inputs, path));
+  }
+  throw ParseError(fmt::format("layer {} has {} inputs but layer {} has {} outputs ({}.inputs)", index, inputs,
+                               index - 1, expected_inputs, path));
+}
+
+// Parses layer `index`, whose inputs must equal `expected_inputs`.
+DenseLayer parse_layer(const nlohmann::json& value, std::size_t index, std::uint64_t expected_inputs,
                        const std::map<std::string, TensorEntry>& tensors, const PayloadView& payload,
                        const LayerFields& fields, std::uint64_t& expanded_weights) {
+  const std::string path = fmt::format("$.network.layers[{}]", index);
   detail::require_object(value, path);
   reject_unknown_layer_fields(value, path, fields);
 
@@ -731,6 +749,7 @@ DenseLayer parse_layer(const nlohmann::json& value, const std::string& path,
     throw ParseError(fmt::format("a layer needs at least 1 input and 1 output, got {} and {} ({})", inputs, outputs,
                                  path));
   }
+  check_layer_inputs(index, inputs, expected_inputs, path);
   layer.inputs = static_cast<std::size_t>(inputs);
   layer.outputs = static_cast<std::size_t>(outputs);
 
@@ -741,8 +760,8 @@ DenseLayer parse_layer(const nlohmann::json& value, const std::string& path,
                                  activation, path));
   }
 
-  // The tensor table already bounds every shape, and parse_weight_layout bounds the matrix that blocks expand
-  // to, so these reads cannot allocate much more than the file holds.
+  // The tensor table bounds every shape. The blocks of a layer expand to a matrix that the chain check above
+  // and parse_weight_layout bound, so these reads cannot allocate much more than the file holds.
   layer.precision = parse_precision(value, path);
   const WeightLayout layout = parse_weight_layout(value, path, layer, expanded_weights);
   if (layer.precision == LayerPrecision::Int8) {
@@ -761,8 +780,10 @@ DenseLayer parse_layer(const nlohmann::json& value, const std::string& path,
   return layer;
 }
 
-Mlp parse_network(const nlohmann::json& value, const std::map<std::string, TensorEntry>& tensors,
-                  const PayloadView& payload, const LayerFields& fields) {
+// Parses the layers. The first layer must read `encoded_width` inputs, the preprocessor's columns.
+Mlp parse_network(const nlohmann::json& value, std::uint64_t encoded_width,
+                  const std::map<std::string, TensorEntry>& tensors, const PayloadView& payload,
+                  const LayerFields& fields) {
   detail::require_object(value, "$.network");
   detail::reject_unknown_members(value, "$.network", {"layers"});
   const nlohmann::json& layers = detail::require_member(value, "$.network", "layers");
@@ -773,13 +794,8 @@ Mlp parse_network(const nlohmann::json& value, const std::map<std::string, Tenso
   Mlp network;
   std::uint64_t expanded_weights = 0;
   for (std::size_t i = 0; i < layers.size(); ++i) {
-    const std::string path = fmt::format("$.network.layers[{}]", i);
-    DenseLayer layer = parse_layer(layers[i], path, tensors, payload, fields, expanded_weights);
-    if (i > 0 && layer.inputs != network.layers.back().outputs) {
-      throw ParseError(fmt::format("layer {} has {} inputs but layer {} has {} outputs ({}.inputs)", i,
-                                   layer.inputs, i - 1, network.layers.back().outputs, path));
-    }
-    network.layers.push_back(std::move(layer));
+    const std::uint64_t expected_inputs = i == 0 ? encoded_width : network.layers.back().outputs;
+    network.layers.push_back(parse_layer(layers[i], i, expected_inputs, tensors, payload, fields, expanded_weights));
   }
 
   if (network.layers.back().activation != Activation::Identity) {
@@ -790,14 +806,8 @@ Mlp parse_network(const nlohmann::json& value, const std::map<std::string, Tenso
   return network;
 }
 
-void check_network_fits(const ModelArtifact& artifact) {
-  const std::size_t encoded_width = artifact.preprocessor.encoded_width();
-  if (artifact.network.inputs() != encoded_width) {
-    throw ParseError(fmt::format("the first layer has {} inputs but the preprocessor encodes {} columns "
-                                 "($.network.layers[0].inputs)",
-                                 artifact.network.inputs(), encoded_width));
-  }
-
+// Checks the last layer's width against the task. parse_network has checked the first layer's.
+void check_network_outputs(const ModelArtifact& artifact) {
   const std::size_t outputs = detail::expected_outputs(artifact.task, artifact.target);
   if (artifact.network.outputs() != outputs) {
     throw ParseError(fmt::format("the last layer has {} outputs but task {} with {} classes needs {} "
@@ -851,8 +861,9 @@ ModelArtifact parse_header(const nlohmann::json& header, const PayloadView& payl
   artifact.preprocessor = Preprocessor::from_json(detail::require_member(header, "$", "preprocessor"),
                                                   "$.preprocessor");
   const LayerFields fields{(flags & detail::kFlagInt8Layers) != 0, (flags & detail::kFlagBlockLayers) != 0};
-  artifact.network = parse_network(detail::require_member(header, "$", "network"), tensors, payload, fields);
-  check_network_fits(artifact);
+  artifact.network = parse_network(detail::require_member(header, "$", "network"),
+                                   artifact.preprocessor.encoded_width(), tensors, payload, fields);
+  check_network_outputs(artifact);
 
   artifact.threshold = parse_threshold(header, artifact.task);
   artifact.configuration = detail::require_member(header, "$", "configuration");

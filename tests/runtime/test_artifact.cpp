@@ -844,22 +844,28 @@ TEST_CASE("artifact malformed blocks", "[artifact][blocks][corruption]") {
                         "($.network.layers[1].blocks)"));
   }
   SECTION("layer that expands past the limit") {
-    // 2^15 x 2^15 weights are 4 times the 2^28 that a reader expands, from a header that stores 96.
+    // 2^24 x 24 weights are 1.5 times the 2^28 that a reader expands, from a header that stores 96.
     const std::string hostile = rewrite_header(bytes, [&](nlohmann::json& header) {
-      header["network"]["layers"][1]["outputs"] = 32768;
-      header["network"]["layers"][1]["inputs"] = 32768;
+      header["network"]["layers"][1]["outputs"] = 16777216;
     });
     CHECK_THAT(parse_message(hostile),
-               Contains("the block-diagonal layer of 32768 x 32768 weights would bring the block-diagonal layers of "
+               Contains("the block-diagonal layer of 16777216 x 24 weights would bring the block-diagonal layers of "
                         "this file to more than 268435456 weights, the limit of what a reader expands "
                         "($.network.layers[1].blocks)"));
   }
   SECTION("layer size that overflows 64 bits") {
     const std::string hostile = rewrite_header(bytes, [&](nlohmann::json& header) {
       header["network"]["layers"][1]["outputs"] = max;
-      header["network"]["layers"][1]["inputs"] = max;
     });
     CHECK_THAT(parse_message(hostile), Contains("to more than 268435456 weights"));
+  }
+  SECTION("layer wider than the previous one") {
+    // The chain is checked before the blocks, so a layer cannot claim more inputs than the file stores outputs.
+    const std::string hostile = rewrite_header(bytes, [&](nlohmann::json& header) {
+      header["network"]["layers"][1]["inputs"] = 32768;
+    });
+    CHECK_THAT(parse_message(hostile),
+               Contains("layer 1 has 32768 inputs but layer 0 has 24 outputs ($.network.layers[1].inputs)"));
   }
 }
 
