@@ -12,6 +12,7 @@
 #include "lepton/log.hpp"
 #include "lepton/predictor.hpp"
 #include "lepton/version.hpp"
+#include "runtime/artifact_detail.hpp"
 #include "train/configurator_detail.hpp"
 
 namespace lepton::detail {
@@ -40,25 +41,8 @@ struct JudgedSize {
   std::string file;  // The judged file's name in the output folder.
 };
 
-// Bytes of the weight tensors stored for `network`: f32 weights and biases of each f32 layer, and the int8
-// weights, f32 biases and f32 per-channel weight scales of each int8 layer. The per-layer input scale is a
-// header number, not a tensor, so it does not count. The configurator's int8_bytes() counts the same.
-std::uint64_t stored_weight_bytes(const Mlp& network) {
-  std::uint64_t bytes = 0;
-  for (const DenseLayer& layer : network.layers) {
-    if (layer.precision == LayerPrecision::Int8) {
-      bytes += layer.quantized.values.size() * sizeof(std::int8_t);
-      bytes += layer.quantized.scales.size() * sizeof(float);
-    } else {
-      bytes += layer.weight.size() * sizeof(float);
-    }
-    bytes += layer.bias.size() * sizeof(float);
-  }
-  return bytes;
-}
-
-// Weights that are not zero, plus every bias. A merged cross-fitted network stores the zeros between its
-// members' blocks, which parameter_count() includes and this count leaves out.
+// Weights that are not zero, plus every bias. A merged cross-fitted network holds zeros between its members'
+// blocks, which parameter_count() includes and this count leaves out.
 std::size_t nonzero_parameter_count(const Mlp& network) {
   std::size_t count = 0;
   for (const DenseLayer& layer : network.layers) {
@@ -569,15 +553,15 @@ void render_missing_values(std::string& md, const json& data) {
                     number(missing["cells"]), missing["columns"].size(), fmt::format("{}", fmt::join(parts, "; ")));
 }
 
-// The model files with their stored and nonzero parameters, weight bytes and measured latency.
+// The model files with their parameters, nonzero parameters, stored weight bytes and measured latency.
 void render_model_files(std::string& md, const json& model, const json& training) {
   const bool cross_fitted = training.contains("members");
   const std::string merged =
       cross_fitted ? fmt::format("; the {} cross-fitted members merged into one network, whose block-diagonal layers "
-                                 "store zeros between the members",
+                                 "the file stores as their diagonal blocks",
                                  training["members"].size())
                    : "";
-  md += fmt::format("- model file: `{}` ({} stored parameters, {} of them nonzero{}; {} bytes of fp32 weights; median "
+  md += fmt::format("- model file: `{}` ({} parameters, {} of them nonzero{}; {} bytes of stored fp32 weights; median "
                     "single-row latency {} µs)\n",
                     model["path"].get<std::string>(), number(model["parameters"]),
                     number(model.value("nonzero_parameters", json(nullptr))), merged,

@@ -201,7 +201,7 @@ TEST_CASE("report: fp32 size judged without int8 export", "[report][size]") {
   CHECK_FALSE(report.at("model").contains("int8_weight_bytes"));
 }
 
-// ---- Stored and nonzero parameters
+// ---- All and nonzero parameters
 
 TEST_CASE("report: single model has no zero parameters", "[report][parameters]") {
   const nlohmann::json report = lepton::detail::build_report(lepton::load_requirements(kExample), member_result(),
@@ -219,17 +219,20 @@ TEST_CASE("report: merged members count nonzero parameters", "[report][parameter
   const nlohmann::json report =
       lepton::detail::build_report(lepton::load_requirements(kExample), result, merged_artifact(result));
 
-  // Stored: 8-640-320-1 with the zero blocks, 211201 as `lepton run` reports for AI4I. Nonzero: the members'
+  // All: 8-640-320-1 with the zero blocks, 211201 as `lepton run` reports for AI4I. Nonzero: the members'
   // weights, the merged layers' 640 + 320 hidden biases, and one shared output bias.
-  const std::size_t stored = 8 * 640 + 640 + 640 * 320 + 320 + 320 * 1 + 1;
+  const std::size_t all = 8 * 640 + 640 + 640 * 320 + 320 + 320 * 1 + 1;
   const std::size_t nonzero = kMembers * kMemberWeights + 640 + 320 + 1;
-  CHECK(stored == 211201);
-  CHECK(report.at("model").at("parameters") == stored);
+  CHECK(all == 211201);
+  CHECK(report.at("model").at("parameters") == all);
   CHECK(report.at("model").at("nonzero_parameters") == nonzero);
+  // The file stores the diagonal blocks only, so its weight bytes are those of the nonzero parameters.
+  CHECK(report.at("model").at("weight_bytes") == nonzero * sizeof(float));
 
   const std::string md = lepton::detail::render_report_markdown(report);
-  CHECK_THAT(md, Contains(fmt::format("({} stored parameters, {} of them nonzero; the 10 cross-fitted members merged",
-                                      stored, nonzero)));
+  CHECK_THAT(md, Contains(fmt::format("({} parameters, {} of them nonzero; the 10 cross-fitted members merged",
+                                      all, nonzero)));
+  CHECK_THAT(md, Contains("block-diagonal layers the file stores as their diagonal blocks"));
 }
 
 // ---- Training history
