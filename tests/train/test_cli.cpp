@@ -497,7 +497,7 @@ TEST_CASE("cli: --pii-key-file wins over LEPTON_PII_KEY", "[cli][pii]") {
                                              "constraints": {"max_training_seconds": 20}})");
   const std::string key_file = scratch.write("pii.key", std::string(64, 'a') + "\n");
 
-  // The variable holds no valid key, so the run can only succeed when the option replaces it.
+  // The variable contains no valid key, so the run can only succeed when the option replaces it.
   ::setenv("LEPTON_PII_KEY", "not-a-key", 1);
   const CommandResult r = run_lepton("--pii-key-file '" + key_file + "' " + run_arguments(requirements, data, scratch));
   ::unsetenv("LEPTON_PII_KEY");

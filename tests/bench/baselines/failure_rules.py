@@ -9,8 +9,8 @@ torque above 11,000, 12,000 or 13,000 min Nm for product types L, M and H. `ceil
 reproduce the data's HDF, PWF and OSF columns row by row, and prints the share of rows where each agrees. The
 other failures (tool wear, TWF, and failures without a mode) are not a function of the columns.
 
-ceiling: test F1 of "any of the three rules holds" on each seed's test rows, and on all rows. No model that sees
-only these columns can expect more, because the other failures are random.
+ceiling: test F1 of "any of the three rules holds" on each seed's test rows, and on all rows. A model whose inputs
+are these columns alone cannot expect a higher F1, because the other failures are random.
 
 augment: writes the CSV with three columns appended ("temperature difference [K]", "torque x speed",
 "tool wear x torque"), so that `lepton run` can be measured with the rules' quantities as inputs. The new file
