@@ -9,6 +9,7 @@
 
 #include "lepton/error.hpp"
 #include "runtime/artifact_detail.hpp"
+#include "runtime/block_diagonal.hpp"
 #include "runtime/model_detail.hpp"
 
 namespace lepton::detail {
@@ -25,42 +26,10 @@ bool is_omittable(float weight) {
 
 bool is_omittable(std::int8_t weight) { return weight == 0; }
 
-// Columns [first, end) of one weight row that contain every weight that must be stored. A row without such
-// weights has end == 0.
-struct StoredSpan {
-  std::size_t first = 0;
-  std::size_t end = 0;
-};
-
-template <typename T>
-std::vector<StoredSpan> stored_spans(const std::vector<T>& weights, std::size_t outputs, std::size_t inputs) {
-  std::vector<StoredSpan> spans(outputs, StoredSpan{inputs, 0});
-  for (std::size_t o = 0; o < outputs; ++o) {
-    for (std::size_t k = 0; k < inputs; ++k) {
-      if (!is_omittable(weights[o * inputs + k])) {
-        spans[o].first = std::min(spans[o].first, k);
-        spans[o].end = k + 1;
-      }
-    }
-  }
-  return spans;
-}
-
-// True when every row's stored weights lie inside its own block of `blocks` equal diagonal blocks.
-bool fits_equal_blocks(const std::vector<StoredSpan>& spans, std::size_t outputs, std::size_t inputs,
-                       std::size_t blocks) {
-  const std::size_t block_outputs = outputs / blocks;
-  const std::size_t block_inputs = inputs / blocks;
-  for (std::size_t o = 0; o < spans.size(); ++o) {
-    if (spans[o].end == 0) {
-      continue;
-    }
-    const std::size_t block = o / block_outputs;
-    if (spans[o].first < block * block_inputs || spans[o].end > (block + 1) * block_inputs) {
-      return false;
-    }
-  }
-  return true;
+// The columns of each weight row that hold weights the file must store.
+template <typename Weight>
+std::vector<RowSpan> stored_spans(const std::vector<Weight>& weights, std::size_t outputs, std::size_t inputs) {
+  return row_spans(weights.data(), outputs, inputs, [](Weight weight) { return !is_omittable(weight); });
 }
 
 std::vector<WeightBlock> equal_blocks(std::size_t outputs, std::size_t inputs, std::size_t blocks) {
@@ -144,12 +113,12 @@ std::vector<WeightBlock> storage_blocks(const DenseLayer& layer) {
     return {};
   }
 
-  const std::vector<StoredSpan> spans = int8 ? stored_spans(layer.quantized.values, outputs, inputs)
+  const std::vector<RowSpan> spans = int8 ? stored_spans(layer.quantized.values, outputs, inputs)
                                              : stored_spans(layer.weight, outputs, inputs);
   // More blocks store fewer weights, so the largest count that fits wins.
   const std::size_t common = std::gcd(outputs, inputs);
   for (std::size_t blocks = common; blocks > 1; --blocks) {
-    if (common % blocks == 0 && fits_equal_blocks(spans, outputs, inputs, blocks)) {
+    if (common % blocks == 0 && spans_fit_blocks(spans, inputs, outputs, blocks)) {
       return equal_blocks(outputs, inputs, blocks);
     }
   }

@@ -13,42 +13,9 @@ namespace lepton::detail {
 
 namespace {
 
-/// Columns [first, end) of one weight row that contain all its nonzero weights. A row of zeros has end == 0.
-struct NonzeroSpan {
-  std::size_t first = 0;
-  std::size_t end = 0;
-};
-
 // A NaN weight compares unequal to 0, so it counts as nonzero.
-std::vector<NonzeroSpan> nonzero_spans(const DenseLayer& layer) {
-  std::vector<NonzeroSpan> spans(layer.outputs, NonzeroSpan{layer.inputs, 0});
-  for (std::size_t o = 0; o < layer.outputs; ++o) {
-    const float* row = layer.weight.data() + o * layer.inputs;
-    for (std::size_t k = 0; k < layer.inputs; ++k) {
-      if (row[k] != 0.0f) {
-        spans[o].first = std::min(spans[o].first, k);
-        spans[o].end = k + 1;
-      }
-    }
-  }
-  return spans;
-}
-
-// True when every row's nonzero weights lie inside the inputs of its own diagonal block.
-bool fits_blocks(const std::vector<NonzeroSpan>& spans, std::size_t inputs, std::size_t outputs,
-                 std::size_t blocks) {
-  const std::size_t block_inputs = inputs / blocks;
-  const std::size_t block_outputs = outputs / blocks;
-  for (std::size_t o = 0; o < spans.size(); ++o) {
-    if (spans[o].end == 0) {
-      continue;
-    }
-    const std::size_t block = o / block_outputs;
-    if (spans[o].first < block * block_inputs || spans[o].end > (block + 1) * block_inputs) {
-      return false;
-    }
-  }
-  return true;
+std::vector<RowSpan> nonzero_spans(const DenseLayer& layer) {
+  return row_spans(layer.weight.data(), layer.outputs, layer.inputs, [](float weight) { return weight != 0.0f; });
 }
 
 // Multiply-adds per row that the kernels perform, padding included, when the layer runs in `blocks` parts.
@@ -97,12 +64,28 @@ std::size_t blocked_output_stride(std::size_t blocks, std::size_t block_outputs,
 
 }  // namespace
 
+bool spans_fit_blocks(const std::vector<RowSpan>& spans, std::size_t inputs, std::size_t outputs,
+                      std::size_t blocks) {
+  const std::size_t block_inputs = inputs / blocks;
+  const std::size_t block_outputs = outputs / blocks;
+  for (std::size_t o = 0; o < spans.size(); ++o) {
+    if (spans[o].end == 0) {
+      continue;
+    }
+    const std::size_t block = o / block_outputs;
+    if (spans[o].first < block * block_inputs || spans[o].end > (block + 1) * block_inputs) {
+      return false;
+    }
+  }
+  return true;
+}
+
 std::size_t find_diagonal_blocks(const DenseLayer& layer) {
   if (layer.inputs == 0 || layer.outputs == 0 || layer.weight.size() != layer.inputs * layer.outputs) {
     return 1;
   }
 
-  const std::vector<NonzeroSpan> spans = nonzero_spans(layer);
+  const std::vector<RowSpan> spans = nonzero_spans(layer);
   const std::size_t common = std::gcd(layer.inputs, layer.outputs);
   std::size_t best = 1;
   std::size_t best_work = padded_work(layer.inputs, layer.outputs, 1);
@@ -111,7 +94,7 @@ std::size_t find_diagonal_blocks(const DenseLayer& layer) {
       continue;
     }
     const std::size_t work = padded_work(layer.inputs, layer.outputs, blocks);
-    if (work < best_work && fits_blocks(spans, layer.inputs, layer.outputs, blocks)) {
+    if (work < best_work && spans_fit_blocks(spans, layer.inputs, layer.outputs, blocks)) {
       best = blocks;
       best_work = work;
     }
@@ -124,7 +107,7 @@ BlockedF32Layer pack_blocked_f32(const DenseLayer& layer, std::size_t blocks) {
     throw InternalError(fmt::format("pack_blocked_f32: {} blocks do not divide a layer of {} x {}", blocks,
                                     layer.outputs, layer.inputs));
   }
-  if (!fits_blocks(nonzero_spans(layer), layer.inputs, layer.outputs, blocks)) {
+  if (!spans_fit_blocks(nonzero_spans(layer), layer.inputs, layer.outputs, blocks)) {
     throw InternalError(fmt::format("pack_blocked_f32: the {} x {} layer has a nonzero weight outside its {} "
                                     "diagonal blocks",
                                     layer.outputs, layer.inputs, blocks));

@@ -15,6 +15,7 @@
 // Int8 parts all read one quantized input row, quantized with one scale per row as for the dense layer. Their
 // int32 sums then equal the dense sums exactly, so blocked int8 results equal dense int8 results bit for bit.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -23,6 +24,34 @@
 #include "runtime/kernels.hpp"
 
 namespace lepton::detail {
+
+/// Columns [first, end) of one weight row that contain every weight a test keeps. A row without one has
+/// end == 0.
+struct RowSpan {
+  std::size_t first = 0;
+  std::size_t end = 0;
+};
+
+/// The span of each row of the row-major [outputs, inputs] matrix `weights`, keeping the weights for which
+/// `keep(weight)` is true.
+template <typename Weight, typename Keep>
+std::vector<RowSpan> row_spans(const Weight* weights, std::size_t outputs, std::size_t inputs, Keep keep) {
+  std::vector<RowSpan> spans(outputs, RowSpan{inputs, 0});
+  for (std::size_t o = 0; o < outputs; ++o) {
+    for (std::size_t k = 0; k < inputs; ++k) {
+      if (keep(weights[o * inputs + k])) {
+        spans[o].first = std::min(spans[o].first, k);
+        spans[o].end = k + 1;
+      }
+    }
+  }
+  return spans;
+}
+
+/// True when every row's span lies inside the inputs of its own block, for `blocks` equal diagonal blocks of
+/// an [outputs, inputs] matrix. `blocks` divides both sizes.
+bool spans_fit_blocks(const std::vector<RowSpan>& spans, std::size_t inputs, std::size_t outputs,
+                      std::size_t blocks);
 
 /// An f32 layer packed as one dense part, or as G > 1 parts when its weight matrix is block-diagonal.
 /// Part g maps inputs [g * block_inputs, (g + 1) * block_inputs) to outputs [g * block_outputs,
