@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <optional>
 #include <utility>
 
 #include <fmt/format.h>
@@ -253,41 +254,44 @@ bool parse_number_view(std::string_view digits, double& value) {
   return error == std::errc() && stop == end && std::isfinite(value);
 }
 
-void encode_numeric(const FeatureTransform& feature, const Value& value,
-                    const std::vector<std::string>& markers, float* out) {
-  const float missing = static_cast<float>((feature.fill - feature.mean) / feature.scale);
-  double number = 0;
+// The value of a numeric cell, or nullopt for a missing one.
+std::optional<double> numeric_value(const FeatureTransform& feature, const Value& value,
+                                    const std::vector<std::string>& markers) {
   switch (value.kind()) {
     case Value::Kind::Missing:
-      out[feature.offset] = missing;
-      return;
-    case Value::Kind::Number:
-      number = value.number();
-      if (std::isnan(number)) {
-        out[feature.offset] = missing;
-        return;
-      }
+      return std::nullopt;
+    case Value::Kind::Number: {
+      const double number = value.number();
+      if (std::isnan(number)) return std::nullopt;
       if (!std::isfinite(number)) {
         throw InvalidArgument(fmt::format("predict: column '{}' has value {}, expected a finite number or a "
                                           "missing value",
                                           feature.column, number));
       }
-      break;
+      return number;
+    }
     case Value::Kind::Text: {
       const std::string_view text = detail::trim_blanks(value.text());
-      if (is_missing_text(text, markers)) {
-        out[feature.offset] = missing;
-        return;
-      }
+      if (is_missing_text(text, markers)) return std::nullopt;
+      double number = 0;
       if (!parse_number_view(text, number)) {
         throw ParseError(fmt::format("predict: column '{}' has value '{}', expected a number for this numeric "
                                      "feature",
                                      feature.column, text));
       }
-      break;
+      return number;
     }
   }
-  out[feature.offset] = static_cast<float>((number - feature.mean) / feature.scale);
+  return std::nullopt;
+}
+
+void encode_numeric(const FeatureTransform& feature, const Value& value,
+                    const std::vector<std::string>& markers, float* out) {
+  const std::optional<double> number = numeric_value(feature, value, markers);
+  // A missing value is imputed with the training median, as Preprocessor::transform does.
+  const double imputed = number.value_or(feature.fill);
+  out[feature.offset] = static_cast<float>((imputed - feature.mean) / feature.scale);
+  if (feature.log_column) out[feature.offset + 1] = static_cast<float>(feature.log_input(imputed));
 }
 
 std::size_t category_index(const std::vector<std::string>& categories, std::string_view text) {

@@ -82,7 +82,24 @@ std::string missing_column_message(const Table& table, const std::string& name,
 
 // ---- fitting
 
-FeatureTransform fit_numeric(const Table& table, std::size_t column, const std::vector<std::size_t>& rows) {
+// Adds the log column to a fitted numeric feature; `values` are its training values after imputation.
+void fit_log_column(FeatureTransform& transform, std::vector<double> values, const std::string& source) {
+  const double smallest = *std::min_element(values.begin(), values.end());
+  if (smallest < 0) {
+    throw InvalidArgument(fmt::format("numeric feature '{}' of {} has the training value {}, below 0; a log column "
+                                      "needs values of at least 0, so turn log_column off for this feature",
+                                      transform.column, source, smallest));
+  }
+  transform.log_column = true;
+  transform.log_shift = kLogShiftFraction * transform.scale;
+  transform.width = 2;
+  for (double& value : values) value = std::log(value + transform.log_shift);
+  transform.log_mean = mean_of(values);
+  transform.log_scale = safe_scale(values, transform.log_mean);
+}
+
+FeatureTransform fit_numeric(const Table& table, std::size_t column, const std::vector<std::size_t>& rows,
+                             bool log_column) {
   FeatureTransform transform;
   transform.column = table.column_names()[column];
   transform.type = FeatureType::Numeric;
@@ -109,6 +126,7 @@ FeatureTransform fit_numeric(const Table& table, std::size_t column, const std::
   values.insert(values.end(), missing, transform.fill);
   transform.mean = mean_of(values);
   transform.scale = safe_scale(values, transform.mean);
+  if (log_column) fit_log_column(transform, std::move(values), table.source());
   return transform;
 }
 
@@ -187,7 +205,6 @@ void check_unique_features(const std::vector<FeatureSpec>& features) {
 struct BoundFeature {
   const FeatureTransform* transform = nullptr;
   std::size_t column = 0;
-  float missing_value = 0;          // numeric: the encoded fill value
   std::size_t fill_index = 0;       // categorical: index of fill_category in categories
   std::size_t unseen = 0;           // categorical: values not seen in training, this call
   std::size_t first_unseen_row = 0;
@@ -217,9 +234,7 @@ std::vector<BoundFeature> bind_features(const std::vector<FeatureTransform>& fea
     BoundFeature entry;
     entry.transform = &feature;
     entry.column = *column;
-    if (feature.type == FeatureType::Numeric) {
-      entry.missing_value = static_cast<float>((feature.fill - feature.mean) / feature.scale);
-    } else if (feature.type == FeatureType::Categorical) {
+    if (feature.type == FeatureType::Categorical) {
       entry.fill_index = category_index(feature.categories, feature.fill_category);
     }
     bound.push_back(entry);
@@ -229,12 +244,12 @@ std::vector<BoundFeature> bind_features(const std::vector<FeatureTransform>& fea
 
 void encode_numeric(const Table& table, std::size_t row, const BoundFeature& feature, float* out) {
   const FeatureTransform& transform = *feature.transform;
-  if (table.is_missing(row, feature.column)) {
-    out[transform.offset] = feature.missing_value;
-    return;
-  }
-  const double value = parse_cell(table, row, feature.column, "numeric feature");
+  // A missing value is imputed with the training median.
+  const double value = table.is_missing(row, feature.column)
+                           ? transform.fill
+                           : parse_cell(table, row, feature.column, "numeric feature");
   out[transform.offset] = static_cast<float>((value - transform.mean) / transform.scale);
+  if (transform.log_column) out[transform.offset + 1] = static_cast<float>(transform.log_input(value));
 }
 
 void encode_categorical(const Table& table, std::size_t row, BoundFeature& feature, float* out) {
@@ -400,12 +415,22 @@ FeatureTransform read_feature(const nlohmann::json& value, const std::string& pa
 
   const std::string type = read_string(value, path, "type");
   if (type == "numeric") {
-    check_object(value, path, {"column", "type", "fill", "mean", "scale", "offset", "width"});
+    check_object(value, path, {"column", "type", "fill", "mean", "scale", "log", "offset", "width"});
     feature.type = FeatureType::Numeric;
     feature.fill = read_finite(value, path, "fill");
     feature.mean = read_finite(value, path, "mean");
     feature.scale = read_positive(value, path, "scale");
     feature.width = 1;
+    if (value.contains("log")) {
+      const nlohmann::json& log = value["log"];
+      const std::string log_path = at(path, "log");
+      check_object(log, log_path, {"shift", "mean", "scale"});
+      feature.log_column = true;
+      feature.log_shift = read_positive(log, log_path, "shift");
+      feature.log_mean = read_finite(log, log_path, "mean");
+      feature.log_scale = read_positive(log, log_path, "scale");
+      feature.width = 2;
+    }
   } else if (type == "categorical") {
     check_object(value, path, {"column", "type", "categories", "fill_category", "offset", "width"});
     feature.type = FeatureType::Categorical;
@@ -493,6 +518,10 @@ void sort_class_labels(std::vector<std::string>& labels) {
 
 // ---- Preprocessor
 
+double FeatureTransform::log_input(double value) const {
+  return (std::log(std::max(value, 0.0) + log_shift) - log_mean) / log_scale;
+}
+
 void text_token_shares(std::string_view text, std::size_t buckets, double* shares) {
   std::fill(shares, shares + buckets, 0.0);
   if (buckets == 0) return;
@@ -547,7 +576,12 @@ Preprocessor Preprocessor::fit(const Table& table, const std::vector<FeatureSpec
     if (spec.type == FeatureType::Ignore) {
       continue;
     }
-    FeatureTransform transform = spec.type == FeatureType::Numeric ? fit_numeric(table, column, rows)
+    if (spec.log_column && spec.type != FeatureType::Numeric) {
+      throw InvalidArgument(fmt::format("feature '{}' is {} but asks for a log column; only numeric features "
+                                        "have one, so turn log_column off",
+                                        spec.column, to_string(spec.type)));
+    }
+    FeatureTransform transform = spec.type == FeatureType::Numeric ? fit_numeric(table, column, rows, spec.log_column)
                                  : spec.type == FeatureType::Text  ? fit_text(table, column, rows)
                                                                    : fit_categorical(table, column, rows);
     transform.offset = preprocessor.width_;
@@ -593,6 +627,7 @@ std::vector<std::string> Preprocessor::encoded_names() const {
   for (const FeatureTransform& feature : features_) {
     if (feature.type == FeatureType::Numeric) {
       names.push_back(feature.column);
+      if (feature.log_column) names.push_back(fmt::format("log({})", feature.column));
       continue;
     }
     if (feature.type == FeatureType::Text) {
@@ -614,6 +649,9 @@ nlohmann::json Preprocessor::to_json() const {
       entry["fill"] = feature.fill;
       entry["mean"] = feature.mean;
       entry["scale"] = feature.scale;
+      if (feature.log_column) {
+        entry["log"] = {{"shift", feature.log_shift}, {"mean", feature.log_mean}, {"scale", feature.log_scale}};
+      }
     } else if (feature.type == FeatureType::Text) {
       entry["bucket_mean"] = feature.bucket_mean;
       entry["bucket_scale"] = feature.bucket_scale;

@@ -74,7 +74,8 @@ lepton::Predictor activation_probe(Activation activation) {
 
 // A binary model on the AI4I columns: 5 numeric features and Type one-hot (H, L, M) = 8 encoded columns,
 // with seeded random weights. Only properties are checked, so the exact weights do not matter.
-lepton::ModelArtifact ai4i_artifact(const lepton::Table& table) {
+// A random network on AI4I's six features; with `log_columns`, speed, torque and tool wear also get log columns.
+lepton::ModelArtifact ai4i_artifact(const lepton::Table& table, bool log_columns = false) {
   std::vector<std::size_t> rows(table.rows());
   std::iota(rows.begin(), rows.end(), std::size_t{0});
 
@@ -84,9 +85,9 @@ lepton::ModelArtifact ai4i_artifact(const lepton::Table& table) {
                                                     {{"Type", FeatureType::Categorical},
                                                      {"Air temperature [K]", FeatureType::Numeric},
                                                      {"Process temperature [K]", FeatureType::Numeric},
-                                                     {"Rotational speed [rpm]", FeatureType::Numeric},
-                                                     {"Torque [Nm]", FeatureType::Numeric},
-                                                     {"Tool wear [min]", FeatureType::Numeric}},
+                                                     {"Rotational speed [rpm]", FeatureType::Numeric, log_columns},
+                                                     {"Torque [Nm]", FeatureType::Numeric, log_columns},
+                                                     {"Tool wear [min]", FeatureType::Numeric, log_columns}},
                                                     rows);
   artifact.target = lepton::TargetEncoding::fit(table, "Machine failure", Task::BinaryClassification, rows);
   artifact.threshold = 0.4;
@@ -305,6 +306,49 @@ TEST_CASE("predictor raw table equals encoded", "[predictor][ai4i]") {
   // Row 1 of ai4i2020.csv: M14860, M, 298.1, 308.6, 1551, 42.8, 0. One row takes Eigen's
   // matrix-vector kernel, so the float32 sums differ from the batch in the last bits.
   CHECK(one.probability[0] == Approx(from_table.probability[0]).margin(1e-5));
+}
+
+TEST_CASE("predictor replays log columns from tables and records alike", "[predictor][ai4i]") {
+  const lepton::Table& table = ai4i_table();
+  const lepton::Predictor predictor(ai4i_artifact(table, true));
+  const lepton::Matrix expected = predictor.artifact().preprocessor.transform(table);
+  REQUIRE(expected.cols == 11);
+  CHECK(predictor.encode(table).data == expected.data);
+
+  const lepton::RecordSchema schema = predictor.bind(table.column_names());
+  std::vector<lepton::Value> values(table.columns());
+  std::vector<float> encoded(expected.cols);
+  for (std::size_t r = 0; r < table.rows(); r += 101) {
+    for (std::size_t c = 0; c < table.columns(); ++c) values[c] = lepton::Value(table.cell(r, c));
+    predictor.encode(schema, values.data(), values.size(), encoded.data());
+    INFO("row " << r);
+    CHECK(std::memcmp(encoded.data(), expected.row(r), expected.cols * sizeof(float)) == 0);
+  }
+
+  // A missing tool wear takes the training median in both columns; a negative one counts as 0 in the log.
+  const lepton::FeatureTransform& wear = predictor.artifact().preprocessor.features()[5];
+  REQUIRE(wear.log_column);
+  const auto record = [&](lepton::Value tool_wear) {
+    const std::vector<std::pair<std::string, lepton::Value>> cells = {
+        {"Type", "M"}, {"Air temperature [K]", 298.1}, {"Process temperature [K]", 308.6},
+        {"Rotational speed [rpm]", 1551}, {"Torque [Nm]", 42.8}, {"Tool wear [min]", tool_wear}};
+    std::vector<std::string> names;
+    std::vector<lepton::Value> cell_values;
+    for (const auto& [name, value] : cells) {
+      names.push_back(name);
+      cell_values.push_back(value);
+    }
+    std::vector<float> out(expected.cols);
+    predictor.encode(predictor.bind(names), cell_values.data(), cell_values.size(), out.data());
+    return out;
+  };
+  const std::vector<float> missing = record(lepton::Value::missing());
+  CHECK(missing[wear.offset] == static_cast<float>((wear.fill - wear.mean) / wear.scale));
+  CHECK(missing[wear.offset + 1] == static_cast<float>(wear.log_input(wear.fill)));
+  const std::vector<float> negative = record(-3.0);
+  const std::vector<float> zero = record(0.0);
+  CHECK(negative[wear.offset + 1] == zero[wear.offset + 1]);
+  CHECK(negative[wear.offset] < zero[wear.offset]);
 }
 
 TEST_CASE("predictor concurrent predictions agree", "[predictor][ai4i]") {

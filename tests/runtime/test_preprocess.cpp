@@ -1,6 +1,7 @@
 // Tests of Preprocessor and TargetEncoding: fitting on training rows, replay, JSON state and errors.
 
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -459,6 +460,89 @@ TEST_CASE("preprocess from_json uses the given path") {
 
   CHECK_THROWS_WITH(Preprocessor::from_json(state, "$.preprocessing"),
                     "$.preprocessing.features[0].scale: expected a positive finite number, got 0");
+}
+
+// Log columns carry products and ratios of features (see lepton/derived.hpp).
+TEST_CASE("preprocess log column encodes the shifted log, standardized") {
+  const Table table = small_table();
+  const std::vector<FeatureSpec> features{{"size", FeatureType::Numeric, true}, {"color", FeatureType::Categorical}};
+  const Preprocessor fitted = Preprocessor::fit(table, features, {0, 1, 2, 3});
+  const lepton::FeatureTransform& size = fitted.features()[0];
+
+  CHECK(size.log_column);
+  CHECK(size.width == 2);
+  CHECK(fitted.features()[1].offset == 2);
+  CHECK(fitted.encoded_width() == 4);  // size, log(size), color=blue, color=red
+  CHECK(fitted.encoded_names()[1] == "log(size)");
+  CHECK(size.log_shift == Approx(lepton::kLogShiftFraction * size.scale));
+
+  // The training values after imputation are 1, 3, 3 (the median, for NA) and 10.
+  std::vector<double> logs;
+  for (double value : {1.0, 3.0, 3.0, 10.0}) logs.push_back(std::log(value + size.log_shift));
+  const double mean = (logs[0] + logs[1] + logs[2] + logs[3]) / 4;
+  double squares = 0;
+  for (double value : logs) squares += (value - mean) * (value - mean);
+  CHECK(size.log_mean == Approx(mean));
+  CHECK(size.log_scale == Approx(std::sqrt(squares / 4)));
+
+  const Matrix encoded = fitted.transform(table);
+  CHECK(encoded(0, 1) == Approx((logs[0] - mean) / size.log_scale).epsilon(1e-6));
+  CHECK(encoded(2, 1) == Approx((logs[1] - mean) / size.log_scale).epsilon(1e-6));  // NA: the median 3
+  CHECK(encoded(4, 1) == Approx((std::log(1e6 + size.log_shift) - mean) / size.log_scale).epsilon(1e-6));
+  CHECK(encoded(0, 0) == static_cast<float>((1 - size.mean) / size.scale));
+}
+
+TEST_CASE("preprocess log column below 0 at inference counts as 0") {
+  const Table train = lepton::parse_csv("x\n0\n2\n4\n", "train.csv");
+  const Preprocessor fitted = Preprocessor::fit(train, {{"x", FeatureType::Numeric, true}}, {0, 1, 2});
+  const Table later = lepton::parse_csv("x\n-5\n0\n", "later.csv");
+
+  const Matrix encoded = fitted.transform(later);
+
+  CHECK(encoded(0, 1) == encoded(1, 1));
+  CHECK(std::isfinite(encoded(0, 1)));
+  CHECK(encoded(0, 0) < encoded(1, 0));
+}
+
+TEST_CASE("preprocess log column rejects negative training values and non-numeric features") {
+  const Table table = lepton::parse_csv("x,c\n-1,a\n2,b\n", "signed.csv");
+
+  CHECK_THROWS_WITH(Preprocessor::fit(table, {{"x", FeatureType::Numeric, true}}, {0, 1}),
+                    Catch::Contains("'x' of signed.csv has the training value -1, below 0") &&
+                        Catch::Contains("turn log_column off"));
+  CHECK_THROWS_WITH(Preprocessor::fit(table, {{"c", FeatureType::Categorical, true}}, {0, 1}),
+                    Catch::Contains("feature 'c' is categorical but asks for a log column"));
+  // Without training rows below 0 the same column fits.
+  CHECK(Preprocessor::fit(table, {{"x", FeatureType::Numeric, true}}, {1}).encoded_width() == 2);
+}
+
+TEST_CASE("preprocess log column JSON round trip and errors") {
+  std::vector<FeatureSpec> features = kAi4iFeatures;
+  features[3].log_column = true;  // Rotational speed
+  features[4].log_column = true;  // Torque
+  const Preprocessor fitted = Preprocessor::fit(ai4i(), features, all_rows(7000));
+  const std::string text = fitted.to_json().dump();
+  const Preprocessor restored = Preprocessor::from_json(nlohmann::json::parse(text));
+
+  CHECK(restored.encoded_width() == 10);
+  CHECK(restored.features()[4].offset == 7);
+  CHECK(restored.features()[4].log_column);
+  CHECK_FALSE(restored.features()[5].log_column);
+  CHECK(restored.transform(ai4i()).data == fitted.transform(ai4i()).data);
+  CHECK(restored.to_json().dump() == text);
+
+  nlohmann::json state = fitted.to_json();
+  state["features"][3]["log"]["scale"] = 0;
+  CHECK_THAT(from_json_error(state), Catch::StartsWith("$.features[3].log.scale: expected a positive finite number"));
+  state = fitted.to_json();
+  state["features"][3]["log"].erase("shift");
+  CHECK_THAT(from_json_error(state), Catch::StartsWith("$.features[3].log.shift: missing key"));
+  state = fitted.to_json();
+  state["features"][3]["log"]["base"] = 10;
+  CHECK_THAT(from_json_error(state), Catch::StartsWith("$.features[3].log.base: unknown key"));
+  state = fitted.to_json();
+  state["features"][3]["width"] = 1;
+  CHECK_THAT(from_json_error(state), Catch::StartsWith("$.features[3].width: expected 2"));
 }
 
 TEST_CASE("target binary AI4I classes") {
