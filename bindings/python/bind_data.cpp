@@ -282,12 +282,17 @@ void register_dataset(py::module_& m) {
 
 void register_preprocess(py::module_& m) {
   py::class_<FeatureSpec>(m, "FeatureSpec", "A raw column and how it enters the model.")
-      .def(py::init([](std::string column, FeatureType type) { return FeatureSpec{std::move(column), type}; }),
-           py::arg("column"), py::arg("type") = FeatureType::Numeric)
+      .def(py::init([](std::string column, FeatureType type, bool log_column) {
+             return FeatureSpec{std::move(column), type, log_column};
+           }),
+           py::arg("column"), py::arg("type") = FeatureType::Numeric, py::kw_only(), py::arg("log_column") = false)
       .def_readwrite("column", &FeatureSpec::column, "Raw column name.")
       .def_readwrite("type", &FeatureSpec::type, "How the column is encoded (default FeatureType.Numeric).")
+      .def_readwrite("log_column", &FeatureSpec::log_column,
+                     "Numeric only: also encode log(value + shift), which products and ratios of features read.")
       .def("__repr__", [](const FeatureSpec& spec) {
-        return fmt::format("FeatureSpec('{}', {})", spec.column, to_string(spec.type));
+        return fmt::format("FeatureSpec('{}', {}{})", spec.column, to_string(spec.type),
+                           spec.log_column ? ", log_column=True" : "");
       });
 
   py::class_<FeatureTransform>(m, "FeatureTransform", "Fitted state of one raw input column.")
@@ -296,6 +301,12 @@ void register_preprocess(py::module_& m) {
       .def_readonly("fill", &FeatureTransform::fill, "Numeric: value that replaces a missing cell (training median).")
       .def_readonly("mean", &FeatureTransform::mean, "Numeric: z = (value - mean) / scale.")
       .def_readonly("scale", &FeatureTransform::scale, "Numeric: divisor in z = (value - mean) / scale (default 1).")
+      .def_readonly("log_column", &FeatureTransform::log_column,
+                    "Numeric: whether a second column holds (log(max(value, 0) + log_shift) - log_mean) / log_scale.")
+      .def_readonly("log_shift", &FeatureTransform::log_shift, "Numeric with a log column: added before the log.")
+      .def_readonly("log_mean", &FeatureTransform::log_mean, "Numeric with a log column: mean of the log.")
+      .def_readonly("log_scale", &FeatureTransform::log_scale,
+                    "Numeric with a log column: standard deviation of the log (1 if constant).")
       .def_readonly("categories", &FeatureTransform::categories, "Categorical: one encoded column per category.")
       .def_readonly("fill_category", &FeatureTransform::fill_category, "Categorical: replaces a missing cell.")
       .def_readonly("bucket_mean", &FeatureTransform::bucket_mean,

@@ -109,6 +109,8 @@ void register_requirements(py::module_& m) {
       .def_readwrite("search_derived_features", &Requirements::search_derived_features,
                      "True (\"derived_features\": \"auto\", the default): screen differences of numeric "
                      "features as extra inputs. False: \"off\".")
+      .def_readwrite("derive_products", &Requirements::derive_products,
+                     "True (\"derived_features\": \"products\"): screen products and ratios too.")
       .def_readwrite("objective", &Requirements::objective, "Objective metric (default Metric.F1).")
       .def_readwrite("constraints", &Requirements::constraints, "Limits the model must respect.")
       .def_readwrite("split", &Requirements::split, "Train, validation and test fractions.")
@@ -151,58 +153,94 @@ void register_configurator(py::module_& m) {
                     "'requirements.constraints...', 'data.class_balance', 'default', ...")
       .def("__repr__", [](const Reason& r) { return fmt::format("Reason('{}', driven_by='{}')", r.text, r.driven_by); });
 
-  py::class_<DerivedDifference>(m, "DerivedDifference",
-                                "A derived input: the difference of two numeric features in raw units, standardized.")
-      .def_readonly("minuend", &DerivedDifference::minuend, "Raw column subtracted from.")
-      .def_readonly("subtrahend", &DerivedDifference::subtrahend, "Raw column subtracted.")
-      .def_readonly("minuend_input", &DerivedDifference::minuend_input, "Encoded column of the minuend.")
-      .def_readonly("subtrahend_input", &DerivedDifference::subtrahend_input, "Encoded column of the subtrahend.")
-      .def_readonly("mean", &DerivedDifference::mean, "Mean of the difference over the learning rows.")
-      .def_readonly("scale", &DerivedDifference::scale, "Standard deviation of the difference (1 if constant).")
-      .def_readonly("loss_reduction", &DerivedDifference::loss_reduction,
-                    "Fraction by which it cut the screen's cross-validated log-loss.")
-      .def_property_readonly("name", &DerivedDifference::name, "'minuend - subtrahend'.")
-      .def("__repr__", [](const DerivedDifference& d) { return fmt::format("DerivedDifference('{}')", d.name()); });
+  py::enum_<DerivedKind>(m, "DerivedKind", "How a derived input combines its two features.")
+      .value("Difference", DerivedKind::Difference, "left - right, in raw units")
+      .value("Product", DerivedKind::Product, "left * right, as log(left) + log(right)")
+      .value("Ratio", DerivedKind::Ratio, "left / right, as log(left) - log(right)");
 
-  py::class_<DerivedSearchResult>(m, "DerivedSearchResult", "Result of the derived-input screen: the kept differences and the candidates' scores.")
-      .def_readonly("kept", &DerivedSearchResult::kept, "Kept differences, in the order they were kept.")
-      .def_readonly("base_loss", &DerivedSearchResult::base_loss, "Cross-validated log-loss per row without them.")
-      .def_readonly("final_loss", &DerivedSearchResult::final_loss, "Cross-validated log-loss per row with them.")
-      .def_readonly("candidates", &DerivedSearchResult::candidates, "Pairs of numeric features screened.")
+  py::class_<DerivedInput>(m, "DerivedInput",
+                           "A derived input: the difference, product or ratio of two numeric features, standardized.")
+      .def_readonly("kind", &DerivedInput::kind, "DerivedKind: difference, product or ratio.")
+      .def_readonly("left", &DerivedInput::left, "First raw column.")
+      .def_readonly("right", &DerivedInput::right, "Second raw column.")
+      .def_readonly("left_input", &DerivedInput::left_input,
+                    "Encoded column read for the left feature (its log column for a product or ratio).")
+      .def_readonly("right_input", &DerivedInput::right_input, "Encoded column read for the right feature.")
+      .def_readonly("left_coefficient", &DerivedInput::left_coefficient, "Weight of the left encoded column.")
+      .def_readonly("right_coefficient", &DerivedInput::right_coefficient, "Weight of the right encoded column.")
+      .def_readonly("mean", &DerivedInput::mean, "Mean of the weighted sum over the learning rows.")
+      .def_readonly("scale", &DerivedInput::scale, "Standard deviation of the weighted sum (1 if constant).")
+      .def_readonly("loss_reduction", &DerivedInput::loss_reduction,
+                    "Fraction of the screen's log-loss that its splits removed.")
+      .def_property_readonly("name", &DerivedInput::name, "'left - right', 'left * right' or 'left / right'.")
+      .def("__repr__", [](const DerivedInput& d) { return fmt::format("DerivedInput('{}')", d.name()); });
+
+  py::class_<DerivedSearchResult>(m, "DerivedSearchResult",
+                                  "Result of the derived-input screen: the kept inputs and the candidates' scores.")
+      .def_readonly("kept", &DerivedSearchResult::kept, "Kept inputs, best first.")
+      .def_readonly("base_loss", &DerivedSearchResult::base_loss,
+                    "Cross-validated log-loss per row of the additive starting model.")
+      .def_readonly("final_loss", &DerivedSearchResult::final_loss,
+                    "base_loss less what the kept inputs' splits removed.")
+      .def_readonly("candidates", &DerivedSearchResult::candidates, "Differences, products and ratios screened.")
       .def_readonly("screened_rows", &DerivedSearchResult::screened_rows,
-                    "Rows the screening model was fitted on (a stratified sample above max_rows).")
+                    "Rows the screen was fitted on (a stratified sample above max_rows).")
       .def_readonly("first_step", &DerivedSearchResult::first_step,
-                    "(name, loss reduction) of every difference in the first step, best first.")
+                    "(name, loss reduction) of every candidate's best split in the first round, best first.")
       .def_readonly("best_rejected", &DerivedSearchResult::best_rejected,
-                    "The best difference of the step that kept nothing ('' if the screen stopped otherwise).")
+                    "The best candidate that was not kept ('' if every one was kept).")
       .def_readonly("best_rejected_reduction", &DerivedSearchResult::best_rejected_reduction,
                     "Its loss reduction.");
 
   m.def(
-      "search_derived_differences",
+      "screen_derived_inputs",
       [](const Preprocessor& preprocessor, const py::object& encoded, const py::object& labels, std::uint64_t seed,
-         double min_loss_reduction, std::size_t max_features, std::size_t max_rows) {
+         bool products, double min_loss_reduction, double min_split_reduction, std::size_t max_features,
+         std::size_t max_rows) {
         const Matrix features = to_matrix(encoded, "encoded", preprocessor.encoded_width());
         const std::vector<std::int64_t> label_ids = to_int64_vector(labels, "labels");
-        const DerivedSearchOptions options =
-            DerivedSearchOptions().with_seed(seed).with_min_loss_reduction(min_loss_reduction).with_max_features(max_features)
-                .with_max_rows(max_rows);
+        const DerivedSearchOptions options = DerivedSearchOptions()
+                                                 .with_seed(seed)
+                                                 .with_products(products)
+                                                 .with_min_loss_reduction(min_loss_reduction)
+                                                 .with_min_split_reduction(min_split_reduction)
+                                                 .with_max_features(max_features)
+                                                 .with_max_rows(max_rows);
         py::gil_scoped_release release;
-        return search_derived_differences(preprocessor, features, label_ids, options);
+        return screen_derived_inputs(preprocessor, features, label_ids, options);
       },
       py::arg("preprocessor"), py::arg("encoded"), py::arg("labels"), py::kw_only(), py::arg("seed") = 0,
-      py::arg("min_loss_reduction") = 0.015, py::arg("max_features") = 3, py::arg("max_rows") = 20000,
+      py::arg("products") = false, py::arg("min_loss_reduction") = DerivedSearchOptions().min_loss_reduction,
+      py::arg("min_split_reduction") = DerivedSearchOptions().min_split_reduction, py::arg("max_features") = 3,
+      py::arg("max_rows") = 20000,
       "Screen the difference of every pair of numeric features on encoded rows with 0/1 labels, and keep those "
-      "that cut a cross-validated additive model's log-loss by at least min_loss_reduction.");
+      "that cut a cross-validated additive model's log-loss by at least min_loss_reduction. With products=True, "
+      "screen products and ratios too, with boosted splits, and keep those whose splits remove at least "
+      "min_split_reduction of the log-loss; a kept product or ratio needs log columns: fit a preprocessor on "
+      "with_log_columns(features, kept), then bind_derived().");
+  m.def(
+      "with_log_columns", &with_log_columns, py::arg("features"), py::arg("derived"),
+      "Return the FeatureSpec list with log_column set on every feature that a product or ratio reads.");
+  m.def(
+      "bind_derived",
+      [](std::vector<DerivedInput> derived, const Preprocessor& preprocessor, const py::object& encoded) {
+        const Matrix features = to_matrix(encoded, "encoded", preprocessor.encoded_width());
+        bind_derived(derived, preprocessor, features);
+        return derived;
+      },
+      py::arg("derived"), py::arg("preprocessor"), py::arg("encoded"),
+      "Return the derived inputs bound to the preprocessor's encoded columns, standardized over the encoded "
+      "learning rows.");
 
   m.def(
       "append_derived",
-      [](const py::object& encoded, const std::vector<DerivedDifference>& derived) {
+      [](const py::object& encoded, const std::vector<DerivedInput>& derived) {
         Matrix features = to_matrix(encoded, "encoded");
         return to_array(append_derived(features, derived));
       },
       py::arg("encoded"), py::arg("derived"),
-      "Return the encoded rows with one standardized column per derived input appended, in order.");
+      "Return the training columns: the encoded rows without the log columns that products and ratios read, "
+      "then one standardized column per derived input, in order.");
   m.def("fold_derived", &fold_derived, py::arg("network"), py::arg("derived"),
         "Fold the derived inputs of a network trained on append_derived() columns into its first layer; the "
         "result takes the encoded columns alone and computes the same function.");
@@ -235,8 +273,10 @@ void register_configurator(py::module_& m) {
                      "1: one model early-stopped on the validation split.")
       .def_readwrite("derived_search", &ModelConfig::derived_search,
                      "Screen differences of numeric features before training.")
+      .def_readwrite("derived_products", &ModelConfig::derived_products,
+                     "With derived_search: screen products and ratios too, with boosted splits.")
       .def_readwrite("derived_features", &ModelConfig::derived_features,
-                     "DerivedDifference list that the screen kept (filled in by run_pipeline).")
+                     "DerivedInput list that the screen kept (filled in by run_pipeline).")
       .def_readwrite("objective", &ModelConfig::objective,
                      "Objective metric on the validation split (default Metric.F1).")
       .def_readwrite("seed", &ModelConfig::seed, "Random seed of training (default 42).")

@@ -329,56 +329,75 @@ class DenseLayer:
     def quantized(self) -> QuantizedWeights:
         """Int8 weights when precision is Int8; weight then contains the dequantized values."""
 
-class DerivedDifference:
-    """A derived input: the difference of two numeric features in raw units, standardized."""
+class DerivedInput:
+    """A derived input: the difference, product or ratio of two numeric features, standardized."""
     @property
-    def minuend(self) -> str:
-        """Raw column subtracted from."""
+    def kind(self) -> DerivedKind:
+        """DerivedKind: difference, product or ratio."""
     @property
-    def subtrahend(self) -> str:
-        """Raw column subtracted."""
+    def left(self) -> str:
+        """First raw column."""
     @property
-    def minuend_input(self) -> int:
-        """Encoded column of the minuend."""
+    def right(self) -> str:
+        """Second raw column."""
     @property
-    def subtrahend_input(self) -> int:
-        """Encoded column of the subtrahend."""
+    def left_input(self) -> int:
+        """Encoded column read for the left feature (its log column for a product or ratio)."""
+    @property
+    def right_input(self) -> int:
+        """Encoded column read for the right feature."""
+    @property
+    def left_coefficient(self) -> float:
+        """Weight of the left encoded column."""
+    @property
+    def right_coefficient(self) -> float:
+        """Weight of the right encoded column."""
     @property
     def mean(self) -> float:
-        """Mean of the difference over the learning rows."""
+        """Mean of the weighted sum over the learning rows."""
     @property
     def scale(self) -> float:
-        """Standard deviation of the difference (1 if constant)."""
+        """Standard deviation of the weighted sum (1 if constant)."""
     @property
     def loss_reduction(self) -> float:
-        """Fraction by which it cut the screen's cross-validated log-loss."""
+        """Fraction of the screen's log-loss that its splits removed."""
     @property
     def name(self) -> str:
-        """'minuend - subtrahend'."""
+        """'left - right', 'left * right' or 'left / right'."""
+
+class DerivedKind:
+    """How a derived input combines its two features."""
+    Difference: typing.ClassVar[DerivedKind]
+    Product: typing.ClassVar[DerivedKind]
+    Ratio: typing.ClassVar[DerivedKind]
+    def __init__(self, value: int) -> None: ...
+    def __int__(self) -> int: ...
+    @property
+    def name(self) -> str: ...
 
 class DerivedSearchResult:
-    """Result of the derived-input screen: the kept differences and the candidates' scores."""
+    """Result of the derived-input screen: the kept inputs and the candidates' scores."""
     @property
-    def kept(self) -> List[DerivedDifference]:
-        """Kept differences, in the order they were kept."""
+    def kept(self) -> List[DerivedInput]:
+        """Kept inputs, best first."""
     @property
     def base_loss(self) -> float:
-        """Cross-validated log-loss per row without them."""
+        """Cross-validated log-loss per row of the additive starting model."""
     @property
     def final_loss(self) -> float:
-        """Cross-validated log-loss per row with them."""
+        """base_loss less what the kept inputs' splits removed."""
     @property
     def candidates(self) -> int:
-        """Pairs of numeric features screened."""
+        """Differences, products and ratios screened."""
     @property
     def screened_rows(self) -> int:
-        """Rows the screening model was fitted on (a stratified sample above max_rows)."""
+        """Rows the screen was fitted on (a stratified sample above max_rows)."""
     @property
     def first_step(self) -> List[Tuple[str, float]]:
-        """(name, loss reduction) of every difference in the first step, best first."""
+        """(name, loss reduction) of every candidate's best split in the first round, best first."""
     @property
     def best_rejected(self) -> str:
-        """The best difference of the step that kept nothing ('' if the screen stopped otherwise)."""
+        """The best candidate that was not kept ('' if every one was kept)."""
     @property
     def best_rejected_reduction(self) -> float:
         """Its loss reduction."""
@@ -673,7 +692,7 @@ class FeatureGroups:
 
 class FeatureSpec:
     """A raw column and how it enters the model."""
-    def __init__(self, column: str, type: FeatureType = ...) -> None: ...
+    def __init__(self, column: str, type: FeatureType = ..., *, log_column: bool = ...) -> None: ...
     @property
     def column(self) -> str:
         """Raw column name."""
@@ -684,6 +703,11 @@ class FeatureSpec:
         """How the column is encoded (default FeatureType.Numeric)."""
     @type.setter
     def type(self, value: FeatureType) -> None: ...
+    @property
+    def log_column(self) -> bool:
+        """Numeric only: also encode log(value + shift), which products and ratios of features read."""
+    @log_column.setter
+    def log_column(self, value: bool) -> None: ...
 
 class FeatureTransform:
     """Fitted state of one raw input column."""
@@ -702,6 +726,18 @@ class FeatureTransform:
     @property
     def scale(self) -> float:
         """Numeric: divisor in z = (value - mean) / scale (default 1)."""
+    @property
+    def log_column(self) -> bool:
+        """Numeric: whether a second column holds (log(max(value, 0) + log_shift) - log_mean) / log_scale."""
+    @property
+    def log_shift(self) -> float:
+        """Numeric with a log column: added before the log."""
+    @property
+    def log_mean(self) -> float:
+        """Numeric with a log column: mean of the log."""
+    @property
+    def log_scale(self) -> float:
+        """Numeric with a log column: standard deviation of the log (1 if constant)."""
     @property
     def categories(self) -> List[str]:
         """Categorical: one encoded column per category."""
@@ -1148,10 +1184,15 @@ class ModelConfig:
     @derived_search.setter
     def derived_search(self, value: bool) -> None: ...
     @property
-    def derived_features(self) -> List[DerivedDifference]:
-        """DerivedDifference list that the screen kept (filled in by run_pipeline)."""
+    def derived_products(self) -> bool:
+        """With derived_search: screen products and ratios too, with boosted splits."""
+    @derived_products.setter
+    def derived_products(self, value: bool) -> None: ...
+    @property
+    def derived_features(self) -> List[DerivedInput]:
+        """DerivedInput list that the screen kept (filled in by run_pipeline)."""
     @derived_features.setter
-    def derived_features(self, value: List[DerivedDifference]) -> None: ...
+    def derived_features(self, value: List[DerivedInput]) -> None: ...
     @property
     def objective(self) -> Metric:
         """Objective metric on the validation split (default Metric.F1)."""
@@ -1746,6 +1787,11 @@ class Requirements:
     @search_derived_features.setter
     def search_derived_features(self, value: bool) -> None: ...
     @property
+    def derive_products(self) -> bool:
+        """True ("derived_features": "products"): screen products and ratios too."""
+    @derive_products.setter
+    def derive_products(self, value: bool) -> None: ...
+    @property
     def objective(self) -> Metric:
         """Objective metric (default Metric.F1)."""
     @objective.setter
@@ -2067,10 +2113,11 @@ class Workspace:
     """Scratch memory that predict calls reuse; serves one thread at a time."""
     def __init__(self) -> None: ...
 
-def append_derived(encoded: numpy.typing.ArrayLike, derived: List[DerivedDifference]) -> numpy.typing.NDArray[numpy.float32]: ...
+def append_derived(encoded: numpy.typing.ArrayLike, derived: List[DerivedInput]) -> numpy.typing.NDArray[numpy.float32]: ...
 def average_precision(truth: numpy.typing.ArrayLike, score: numpy.typing.ArrayLike) -> float: ...
 def binary_log_loss(truth: numpy.typing.ArrayLike, probability: numpy.typing.ArrayLike) -> float: ...
 def binary_metrics(truth: numpy.typing.ArrayLike, probability: numpy.typing.ArrayLike, threshold: float = ...) -> BinaryMetrics: ...
+def bind_derived(derived: List[DerivedInput], preprocessor: Preprocessor, encoded: numpy.typing.ArrayLike) -> List[DerivedInput]: ...
 def choose_threshold(truth: numpy.typing.ArrayLike, probability: numpy.typing.ArrayLike, objective: Metric = ...) -> float: ...
 def compose_private_steps(runs: List[PrivateSteps], delta: float) -> EpsilonAtOrder: ...
 def configure(requirements: Requirements, profile: DataProfile) -> ModelConfig: ...
@@ -2094,7 +2141,7 @@ def fit_cross_fitted(options: TrainerOptions, data: TrainingData, folds: int, st
 def fit_data_parallel(group: ProcessGroup, options: TrainerOptions, shard: TrainingData, validation: TrainingData, stop: Optional[StopToken] = ...) -> TrainingResult: ...
 @overload
 def fit_data_parallel(distributed: DistributedOptions, options: TrainerOptions, train: TrainingData, validation: TrainingData, stop: Optional[StopToken] = ...) -> TrainingResult: ...
-def fold_derived(network: Mlp, derived: List[DerivedDifference]) -> Mlp: ...
+def fold_derived(network: Mlp, derived: List[DerivedInput]) -> Mlp: ...
 def global_importance(explanation: Explanation) -> GlobalImportance: ...
 def higher_is_better(metric: Metric) -> bool: ...
 def initial_parameters(config: ModelConfig, inputs: int, outputs: int) -> numpy.typing.NDArray[numpy.float32]: ...
@@ -2129,7 +2176,7 @@ def run_federated_client(group: ProcessGroup, options: FederatedOptions, trainer
 def run_federated_server(group: ProcessGroup, options: FederatedOptions, config: ModelConfig) -> FederatedResult: ...
 def run_pipeline(requirements: Requirements, options: PipelineOptions, stop: Optional[StopToken] = ...) -> PipelineResult: ...
 def save_artifact(artifact: ModelArtifact, path: str, options: Optional[SaveOptions] = ...) -> None: ...
-def search_derived_differences(preprocessor: Preprocessor, encoded: numpy.typing.ArrayLike, labels: numpy.typing.ArrayLike, *, seed: int = ..., min_loss_reduction: float = ..., max_features: int = ..., max_rows: int = ...) -> DerivedSearchResult: ...
+def screen_derived_inputs(preprocessor: Preprocessor, encoded: numpy.typing.ArrayLike, labels: numpy.typing.ArrayLike, *, seed: int = ..., products: bool = ..., min_loss_reduction: float = ..., min_split_reduction: float = ..., max_features: int = ..., max_rows: int = ...) -> DerivedSearchResult: ...
 def select_features(requirements: Requirements, profile: DataProfile) -> tuple: ...
 def serialize_artifact(artifact: ModelArtifact) -> bytes: ...
 def set_log_level(level: LogLevel) -> None: ...
@@ -2145,4 +2192,5 @@ def stratified_split(labels: numpy.typing.ArrayLike, fractions: SplitFractions =
 def unprotect_bytes(data: bytes, options: LoadOptions, source: str = ...) -> bytes: ...
 def use_stderr_log_sink() -> None: ...
 def verify_bytes(signed_bytes: bytes, trusted: Optional[PublicKey] = ..., source: str = ...) -> VerifiedContent: ...
+def with_log_columns(features: List[FeatureSpec], derived: List[DerivedInput]) -> List[FeatureSpec]: ...
 def write_file_atomically(path: str, data: bytes) -> None: ...

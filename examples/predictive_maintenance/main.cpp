@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
       learning_rows.insert(learning_rows.end(), split.validation.begin(), split.validation.end());
       std::sort(learning_rows.begin(), learning_rows.end());
     }
-    const lepton::Preprocessor preprocessor = lepton::Preprocessor::fit(table, config.features, learning_rows);
+    lepton::Preprocessor preprocessor = lepton::Preprocessor::fit(table, config.features, learning_rows);
 
     auto make_data = [&](const std::vector<std::size_t>& rows) {
       lepton::TrainingData data;
@@ -52,18 +52,25 @@ int main(int argc, char** argv) {
       for (std::size_t row : rows) data.labels.push_back(labels[row]);
       return data;
     };
-    const lepton::TrainingData learning = make_data(learning_rows);
-    const lepton::TrainingData test = make_data(split.test);
+    lepton::TrainingData learning = make_data(learning_rows);
 
-    // 3b. Derived inputs: the configurator may ask for a screen of the differences of numeric features, run on
-    //     the learning rows only. The model trains on the kept ones as extra columns, and fold_derived() then
-    //     moves them into the first layer, so the exported model takes the encoded columns alone.
+    // 3b. Derived inputs: the configurator may ask for a screen of the differences of numeric features (and,
+    //     with "derived_features": "products", their products and ratios), run on the learning rows only. A
+    //     product or ratio reads log columns, so the preprocessor is fitted again with them. The model trains on the kept inputs as extra columns, and
+    //     fold_derived() then moves them into the first layer, so the exported model takes the encoded
+    //     columns alone.
     if (config.derived_search) {
-      config.derived_features = lepton::search_derived_differences(preprocessor, learning.features, learning.labels,
-                                                                   lepton::DerivedSearchOptions().with_seed(config.seed))
-                                    .kept;
+      const lepton::DerivedSearchOptions search =
+          lepton::DerivedSearchOptions().with_seed(config.seed).with_products(config.derived_products);
+      config.derived_features =
+          lepton::screen_derived_inputs(preprocessor, learning.features, learning.labels, search).kept;
+      config.features = lepton::with_log_columns(config.features, config.derived_features);
+      preprocessor = lepton::Preprocessor::fit(table, config.features, learning_rows);
+      learning = make_data(learning_rows);
+      lepton::bind_derived(config.derived_features, preprocessor, learning.features);
       for (const auto& derived : config.derived_features) std::cout << "derived input: " << derived.name() << "\n";
     }
+    const lepton::TrainingData test = make_data(split.test);
     auto with_derived = [&](lepton::TrainingData data) {
       data.features = lepton::append_derived(data.features, config.derived_features);
       return data;

@@ -49,7 +49,9 @@ struct ModelConfig {
   /// pipeline runs the screen and fills `derived_features`. The trainer receives them as extra input
   /// columns, and the exported network takes the encoded columns alone.
   bool derived_search = false;
-  std::vector<DerivedDifference> derived_features;
+  /// With derived_search: screen products and ratios too (DerivedSearchOptions::products).
+  bool derived_products = false;
+  std::vector<DerivedInput> derived_features;
   Metric objective = Metric::F1;
   std::uint64_t seed = 42;
   std::optional<PrivacyBudget> privacy;  ///< DP-SGD budget; std::nullopt trains without differential privacy.

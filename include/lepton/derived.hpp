@@ -1,11 +1,15 @@
 #pragma once
-/// Derived inputs: differences of two numeric features, found by a screen on the training rows.
+/// Derived inputs: the difference, product or ratio of two numeric features, found by a screen on the
+/// learning rows.
 ///
-/// A difference such as process temperature minus air temperature is linear in the encoded inputs, so an
-/// MLP could compute it. In practice, with a few hundred positive rows, it learns a sharp threshold on such a
-/// quantity far better when the quantity is an input of its own. The trainer therefore receives the kept
-/// differences as extra columns, and fold_derived() then folds them into the first layer. The exported model
-/// takes the same encoded columns as before, and explanations stay on the user's raw features.
+/// A quantity such as process minus air temperature, or torque times rotational speed (the power), is one that
+/// an MLP could compute from its inputs. In practice, with a few hundred positive rows, it learns a sharp
+/// threshold on such a quantity far better when the quantity is an input of its own. The trainer therefore
+/// receives the kept quantities as extra columns, and fold_derived() then folds them into the first layer.
+/// A difference is linear in the two standardized columns; a product or ratio is linear in the two features'
+/// log columns (FeatureSpec::log_column), which the preprocessor adds for them. Either way the exported model
+/// takes the preprocessor's encoded columns alone, and each encoded column belongs to one raw feature, so
+/// explanations stay on the user's raw features.
 
 #include <cstddef>
 #include <cstdint>
@@ -20,79 +24,134 @@
 
 namespace lepton {
 
-/// One derived input: (minuend - subtrahend) in the raw units, standardized over the learning rows.
-struct DerivedDifference {
-  std::string minuend;             ///< Raw column names.
-  std::string subtrahend;
-  std::size_t minuend_input = 0;   ///< Encoded columns of the two features.
-  std::size_t subtrahend_input = 0;
-  /// Raw units per encoded unit of each feature (the preprocessor's scales), so that
-  /// minuend_scale * z_minuend - subtrahend_scale * z_subtrahend is the raw difference up to a constant.
-  double minuend_scale = 1, subtrahend_scale = 1;
-  double mean = 0, scale = 1;      ///< Standardization of that quantity over the learning rows.
-  /// Fraction by which the difference cut the screen's cross-validated log-loss when it was kept.
+/// How a derived input combines its two features.
+enum class DerivedKind {
+  Difference,  ///< left - right, in raw units
+  Product,     ///< left * right, as log(left) + log(right)
+  Ratio,       ///< left / right, as log(left) - log(right)
+};
+
+/// "difference", "product" or "ratio".
+const char* to_string(DerivedKind kind);
+
+/// One derived input: left_coefficient * x[left_input] + right_coefficient * x[right_input] over the encoded
+/// row x, standardized over the learning rows. The coefficients undo the preprocessor's standardization, so
+/// the sum is the raw difference (or the log of the product or ratio) up to a constant.
+struct DerivedInput {
+  DerivedKind kind = DerivedKind::Difference;
+  std::string left, right;          ///< Raw column names.
+  std::size_t left_input = 0;       ///< Encoded columns read: the features' own column for a difference,
+  std::size_t right_input = 0;      ///< their log column for a product or ratio.
+  double left_coefficient = 1, right_coefficient = -1;
+  double mean = 0, scale = 1;       ///< Standardization of the sum over the learning rows.
+  /// Fraction of the screen's log-loss that this input's splits removed when it was kept.
   double loss_reduction = 0;
 
-  /// "minuend - subtrahend".
+  /// "left - right", "left * right" or "left / right".
   std::string name() const;
   /// The standardized derived input of one encoded row.
   double value(const float* encoded_row) const;
 
   nlohmann::json to_json() const;
   /// Throws ParseError naming the JSON path of a bad field.
-  static DerivedDifference from_json(const nlohmann::json& j, const std::string& json_path);
+  static DerivedInput from_json(const nlohmann::json& j, const std::string& json_path);
 };
+
+/// Sets the encoded columns, coefficients and standardization of `derived` for `preprocessor`, whose
+/// features must include both of each input's columns, with log columns for a product or ratio. `encoded`
+/// holds the learning rows encoded by `preprocessor`. Throws InvalidArgument naming a missing column or log
+/// column.
+void bind_derived(std::vector<DerivedInput>& derived, const Preprocessor& preprocessor, const Matrix& encoded);
+
+/// The features of `features` with log_column set where a product or ratio of `derived` reads it.
+std::vector<FeatureSpec> with_log_columns(std::vector<FeatureSpec> features, const std::vector<DerivedInput>& derived);
 
 /// Settings of the screen.
 struct DerivedSearchOptions {
-  std::size_t bins = 16;              ///< Quantile bins per input of the additive screening model.
-  std::size_t folds = 5;              ///< Cross-validation folds (stratified).
-  double min_loss_reduction = 0.015;  ///< Keep a difference only if it cuts the log-loss by this fraction.
-  std::size_t max_features = 3;       ///< At most this many differences are kept.
-  double l2 = 1.0;                    ///< Ridge penalty on the bin weights.
+  /// false: screen differences alone, by forward selection with the additive model. true: screen differences,
+  /// products and ratios with boosted splits (see screen_derived_inputs).
+  bool products = false;
+  std::size_t bins = 16;              ///< Quantile bins per input of the additive model.
+  std::size_t folds = 5;              ///< Cross-validation folds (stratified) of the additive model.
+  /// Differences screen: keep a difference only if it cuts the cross-validated log-loss by this fraction.
+  double min_loss_reduction = 0.015;
+  std::size_t rounds = 8;             ///< Products screen: boosting rounds, one split each.
+  /// Products screen: keep a candidate only if its splits remove this fraction of the starting log-loss.
+  double min_split_reduction = 0.04;
+  std::size_t max_features = 3;       ///< At most this many derived inputs are kept.
+  double l2 = 1.0;                    ///< Ridge penalty on the bin weights and on each split's two values.
   /// Larger learning sets are screened on a stratified sample of about this many rows, because the cost
   /// grows with rows x candidates.
   std::size_t max_rows = 20000;
   std::uint64_t seed = 0;             ///< Seeds the folds.
 
+  DerivedSearchOptions& with_products(bool value) { products = value; return *this; }
   DerivedSearchOptions& with_seed(std::uint64_t value) { seed = value; return *this; }
   DerivedSearchOptions& with_min_loss_reduction(double value) { min_loss_reduction = value; return *this; }
+  DerivedSearchOptions& with_min_split_reduction(double value) { min_split_reduction = value; return *this; }
   DerivedSearchOptions& with_max_features(std::size_t value) { max_features = value; return *this; }
   DerivedSearchOptions& with_max_rows(std::size_t value) { max_rows = value; return *this; }
 };
 
-/// Screen result: what was kept, and the score of every candidate in the step that kept the last one.
+/// Screen result: what was kept, and how every candidate scored.
 struct DerivedSearchResult {
-  std::vector<DerivedDifference> kept;
-  double base_loss = 0;                 ///< Cross-validated log-loss per row without derived inputs.
-  double final_loss = 0;                ///< ... with the kept ones.
-  std::size_t candidates = 0;           ///< Pairs of numeric features screened.
-  std::size_t screened_rows = 0;        ///< Rows the screening model was fitted on.
-  /// Every screened difference with its loss reduction in the first step, best first.
+  /// Kept inputs: in the order kept (differences screen) or best first (products screen). A difference is bound
+  /// to the screened preprocessor's columns. A product or ratio needs log columns that it may lack: pass
+  /// with_log_columns() to Preprocessor::fit, then bind_derived(). Until then it has scale 0, and
+  /// append_derived() and fold_derived() reject it.
+  std::vector<DerivedInput> kept;
+  double base_loss = 0;                 ///< Cross-validated log-loss per row of the additive model.
+  /// Differences screen: the cross-validated log-loss with the kept inputs. Products screen: base_loss less
+  /// what the kept inputs' splits removed.
+  double final_loss = 0;
+  std::size_t candidates = 0;           ///< Derived inputs screened.
+  std::size_t screened_rows = 0;        ///< Rows the screen was fitted on.
+  /// Every candidate with its loss reduction in the first step (differences screen) or the reduction of its
+  /// best split in the first round (products screen), best first.
   std::vector<std::pair<std::string, double>> first_step;
-  /// The best difference of the step that kept nothing, with its loss reduction; empty when the screen
-  /// stopped at max_features or ran out of candidates.
+  /// The best candidate that was not kept, with its loss reduction; empty when the differences screen stopped
+  /// at max_features or ran out of candidates, or the products screen kept every candidate.
   std::string best_rejected;
   double best_rejected_reduction = 0;
 };
 
-/// Screens the differences of every pair of numeric features in `preprocessor` on the encoded learning rows
-/// `encoded` with binary labels `labels` (0 or 1). The screening model is a ridge logistic regression on
-/// quantile bins of every numeric feature and on the categories of every categorical one (an additive model,
-/// so it gains from a difference only where the two features interact through it). Forward selection keeps the best difference while it cuts the
-/// cross-validated log-loss by at least options.min_loss_reduction. Deterministic for a given seed.
-/// Throws InvalidArgument for labels that are not 0/1, a size mismatch, max_rows < folds, or fewer rows of a
-/// class than folds.
-DerivedSearchResult search_derived_differences(const Preprocessor& preprocessor, const Matrix& encoded,
-                                               const std::vector<std::int64_t>& labels,
-                                               const DerivedSearchOptions& options = {});
+/// Screens derived inputs of the numeric features in `preprocessor` on the encoded learning rows `encoded`
+/// with binary labels `labels` (0 or 1). Both screens start from a ridge logistic regression on quantile bins
+/// of every numeric feature and on the categories of every categorical one: an additive model, which fits
+/// each feature's own shape, so a derived input helps it only where two features interact through it.
+///
+/// - Differences screen (options.products false): the difference of every pair of numeric features. Forward
+///   selection keeps the best difference while it cuts the model's cross-validated log-loss by at least
+///   options.min_loss_reduction.
+/// - Products screen (options.products true): also the product and ratio of every pair whose learning values
+///   are all at least 0. From the model's cross-validated logits, each boosting round adds the one split
+///   (a threshold on one input, raw feature or candidate) that cuts the log-loss most, with each leaf's step
+///   clipped to 4 in logit units; a derived input must gain 5 % more than a raw feature, and a product or
+///   ratio 5 % more again. A candidate is kept when its
+///   splits together remove at least options.min_split_reduction of the starting log-loss.
+///   NOTE: the split gains are measured on the rows that chose the split, so they overstate what a candidate
+///   adds, most on a small learning set; on AI4I's 8,000 learning rows the best rejected candidate reached
+///   1.6 % to 3.9 %. Cross-validating the splits would tighten this.
+///
+/// Deterministic for a given seed. Throws InvalidArgument for labels that are not 0/1, a size mismatch,
+/// max_rows < folds, or fewer rows of a class than folds.
+DerivedSearchResult screen_derived_inputs(const Preprocessor& preprocessor, const Matrix& encoded,
+                                          const std::vector<std::int64_t>& labels,
+                                          const DerivedSearchOptions& options = {});
 
-/// Returns `encoded` with one column per derived input appended, in order.
-Matrix append_derived(const Matrix& encoded, const std::vector<DerivedDifference>& derived);
+/// The encoded columns that carry products and ratios: the log columns that they read. A network trained with
+/// derived inputs does not take these columns directly; they exist so that fold_derived() can fold the
+/// products and ratios into the first layer.
+std::vector<std::size_t> carrier_columns(const std::vector<DerivedInput>& derived);
+
+/// The training columns for `derived`: `encoded` without the carrier columns, then one column per derived
+/// input, in order.
+Matrix append_derived(const Matrix& encoded, const std::vector<DerivedInput>& derived);
 
 /// Folds the derived inputs of a network trained on append_derived() columns into its first layer. The
-/// result takes the encoded columns alone and computes the same function. Throws InvalidArgument when the
-/// network's input width is not the encoded width plus derived.size(), or its first layer is int8.
-Mlp fold_derived(const Mlp& network, const std::vector<DerivedDifference>& derived);
+/// result takes the encoded columns alone, with zero weight on the carriers except what the folded inputs
+/// put there, and computes the same function. Throws InvalidArgument when the network's input width does
+/// not fit, a derived input reads a column outside it, or the first layer is int8.
+Mlp fold_derived(const Mlp& network, const std::vector<DerivedInput>& derived);
 
 }  // namespace lepton

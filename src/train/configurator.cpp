@@ -522,12 +522,13 @@ void explain_member_rows(ModelConfig& config, const DataShape& shape) {
 // Derived inputs
 
 // Above this many numeric features the screen's pairs (n (n - 1) / 2, each cross-validated) would take
-// longer than training itself. 12 features give 66 pairs, which took about 21 s at the screen's 20,000-row cap
-// on 2 cores (tests/bench/bench_derived_screen.py).
+// longer than training itself. 12 features give 66 pairs, which took 21 s at the screen's 20,000-row cap on
+// 2 Intel cores and 118 s on 2 AMD cores without AVX-512 (tests/bench/bench_derived_screen.py).
 constexpr std::size_t kDerivedSearchMaxNumeric = 12;
 
 void choose_derived_search(ModelConfig& config, const Requirements& requirements) {
   config.derived_search = false;
+  config.derived_products = false;
   config.derived_features.clear();
   std::size_t numeric = 0;
   for (const FeatureSpec& feature : config.features) numeric += feature.type == FeatureType::Numeric ? 1 : 0;
@@ -562,8 +563,15 @@ void choose_derived_search(ModelConfig& config, const Requirements& requirements
                        "a binned additive logistic model screens them with 5-fold cross-validation on the "
                        "learning rows and keeps each that cuts its log-loss by at least 1.5 %",
                        numeric, numeric * (numeric - 1) / 2);
+    config.derived_products = requirements.derive_products;
   }
   explain(config, "derived_search", driven_by, text);
+  explain(config, "derived_products", config.derived_products ? kDrivenByDerivedFeatures : driven_by,
+          config.derived_products
+              ? "The requirements set derived_features to products: the screen also tries the product and ratio "
+                "of every pair of features that are never below 0, and boosted splits on the additive model's "
+                "out-of-fold logits, not forward selection, choose what to keep"
+              : "Differences only: products and ratios are screened when derived_features is products");
   explain(config, "derived_features", driven_by,
           config.derived_search ? "Filled in by the screen before training" : "None, because the screen is off");
 }
@@ -1120,10 +1128,14 @@ void read_features(ObjectReader& reader, ModelConfig& config, std::vector<std::s
   config.features.clear();
   for (std::size_t i = 0; i < features->size(); ++i) {
     ObjectReader feature(features->at(i), fmt::format("{}[{}]", reader.member_path("features"), i), problems);
-    feature.reject_unknown({"column", "type"});
+    feature.reject_unknown({"column", "type", "log_column"});
     FeatureSpec spec;
     feature.read_string("column", spec.column, {});
     read_enum(feature, "type", spec.type, feature_type_names(), &parse_feature_type);
+    // Optional: only features that a product or ratio input reads have it.
+    if (const nlohmann::json* log_column = feature.find("log_column", nlohmann::json::value_t::boolean, false)) {
+      spec.log_column = log_column->get<bool>();
+    }
     config.features.push_back(spec);
   }
 }
@@ -1194,7 +1206,9 @@ void read_reasons(ObjectReader& reader, ModelConfig& config, std::vector<std::st
 nlohmann::json ModelConfig::to_json() const {
   nlohmann::json features_json = nlohmann::json::array();
   for (const FeatureSpec& feature : features) {
-    features_json.push_back({{"column", feature.column}, {"type", lepton::to_string(feature.type)}});
+    nlohmann::json entry = {{"column", feature.column}, {"type", lepton::to_string(feature.type)}};
+    if (feature.log_column) entry["log_column"] = true;
+    features_json.push_back(std::move(entry));
   }
 
   nlohmann::json reasons_json = nlohmann::json::object();
@@ -1203,7 +1217,7 @@ nlohmann::json ModelConfig::to_json() const {
   }
 
   nlohmann::json derived_json = nlohmann::json::array();
-  for (const DerivedDifference& derived : derived_features) derived_json.push_back(derived.to_json());
+  for (const DerivedInput& derived : derived_features) derived_json.push_back(derived.to_json());
 
   nlohmann::json j = {
       {"task", lepton::to_string(task)},
@@ -1225,6 +1239,7 @@ nlohmann::json ModelConfig::to_json() const {
       {"quantize", quantize},
       {"cross_fit_folds", cross_fit_folds},
       {"derived_search", derived_search},
+      {"derived_products", derived_products},
       {"derived_features", derived_json},
       {"objective", lepton::to_string(objective)},
       {"seed", seed},
@@ -1244,7 +1259,7 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& j
   ObjectReader reader(j, json_path, problems);
   reader.reject_unknown({"task", "features", "hidden_units", "activation", "dropout", "weight_decay", "optimizer",
                          "learning_rate", "lr_schedule", "warmup_epochs", "batch_size", "max_epochs", "patience",
-                         "positive_class_weight", "class_weights", "threshold_strategy", "quantize", "cross_fit_folds", "derived_search", "derived_features",
+                         "positive_class_weight", "class_weights", "threshold_strategy", "quantize", "cross_fit_folds", "derived_search", "derived_products", "derived_features",
                          "objective", "seed", "privacy", "reasons"});
 
   ModelConfig config;
@@ -1271,6 +1286,9 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& j
   // Optional, because configurations written before cross-fitting existed do not have it.
   reader.read_count("cross_fit_folds", config.cross_fit_folds, 1, false);
   // Optional too: configurations written before the derived-input screen existed have neither key.
+  if (const nlohmann::json* products = reader.find("derived_products", nlohmann::json::value_t::boolean, false)) {
+    config.derived_products = products->get<bool>();
+  }
   if (const nlohmann::json* search = reader.find("derived_search", nlohmann::json::value_t::boolean, false)) {
     config.derived_search = search->get<bool>();
   }
@@ -1278,7 +1296,7 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& j
     for (std::size_t i = 0; i < derived->size(); ++i) {
       try {
         config.derived_features.push_back(
-            DerivedDifference::from_json((*derived)[i], fmt::format("{}.derived_features[{}]", json_path, i)));
+            DerivedInput::from_json((*derived)[i], fmt::format("{}.derived_features[{}]", json_path, i)));
       } catch (const ParseError& error) {
         problems.push_back(error.what());
       }

@@ -1,5 +1,6 @@
-// The derived-input screen: a binned additive logistic model, cross-validated, with forward selection over
-// pairwise differences of numeric features. Also appending the kept inputs and folding them into a network.
+// The derived-input screen: boosted single splits over raw features and pairwise differences, products and
+// ratios, starting from a cross-validated binned additive logistic model. Also binding, appending and folding
+// the kept inputs.
 #include "lepton/derived.hpp"
 
 #include <algorithm>
@@ -64,10 +65,10 @@ double log_loss_term(double logit, std::int64_t label) {
   return signed_logit > 0 ? std::log1p(std::exp(-signed_logit)) : -signed_logit + std::log1p(std::exp(signed_logit));
 }
 
-// Ridge logistic regression by Newton's method on the rows with fold != held_out; returns the summed
-// log-loss on the held-out rows. The intercept is not penalized.
-double held_out_loss(const Design& design, const std::vector<std::int64_t>& labels,
-                     const std::vector<std::size_t>& fold_of_row, std::size_t held_out, double l2) {
+// Ridge logistic regression by Newton's method on the rows with fold != held_out; returns its weights. The
+// intercept is not penalized.
+Eigen::VectorXd fit_additive(const Design& design, const std::vector<std::int64_t>& labels,
+                             const std::vector<std::size_t>& fold_of_row, std::size_t held_out, double l2) {
   const auto p = static_cast<Eigen::Index>(design.parameters);
   Eigen::VectorXd weights = Eigen::VectorXd::Zero(p);
   double previous = std::numeric_limits<double>::infinity();
@@ -101,52 +102,156 @@ double held_out_loss(const Design& design, const std::vector<std::int64_t>& labe
     if (previous - loss < 1e-10 * (1.0 + loss)) break;
     previous = loss;
   }
+  return weights;
+}
 
-  double held_out_total = 0;
-  for (std::size_t r = 0; r < labels.size(); ++r) {
-    if (fold_of_row[r] != held_out) continue;
-    double logit = 0;
-    for (std::uint32_t j : design.active[r]) logit += weights[j];
-    held_out_total += log_loss_term(logit, labels[r]);
+// Each row's logit from the additive model fitted without the row's fold.
+std::vector<double> cross_validated_logits(const std::vector<BinnedInput>& inputs,
+                                           const std::vector<std::int64_t>& labels,
+                                           const std::vector<std::size_t>& fold_of_row,
+                                           const DerivedSearchOptions& options) {
+  const Design design = make_design(inputs, labels.size());
+  std::vector<double> logits(labels.size(), 0.0);
+  for (std::size_t fold = 0; fold < options.folds; ++fold) {
+    const Eigen::VectorXd weights = fit_additive(design, labels, fold_of_row, fold, options.l2);
+    for (std::size_t r = 0; r < labels.size(); ++r) {
+      if (fold_of_row[r] != fold) continue;
+      for (std::uint32_t j : design.active[r]) logits[r] += weights[j];
+    }
   }
-  return held_out_total;
+  return logits;
 }
 
 // Cross-validated log-loss per row of the additive model on `inputs`.
 double cross_validated_loss(const std::vector<BinnedInput>& inputs, const std::vector<std::int64_t>& labels,
                             const std::vector<std::size_t>& fold_of_row, const DerivedSearchOptions& options) {
-  const Design design = make_design(inputs, labels.size());
+  const std::vector<double> logits = cross_validated_logits(inputs, labels, fold_of_row, options);
   double total = 0;
-  for (std::size_t fold = 0; fold < options.folds; ++fold) {
-    total += held_out_loss(design, labels, fold_of_row, fold, options.l2);
-  }
+  for (std::size_t r = 0; r < labels.size(); ++r) total += log_loss_term(logits[r], labels[r]);
   return total / static_cast<double>(labels.size());
 }
 
-// A candidate difference with its raw-unit values over the rows, before standardization.
-DerivedDifference make_candidate(const FeatureTransform& minuend, const FeatureTransform& subtrahend,
-                                 const Matrix& encoded, std::vector<double>& values) {
-  DerivedDifference derived;
-  derived.minuend = minuend.column;
-  derived.subtrahend = subtrahend.column;
-  derived.minuend_input = minuend.offset;
-  derived.subtrahend_input = subtrahend.offset;
-  derived.minuend_scale = minuend.scale;
-  derived.subtrahend_scale = subtrahend.scale;
+double total_log_loss(const std::vector<double>& logits, const std::vector<std::int64_t>& labels) {
+  double total = 0;
+  for (std::size_t r = 0; r < labels.size(); ++r) total += log_loss_term(logits[r], labels[r]);
+  return total;
+}
 
-  values.resize(encoded.rows);
-  double sum = 0;
-  for (std::size_t r = 0; r < encoded.rows; ++r) {
-    values[r] = derived.minuend_scale * encoded(r, derived.minuend_input) -
-                derived.subtrahend_scale * encoded(r, derived.subtrahend_input);
-    sum += values[r];
+// A derived input is chosen over a raw feature only when its split gains this factor more, and a product or
+// ratio, which costs two log columns, over a difference only when it gains this factor more again. Otherwise
+// a near copy of one feature, such as air temperature minus tool wear, takes the credit for that feature's
+// own threshold.
+constexpr double kDerivedHandicap = 1.05;
+
+// One input of the boosting: its values over the screened rows and their ascending order.
+struct SplitInput {
+  std::vector<double> values;
+  std::vector<std::uint32_t> order;
+};
+
+SplitInput make_split_input(std::vector<double> values) {
+  SplitInput input;
+  input.order.resize(values.size());
+  for (std::size_t r = 0; r < values.size(); ++r) input.order[r] = static_cast<std::uint32_t>(r);
+  std::stable_sort(input.order.begin(), input.order.end(),
+                   [&](std::uint32_t a, std::uint32_t b) { return values[a] < values[b]; });
+  input.values = std::move(values);
+  return input;
+}
+
+// A split of one input, value <= threshold versus above, with the Newton step of each side.
+struct Stump {
+  double gain = 0;  // approximate log-loss decrease, second-order
+  double threshold = 0;
+  double left_step = 0, right_step = 0;
+};
+
+// A leaf's Newton step for gradient sum g and curvature sum h, clipped to +-kMaxLeafStep, and the second-order
+// log-loss decrease that the step gives. Without the clip, a leaf of rows that the model gets confidently
+// wrong (curvature near 0) would take a huge step and overshoot.
+constexpr double kMaxLeafStep = 4.0;
+
+std::pair<double, double> leaf_step(double g, double h, double l2) {
+  const double step = std::clamp(-g / (h + l2), -kMaxLeafStep, kMaxLeafStep);
+  return {step, -(g * step + 0.5 * (h + l2) * step * step)};
+}
+
+// The best split of `input` for gradients g and curvatures h, with at least min_leaf rows on each side.
+Stump best_stump(const SplitInput& input, const std::vector<double>& g, const std::vector<double>& h, double l2,
+                 std::size_t min_leaf) {
+  double total_g = 0, total_h = 0;
+  for (std::size_t r = 0; r < g.size(); ++r) {
+    total_g += g[r];
+    total_h += h[r];
   }
-  derived.mean = encoded.rows == 0 ? 0.0 : sum / static_cast<double>(encoded.rows);
-  double squares = 0;
-  for (double value : values) squares += (value - derived.mean) * (value - derived.mean);
-  const double deviation = encoded.rows == 0 ? 0.0 : std::sqrt(squares / static_cast<double>(encoded.rows));
-  derived.scale = deviation > 0 ? deviation : 1.0;
-  return derived;
+  const double parent = leaf_step(total_g, total_h, l2).second;
+
+  Stump best;
+  double left_g = 0, left_h = 0;
+  const std::size_t rows = input.order.size();
+  for (std::size_t i = 0; i + 1 < rows; ++i) {
+    const std::uint32_t r = input.order[i];
+    left_g += g[r];
+    left_h += h[r];
+    const double value = input.values[r];
+    const double next = input.values[input.order[i + 1]];
+    if (i + 1 < min_leaf || rows - i - 1 < min_leaf || !(next > value)) continue;
+
+    const auto [left_step, left_gain] = leaf_step(left_g, left_h, l2);
+    const auto [right_step, right_gain] = leaf_step(total_g - left_g, total_h - left_h, l2);
+    const double gain = left_gain + right_gain - parent;
+    if (gain > best.gain) {
+      best.gain = gain;
+      best.threshold = value;
+      best.left_step = left_step;
+      best.right_step = right_step;
+    }
+  }
+  return best;
+}
+
+// Raw values of a numeric feature over `rows`, undoing the preprocessor's standardization.
+std::vector<double> raw_values(const FeatureTransform& feature, const Matrix& encoded,
+                               const std::vector<std::size_t>& rows) {
+  std::vector<double> values;
+  values.reserve(rows.size());
+  for (std::size_t row : rows) values.push_back(feature.mean + feature.scale * encoded(row, feature.offset));
+  return values;
+}
+
+// The log that a log column takes of a raw value, before its standardization.
+double shifted_log(double value, double scale) { return std::log(std::max(value, 0.0) + kLogShiftFraction * scale); }
+
+// A candidate's unstandardized values over the screened rows, from the two features' raw values.
+std::vector<double> candidate_values(DerivedKind kind, const FeatureTransform& left, const std::vector<double>& a,
+                                     const FeatureTransform& right, const std::vector<double>& b) {
+  std::vector<double> values(a.size());
+  for (std::size_t r = 0; r < a.size(); ++r) {
+    if (kind == DerivedKind::Difference) {
+      values[r] = a[r] - b[r];
+    } else {
+      const double sign = kind == DerivedKind::Product ? 1.0 : -1.0;
+      values[r] = shifted_log(a[r], left.scale) + sign * shifted_log(b[r], right.scale);
+    }
+  }
+  return values;
+}
+
+const FeatureTransform* find_numeric(const Preprocessor& preprocessor, const std::string& column) {
+  for (const FeatureTransform& feature : preprocessor.features()) {
+    if (feature.column == column && feature.type == FeatureType::Numeric) return &feature;
+  }
+  return nullptr;
+}
+
+bool needs_log_columns(const DerivedInput& derived) { return derived.kind != DerivedKind::Difference; }
+
+// Whether `preprocessor` has the columns that `derived` reads.
+bool can_bind(const DerivedInput& derived, const Preprocessor& preprocessor) {
+  const FeatureTransform* left = find_numeric(preprocessor, derived.left);
+  const FeatureTransform* right = find_numeric(preprocessor, derived.right);
+  if (left == nullptr || right == nullptr) return false;
+  return !needs_log_columns(derived) || (left->log_column && right->log_column);
 }
 
 // All rows, or a stratified sample of about max_rows of them: one fold of a ceil(rows / max_rows)-fold split.
@@ -194,27 +299,27 @@ std::vector<BinnedInput> base_inputs(const Preprocessor& preprocessor, const Mat
 void check_search_inputs(const Preprocessor& preprocessor, const Matrix& encoded,
                          const std::vector<std::int64_t>& labels, const DerivedSearchOptions& options) {
   if (encoded.cols != preprocessor.encoded_width()) {
-    throw InvalidArgument(fmt::format("search_derived_differences: encoded has {} columns, the preprocessor "
+    throw InvalidArgument(fmt::format("screen_derived_inputs: encoded has {} columns, the preprocessor "
                                       "writes {}; pass rows encoded by that preprocessor",
                                       encoded.cols, preprocessor.encoded_width()));
   }
   if (labels.size() != encoded.rows) {
-    throw InvalidArgument(fmt::format("search_derived_differences: {} labels for {} rows; pass one label per row",
+    throw InvalidArgument(fmt::format("screen_derived_inputs: {} labels for {} rows; pass one label per row",
                                       labels.size(), encoded.rows));
   }
   for (std::size_t r = 0; r < labels.size(); ++r) {
     if (labels[r] != 0 && labels[r] != 1) {
-      throw InvalidArgument(fmt::format("search_derived_differences: labels[{}] is {}; the screen needs binary "
+      throw InvalidArgument(fmt::format("screen_derived_inputs: labels[{}] is {}; the screen needs binary "
                                         "labels 0 or 1",
                                         r, labels[r]));
     }
   }
   if (options.folds < 2 || options.bins < 2) {
-    throw InvalidArgument(fmt::format("search_derived_differences: folds {} and bins {}; both must be at least 2",
+    throw InvalidArgument(fmt::format("screen_derived_inputs: folds {} and bins {}; both must be at least 2",
                                       options.folds, options.bins));
   }
   if (options.max_rows < options.folds) {
-    throw InvalidArgument(fmt::format("search_derived_differences: max_rows {} is below folds {}; allow at least "
+    throw InvalidArgument(fmt::format("screen_derived_inputs: max_rows {} is below folds {}; allow at least "
                                       "as many rows as folds",
                                       options.max_rows, options.folds));
   }
@@ -222,29 +327,43 @@ void check_search_inputs(const Preprocessor& preprocessor, const Matrix& encoded
 
 }  // namespace
 
-std::string DerivedDifference::name() const { return minuend + " - " + subtrahend; }
+const char* to_string(DerivedKind kind) {
+  switch (kind) {
+    case DerivedKind::Difference: return "difference";
+    case DerivedKind::Product: return "product";
+    case DerivedKind::Ratio: return "ratio";
+  }
+  return "difference";
+}
 
-double DerivedDifference::value(const float* encoded_row) const {
-  const double raw = minuend_scale * encoded_row[minuend_input] - subtrahend_scale * encoded_row[subtrahend_input];
+std::string DerivedInput::name() const {
+  const char* symbol = kind == DerivedKind::Difference ? " - " : kind == DerivedKind::Product ? " * " : " / ";
+  return left + symbol + right;
+}
+
+double DerivedInput::value(const float* encoded_row) const {
+  const double raw = left_coefficient * encoded_row[left_input] + right_coefficient * encoded_row[right_input];
   return (raw - mean) / scale;
 }
 
-nlohmann::json DerivedDifference::to_json() const {
+nlohmann::json DerivedInput::to_json() const {
   return {{"name", name()},
-          {"minuend", minuend},
-          {"subtrahend", subtrahend},
-          {"minuend_input", minuend_input},
-          {"subtrahend_input", subtrahend_input},
-          {"minuend_scale", minuend_scale},
-          {"subtrahend_scale", subtrahend_scale},
+          {"kind", to_string(kind)},
+          {"left", left},
+          {"right", right},
+          {"left_input", left_input},
+          {"right_input", right_input},
+          {"left_coefficient", left_coefficient},
+          {"right_coefficient", right_coefficient},
           {"mean", mean},
           {"scale", scale},
           {"loss_reduction", loss_reduction}};
 }
 
-DerivedDifference DerivedDifference::from_json(const nlohmann::json& j, const std::string& json_path) {
+DerivedInput DerivedInput::from_json(const nlohmann::json& j, const std::string& json_path) {
   if (!j.is_object()) {
-    throw ParseError(fmt::format("{}: expected an object with minuend, subtrahend, inputs, scales, mean and scale",
+    throw ParseError(fmt::format("{}: expected an object with kind, left, right, inputs, coefficients, mean and "
+                                 "scale",
                                  json_path));
   }
 
@@ -263,13 +382,25 @@ DerivedDifference DerivedDifference::from_json(const nlohmann::json& j, const st
     return *found;
   };
 
-  DerivedDifference derived;
-  derived.minuend = field("minuend", nlohmann::json::value_t::string).get<std::string>();
-  derived.subtrahend = field("subtrahend", nlohmann::json::value_t::string).get<std::string>();
-  derived.minuend_input = field("minuend_input", nlohmann::json::value_t::number_unsigned).get<std::size_t>();
-  derived.subtrahend_input = field("subtrahend_input", nlohmann::json::value_t::number_unsigned).get<std::size_t>();
-  derived.minuend_scale = field("minuend_scale", nlohmann::json::value_t::number_float).get<double>();
-  derived.subtrahend_scale = field("subtrahend_scale", nlohmann::json::value_t::number_float).get<double>();
+  DerivedInput derived;
+  const std::string kind = field("kind", nlohmann::json::value_t::string).get<std::string>();
+  if (kind == "difference") {
+    derived.kind = DerivedKind::Difference;
+  } else if (kind == "product") {
+    derived.kind = DerivedKind::Product;
+  } else if (kind == "ratio") {
+    derived.kind = DerivedKind::Ratio;
+  } else {
+    throw ParseError(fmt::format("{}.kind: \"{}\" is not a derived kind; expected \"difference\", \"product\" or "
+                                 "\"ratio\"",
+                                 json_path, kind));
+  }
+  derived.left = field("left", nlohmann::json::value_t::string).get<std::string>();
+  derived.right = field("right", nlohmann::json::value_t::string).get<std::string>();
+  derived.left_input = field("left_input", nlohmann::json::value_t::number_unsigned).get<std::size_t>();
+  derived.right_input = field("right_input", nlohmann::json::value_t::number_unsigned).get<std::size_t>();
+  derived.left_coefficient = field("left_coefficient", nlohmann::json::value_t::number_float).get<double>();
+  derived.right_coefficient = field("right_coefficient", nlohmann::json::value_t::number_float).get<double>();
   derived.mean = field("mean", nlohmann::json::value_t::number_float).get<double>();
   derived.scale = field("scale", nlohmann::json::value_t::number_float).get<double>();
 
@@ -284,18 +415,92 @@ DerivedDifference DerivedDifference::from_json(const nlohmann::json& j, const st
   return derived;
 }
 
-DerivedSearchResult search_derived_differences(const Preprocessor& preprocessor, const Matrix& encoded,
-                                               const std::vector<std::int64_t>& labels,
-                                               const DerivedSearchOptions& options) {
-  check_search_inputs(preprocessor, encoded, labels, options);
+void bind_derived(std::vector<DerivedInput>& derived, const Preprocessor& preprocessor, const Matrix& encoded) {
+  if (encoded.cols != preprocessor.encoded_width()) {
+    throw InvalidArgument(fmt::format("bind_derived: encoded has {} columns, the preprocessor writes {}; pass rows "
+                                      "encoded by that preprocessor",
+                                      encoded.cols, preprocessor.encoded_width()));
+  }
+  for (DerivedInput& d : derived) {
+    const FeatureTransform* left = find_numeric(preprocessor, d.left);
+    const FeatureTransform* right = find_numeric(preprocessor, d.right);
+    for (const auto& [feature, column] : {std::pair{left, &d.left}, std::pair{right, &d.right}}) {
+      if (feature == nullptr) {
+        throw InvalidArgument(fmt::format("bind_derived: '{}' reads '{}', which is not a numeric feature of the "
+                                          "preprocessor; fit it with that feature",
+                                          d.name(), *column));
+      }
+      if (needs_log_columns(d) && !feature->log_column) {
+        throw InvalidArgument(fmt::format("bind_derived: the {} '{}' reads the log column of '{}', which the "
+                                          "preprocessor lacks; fit it on with_log_columns(features, derived)",
+                                          to_string(d.kind), d.name(), *column));
+      }
+    }
 
-  // The screen's cost grows with rows x candidates, so it scores a stratified sample of at most max_rows
-  // rows. The kept differences are still standardized over every row.
-  const std::vector<std::size_t> screened = screened_rows(labels, options);
-  std::vector<std::int64_t> screened_labels;
-  for (std::size_t row : screened) screened_labels.push_back(labels[row]);
-  const std::vector<std::size_t> fold_of_row = stratified_folds(screened_labels, options.folds, options.seed);
+    // Undo each column's standardization, so that the sum is the raw difference or the log of the product
+    // or ratio, up to a constant.
+    if (d.kind == DerivedKind::Difference) {
+      d.left_input = left->offset;
+      d.right_input = right->offset;
+      d.left_coefficient = left->scale;
+      d.right_coefficient = -right->scale;
+    } else {
+      d.left_input = left->offset + 1;
+      d.right_input = right->offset + 1;
+      d.left_coefficient = left->log_scale;
+      d.right_coefficient = (d.kind == DerivedKind::Product ? 1.0 : -1.0) * right->log_scale;
+    }
 
+    double sum = 0;
+    for (std::size_t r = 0; r < encoded.rows; ++r) {
+      sum += d.left_coefficient * encoded(r, d.left_input) + d.right_coefficient * encoded(r, d.right_input);
+    }
+    d.mean = encoded.rows == 0 ? 0.0 : sum / static_cast<double>(encoded.rows);
+    double squares = 0;
+    for (std::size_t r = 0; r < encoded.rows; ++r) {
+      const double deviation =
+          d.left_coefficient * encoded(r, d.left_input) + d.right_coefficient * encoded(r, d.right_input) - d.mean;
+      squares += deviation * deviation;
+    }
+    const double deviation = encoded.rows == 0 ? 0.0 : std::sqrt(squares / static_cast<double>(encoded.rows));
+    d.scale = deviation > 0 ? deviation : 1.0;
+  }
+}
+
+std::vector<FeatureSpec> with_log_columns(std::vector<FeatureSpec> features, const std::vector<DerivedInput>& derived) {
+  for (const DerivedInput& d : derived) {
+    if (!needs_log_columns(d)) continue;
+    for (FeatureSpec& feature : features) {
+      if (feature.column == d.left || feature.column == d.right) feature.log_column = true;
+    }
+  }
+  return features;
+}
+
+namespace {
+
+// Rows that a screen scores: a stratified sample of at most max_rows rows, because the cost grows with rows x
+// candidates, with their labels and folds. Kept inputs are still standardized over every row.
+struct ScreenedRows {
+  std::vector<std::size_t> rows;
+  std::vector<std::int64_t> labels;
+  std::vector<std::size_t> fold_of_row;
+};
+
+ScreenedRows screen_rows(const std::vector<std::int64_t>& labels, const DerivedSearchOptions& options) {
+  ScreenedRows screened;
+  screened.rows = screened_rows(labels, options);
+  for (std::size_t row : screened.rows) screened.labels.push_back(labels[row]);
+  screened.fold_of_row = stratified_folds(screened.labels, options.folds, options.seed);
+  return screened;
+}
+
+// The differences screen: forward selection of differences by the additive model's cross-validated log-loss.
+DerivedSearchResult screen_differences(const Preprocessor& preprocessor, const Matrix& encoded,
+                                       const ScreenedRows& sample, const DerivedSearchOptions& options) {
+  const std::vector<std::size_t>& screened = sample.rows;
+  const std::vector<std::int64_t>& screened_labels = sample.labels;
+  const std::vector<std::size_t>& fold_of_row = sample.fold_of_row;
   std::vector<BinnedInput> inputs = base_inputs(preprocessor, encoded, screened, options.bins);
 
   std::vector<const FeatureTransform*> numeric;
@@ -303,18 +508,23 @@ DerivedSearchResult search_derived_differences(const Preprocessor& preprocessor,
     if (feature.type == FeatureType::Numeric) numeric.push_back(&feature);
   }
   struct Candidate {
-    DerivedDifference derived;
+    DerivedInput derived;
     BinnedInput binned;
   };
   std::vector<Candidate> candidates;
-  std::vector<double> values;
   for (std::size_t a = 0; a < numeric.size(); ++a) {
     for (std::size_t b = a + 1; b < numeric.size(); ++b) {
-      Candidate candidate{make_candidate(*numeric[a], *numeric[b], encoded, values), {}};
+      std::vector<DerivedInput> one(1);
+      one[0].left = numeric[a]->column;
+      one[0].right = numeric[b]->column;
+      bind_derived(one, preprocessor, encoded);
+      // The raw difference up to a constant; quantile bins do not depend on its standardization.
       std::vector<double> sampled;
-      for (std::size_t row : screened) sampled.push_back(values[row]);
-      candidate.binned = bin_by_quantiles(sampled, options.bins);
-      candidates.push_back(std::move(candidate));
+      for (std::size_t row : screened) {
+        sampled.push_back(one[0].left_coefficient * encoded(row, one[0].left_input) +
+                          one[0].right_coefficient * encoded(row, one[0].right_input));
+      }
+      candidates.push_back({one[0], bin_by_quantiles(sampled, options.bins)});
     }
   }
 
@@ -356,18 +566,204 @@ DerivedSearchResult search_derived_differences(const Preprocessor& preprocessor,
   return result;
 }
 
-Matrix append_derived(const Matrix& encoded, const std::vector<DerivedDifference>& derived) {
-  Matrix out(encoded.rows, encoded.cols + derived.size());
+// The products screen: boosted splits over raw features and every difference, product and ratio.
+DerivedSearchResult screen_with_splits(const Preprocessor& preprocessor, const Matrix& encoded,
+                                       const ScreenedRows& sample, const DerivedSearchOptions& options) {
+  const std::vector<std::size_t>& screened = sample.rows;
+  const std::vector<std::int64_t>& screened_labels = sample.labels;
+  const std::vector<std::size_t>& fold_of_row = sample.fold_of_row;
+
+  // The starting point: cross-validated logits of the additive model on every feature's bins.
+  std::vector<double> logits =
+      cross_validated_logits(base_inputs(preprocessor, encoded, screened, options.bins), screened_labels,
+                             fold_of_row, options);
+  const double base_total = total_log_loss(logits, screened_labels);
+
+  // The boosting's inputs: every numeric feature, then every candidate. A product or ratio needs values of at
+  // least 0 on all learning rows, because a log column is only fitted for such a feature.
+  std::vector<const FeatureTransform*> numeric;
+  for (const FeatureTransform& feature : preprocessor.features()) {
+    if (feature.type == FeatureType::Numeric) numeric.push_back(&feature);
+  }
+  std::vector<std::vector<double>> raw;
+  std::vector<bool> non_negative;
+  for (const FeatureTransform* feature : numeric) {
+    raw.push_back(raw_values(*feature, encoded, screened));
+    double smallest = std::numeric_limits<double>::infinity();
+    for (std::size_t r = 0; r < encoded.rows; ++r) {
+      smallest = std::min(smallest, feature->mean + feature->scale * encoded(r, feature->offset));
+    }
+    // Float encoding can turn a raw 0 into a tiny negative value.
+    non_negative.push_back(smallest >= -1e-4 * feature->scale);
+  }
+
+  std::vector<SplitInput> inputs;
+  for (const std::vector<double>& values : raw) inputs.push_back(make_split_input(values));
+  std::vector<DerivedInput> candidates;
+  for (std::size_t a = 0; a < numeric.size(); ++a) {
+    for (std::size_t b = a + 1; b < numeric.size(); ++b) {
+      for (DerivedKind kind : {DerivedKind::Difference, DerivedKind::Product, DerivedKind::Ratio}) {
+        if (kind != DerivedKind::Difference && !(non_negative[a] && non_negative[b])) continue;
+        DerivedInput candidate;
+        candidate.kind = kind;
+        candidate.left = numeric[a]->column;
+        candidate.right = numeric[b]->column;
+        inputs.push_back(make_split_input(candidate_values(kind, *numeric[a], raw[a], *numeric[b], raw[b])));
+        candidates.push_back(std::move(candidate));
+      }
+    }
+  }
+  const std::size_t first_candidate = numeric.size();
+
+  DerivedSearchResult result;
+  result.screened_rows = screened.size();
+  result.candidates = candidates.size();
+  result.base_loss = base_total / static_cast<double>(screened.size());
+
+  // Boosting: each round adds the one split, on any input, that cuts the log-loss most. A candidate's score is
+  // the log-loss that its own splits removed, as a fraction of the starting log-loss.
+  const std::size_t min_leaf = std::max<std::size_t>(10, screened.size() / 500);
+  std::vector<double> removed(candidates.size(), 0.0), first_gain(candidates.size(), 0.0);
+  std::vector<double> g(screened.size()), h(screened.size());
+  double current = base_total;
+  for (std::size_t round = 0; round < options.rounds; ++round) {
+    for (std::size_t r = 0; r < screened.size(); ++r) {
+      const double probability = 1.0 / (1.0 + std::exp(-logits[r]));
+      g[r] = probability - static_cast<double>(screened_labels[r]);
+      h[r] = std::max(probability * (1.0 - probability), 1e-12);
+    }
+
+    std::size_t best_input = inputs.size();
+    Stump best;
+    double best_score = 0;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      const Stump split = best_stump(inputs[i], g, h, options.l2, min_leaf);
+      double score = split.gain;
+      if (i >= first_candidate) {
+        const DerivedInput& candidate = candidates[i - first_candidate];
+        if (round == 0) {
+          first_gain[i - first_candidate] = split.gain / base_total;
+          result.first_step.emplace_back(candidate.name(), first_gain[i - first_candidate]);
+        }
+        score /= needs_log_columns(candidate) ? kDerivedHandicap * kDerivedHandicap : kDerivedHandicap;
+      }
+      if (score > best_score) {
+        best_score = score;
+        best = split;
+        best_input = i;
+      }
+    }
+    if (best_input == inputs.size()) break;
+
+    const SplitInput& chosen = inputs[best_input];
+    for (std::size_t r = 0; r < screened.size(); ++r) {
+      logits[r] += chosen.values[r] <= best.threshold ? best.left_step : best.right_step;
+    }
+    const double after = total_log_loss(logits, screened_labels);
+    if (best_input >= first_candidate) removed[best_input - first_candidate] += (current - after) / base_total;
+    current = after;
+  }
+  std::stable_sort(result.first_step.begin(), result.first_step.end(),
+                   [](const auto& x, const auto& y) { return x.second > y.second; });
+
+  // Keep the best-scoring candidates above the threshold. Among candidates that no round chose, the best
+  // first-round split ranks first.
+  std::vector<std::size_t> ranked(candidates.size());
+  for (std::size_t i = 0; i < ranked.size(); ++i) ranked[i] = i;
+  std::stable_sort(ranked.begin(), ranked.end(), [&](std::size_t x, std::size_t y) {
+    return removed[x] != removed[y] ? removed[x] > removed[y] : first_gain[x] > first_gain[y];
+  });
+  double kept_total = 0;
+  for (std::size_t i : ranked) {
+    if (removed[i] >= options.min_split_reduction && result.kept.size() < options.max_features) {
+      candidates[i].loss_reduction = removed[i];
+      result.kept.push_back(candidates[i]);
+      kept_total += removed[i];
+    } else if (result.best_rejected.empty()) {
+      result.best_rejected = candidates[i].name();
+      result.best_rejected_reduction = removed[i];
+    }
+  }
+  result.final_loss = result.base_loss * (1.0 - kept_total);
+
+  // Bind what the screened preprocessor can already compute. Products and ratios wait for log columns; until
+  // bind_derived() they have scale 0, which append_derived and fold_derived reject.
+  std::vector<DerivedInput> bindable;
+  for (DerivedInput& d : result.kept) {
+    if (can_bind(d, preprocessor)) {
+      bindable.push_back(d);
+    } else {
+      d.scale = 0;
+    }
+  }
+  bind_derived(bindable, preprocessor, encoded);
+  for (DerivedInput& d : result.kept) {
+    for (const DerivedInput& bound : bindable) {
+      if (bound.name() == d.name()) d = bound;
+    }
+  }
+  return result;
+}
+
+}  // namespace
+
+DerivedSearchResult screen_derived_inputs(const Preprocessor& preprocessor, const Matrix& encoded,
+                                          const std::vector<std::int64_t>& labels,
+                                          const DerivedSearchOptions& options) {
+  check_search_inputs(preprocessor, encoded, labels, options);
+  const ScreenedRows sample = screen_rows(labels, options);
+  return options.products ? screen_with_splits(preprocessor, encoded, sample, options)
+                          : screen_differences(preprocessor, encoded, sample, options);
+}
+
+std::vector<std::size_t> carrier_columns(const std::vector<DerivedInput>& derived) {
+  std::vector<std::size_t> carriers;
+  for (const DerivedInput& d : derived) {
+    if (!needs_log_columns(d)) continue;
+    carriers.push_back(d.left_input);
+    carriers.push_back(d.right_input);
+  }
+  std::sort(carriers.begin(), carriers.end());
+  carriers.erase(std::unique(carriers.begin(), carriers.end()), carriers.end());
+  return carriers;
+}
+
+namespace {
+
+// Rejects inputs that the screen kept but bind_derived has not bound (scale 0).
+void check_bound(const std::vector<DerivedInput>& derived, const char* caller) {
+  for (const DerivedInput& d : derived) {
+    if (!(d.scale > 0)) {
+      throw InvalidArgument(fmt::format("{}: the {} '{}' is not bound to encoded columns yet; fit the preprocessor "
+                                        "on with_log_columns(features, derived), then call bind_derived",
+                                        caller, to_string(d.kind), d.name()));
+    }
+  }
+}
+
+}  // namespace
+
+Matrix append_derived(const Matrix& encoded, const std::vector<DerivedInput>& derived) {
+  check_bound(derived, "append_derived");
+  const std::vector<std::size_t> carriers = carrier_columns(derived);
+  std::vector<std::size_t> kept_columns;
+  for (std::size_t c = 0; c < encoded.cols; ++c) {
+    if (!std::binary_search(carriers.begin(), carriers.end(), c)) kept_columns.push_back(c);
+  }
+
+  Matrix out(encoded.rows, kept_columns.size() + derived.size());
   for (std::size_t r = 0; r < encoded.rows; ++r) {
-    std::copy_n(encoded.row(r), encoded.cols, out.row(r));
+    const float* in = encoded.row(r);
+    float* row = out.row(r);
+    for (std::size_t k = 0; k < kept_columns.size(); ++k) row[k] = in[kept_columns[k]];
     for (std::size_t d = 0; d < derived.size(); ++d) {
-      out(r, encoded.cols + d) = static_cast<float>(derived[d].value(encoded.row(r)));
+      row[kept_columns.size() + d] = static_cast<float>(derived[d].value(in));
     }
   }
   return out;
 }
 
-Mlp fold_derived(const Mlp& network, const std::vector<DerivedDifference>& derived) {
+Mlp fold_derived(const Mlp& network, const std::vector<DerivedInput>& derived) {
   if (derived.empty()) return network;
   if (network.layers.empty() || network.inputs() < derived.size()) {
     throw InvalidArgument(fmt::format("fold_derived: the network takes {} inputs, fewer than the {} derived ones",
@@ -377,17 +773,24 @@ Mlp fold_derived(const Mlp& network, const std::vector<DerivedDifference>& deriv
   if (first.precision != LayerPrecision::F32) {
     throw InvalidArgument("fold_derived: the first layer is int8; fold the derived inputs before quantizing");
   }
-  const std::size_t base = first.inputs - derived.size();
-  for (const DerivedDifference& d : derived) {
-    if (d.minuend_input >= base || d.subtrahend_input >= base) {
+  check_bound(derived, "fold_derived");
+  const std::vector<std::size_t> carriers = carrier_columns(derived);
+  const std::size_t base = first.inputs - derived.size() + carriers.size();
+  for (const DerivedInput& d : derived) {
+    if (d.left_input >= base || d.right_input >= base) {
       throw InvalidArgument(fmt::format("fold_derived: '{}' reads encoded columns {} and {}, but the network has "
                                         "{} encoded inputs besides the derived ones",
-                                        d.name(), d.minuend_input, d.subtrahend_input, base));
+                                        d.name(), d.left_input, d.right_input, base));
     }
   }
+  // The trained network's columns: the encoded ones except the carriers, in order, then the derived ones.
+  std::vector<std::size_t> encoded_of_trained;
+  for (std::size_t c = 0; c < base; ++c) {
+    if (!std::binary_search(carriers.begin(), carriers.end(), c)) encoded_of_trained.push_back(c);
+  }
 
-  // Derived input d is (ms * x[m] - ss * x[s] - mean) / scale. Its weight column w therefore moves to the
-  // two encoded columns, as w * ms / scale and -w * ss / scale, and to the bias, as -w * mean / scale.
+  // Derived input d is (cl * x[l] + cr * x[r] - mean) / scale. Its weight column w therefore moves to the
+  // two encoded columns, as w * cl / scale and w * cr / scale, and to the bias, as -w * mean / scale.
   Mlp folded = network;
   DenseLayer& layer = folded.layers.front();
   layer.inputs = base;
@@ -395,12 +798,13 @@ Mlp fold_derived(const Mlp& network, const std::vector<DerivedDifference>& deriv
   for (std::size_t o = 0; o < first.outputs; ++o) {
     const float* row = first.weight.data() + o * first.inputs;
     double bias = first.bias[o];
-    std::vector<double> weights(row, row + base);
+    std::vector<double> weights(base, 0.0);
+    for (std::size_t k = 0; k < encoded_of_trained.size(); ++k) weights[encoded_of_trained[k]] = row[k];
     for (std::size_t k = 0; k < derived.size(); ++k) {
-      const DerivedDifference& d = derived[k];
-      const double w = row[base + k];
-      weights[d.minuend_input] += w * d.minuend_scale / d.scale;
-      weights[d.subtrahend_input] -= w * d.subtrahend_scale / d.scale;
+      const DerivedInput& d = derived[k];
+      const double w = row[encoded_of_trained.size() + k];
+      weights[d.left_input] += w * d.left_coefficient / d.scale;
+      weights[d.right_input] += w * d.right_coefficient / d.scale;
       bias -= w * d.mean / d.scale;
     }
     for (std::size_t i = 0; i < base; ++i) layer.weight[o * base + i] = static_cast<float>(weights[i]);

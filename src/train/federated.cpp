@@ -23,6 +23,12 @@ void check_same_columns(const nlohmann::json& reference, const nlohmann::json& o
                                       rank, other.size(), reference.size()));
   }
   for (std::size_t f = 0; f < reference.size(); ++f) {
+    // TODO: pool log columns' statistics like the numeric ones; until then a site cannot have them.
+    if (other[f].contains("log")) {
+      throw InvalidArgument(fmt::format("federated_preprocessor: feature {} ({}) of client rank {} has a log column, "
+                                        "which federated runs do not pool; set log_column false in its features",
+                                        f, other[f].at("column").dump(), rank));
+    }
     if (other[f].at("column") != reference[f].at("column") || other[f].at("type") != reference[f].at("type")) {
       throw InvalidArgument(fmt::format("federated_preprocessor: feature {} of client rank {} is {} ({}), but "
                                         "another client has {} ({}); give every client the same feature list",

@@ -141,10 +141,11 @@ Predictions out_of_fold_predictions(const ModelArtifact& base, const CrossFitRes
   return all;
 }
 
-// Screens differences of numeric features on the learning rows and records the kept ones, with the reason, in
-// the configuration. The test rows take no part.
+// Screens differences, products and ratios of numeric features on the learning rows and records the kept
+// ones, with the reason, in the configuration. The test rows take no part.
 void search_derived_inputs(ModelConfig& config, const Preprocessor& preprocessor, const TrainingData& learning) {
-  const DerivedSearchOptions search = DerivedSearchOptions().with_seed(config.seed);
+  const DerivedSearchOptions search =
+      DerivedSearchOptions().with_seed(config.seed).with_products(config.derived_products);
   std::size_t positives = 0;
   for (std::int64_t label : learning.labels) positives += label == 1 ? 1 : 0;
   const std::size_t smallest = std::min(positives, learning.labels.size() - positives);
@@ -159,31 +160,45 @@ void search_derived_inputs(ModelConfig& config, const Preprocessor& preprocessor
     return;
   }
 
-  const DerivedSearchResult found = search_derived_differences(preprocessor, learning.features, learning.labels, search);
+  const DerivedSearchResult found = screen_derived_inputs(preprocessor, learning.features, learning.labels, search);
   config.derived_features = found.kept;
   std::vector<std::string> kept;
-  for (const DerivedDifference& derived : found.kept) {
+  for (const DerivedInput& derived : found.kept) {
     kept.push_back(fmt::format("{} (log-loss cut {:.1f} %)", derived.name(), 100.0 * derived.loss_reduction));
   }
   const std::string best = found.best_rejected.empty()
                                ? ""
                                : fmt::format(". The best rejected one, {}, cut it by {:.1f} %", found.best_rejected,
                                              100.0 * found.best_rejected_reduction);
-  config.reasons["derived_features"] = Reason{
-      found.kept.empty()
-          ? fmt::format("None: no difference of the {} screened cut the cross-validated log-loss ({:.4f}) by 1.5 %{}",
-                        found.candidates, found.base_loss, best)
-          : fmt::format("Kept {} of {} screened differences: {}. The screen's cross-validated log-loss fell from "
-                        "{:.4f} to {:.4f}{}. They are extra inputs in training and are folded into the first layer "
-                        "of the exported network",
-                        found.kept.size(), found.candidates, fmt::join(kept, ", "), found.base_loss, found.final_loss,
-                        best),
-      "data.columns"};
+  std::string text;
+  if (!config.derived_products) {
+    text = found.kept.empty()
+               ? fmt::format("None: no difference of the {} screened cut the cross-validated log-loss ({:.4f}) by "
+                             "1.5 %{}",
+                             found.candidates, found.base_loss, best)
+               : fmt::format("Kept {} of {} screened differences: {}. The screen's cross-validated log-loss fell "
+                             "from {:.4f} to {:.4f}{}. They are extra inputs in training and are folded into the "
+                             "first layer of the exported network",
+                             found.kept.size(), found.candidates, fmt::join(kept, ", "), found.base_loss,
+                             found.final_loss, best);
+  } else {
+    text = found.kept.empty()
+               ? fmt::format("None: the splits of none of the {} screened differences, products and ratios "
+                             "removed {:.0f} % of the cross-validated log-loss ({:.4f}) of an additive model{}",
+                             found.candidates, 100.0 * search.min_split_reduction, found.base_loss, best)
+               : fmt::format("Kept {} of {} screened differences, products and ratios: {}. Their splits cut the "
+                             "cross-validated log-loss of an additive model from {:.4f} to {:.4f}{}. They are "
+                             "extra inputs in training and are folded into the first layer of the exported "
+                             "network, through log columns for a product or ratio",
+                             found.kept.size(), found.candidates, fmt::join(kept, ", "), found.base_loss,
+                             found.final_loss, best);
+  }
+  config.reasons["derived_features"] = Reason{text, "data.columns"};
   log(LogLevel::Info, found.kept.empty() ? std::string("derived inputs: none kept")
                                          : fmt::format("derived inputs: {}", fmt::join(kept, ", ")));
 }
 
-TrainingData with_derived(const TrainingData& data, const std::vector<DerivedDifference>& derived) {
+TrainingData with_derived(const TrainingData& data, const std::vector<DerivedInput>& derived) {
   TrainingData out = data;
   if (!derived.empty()) out.features = append_derived(data.features, derived);
   return out;
@@ -349,12 +364,12 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
     learning_rows.insert(learning_rows.end(), target.split.validation.begin(), target.split.validation.end());
     std::sort(learning_rows.begin(), learning_rows.end());
   }
-  const Preprocessor preprocessor = Preprocessor::fit(table, result.config.features, learning_rows);
-  const TrainingData train = training_data(table, preprocessor, target, learning_rows);
-  const TrainingData validation =
+  Preprocessor preprocessor = Preprocessor::fit(table, result.config.features, learning_rows);
+  TrainingData train = training_data(table, preprocessor, target, learning_rows);
+  TrainingData validation =
       cross_fit ? TrainingData{} : training_data(table, preprocessor, target, target.split.validation);
   // Encoding the test rows now reports a bad cell there before training, not after it.
-  const TrainingData test = training_data(table, preprocessor, target, target.split.test);
+  TrainingData test = training_data(table, preprocessor, target, target.split.test);
 
   // Derived inputs, screened on the learning rows. Data-parallel ranks would each need the same screen.
   if (options.distributed && result.config.derived_search) {
@@ -364,7 +379,19 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
     result.config.reasons["derived_features"] = Reason{"None, because the screen is off", "options.distributed"};
   }
   if (result.config.derived_search) search_derived_inputs(result.config, preprocessor, train);
-  const std::vector<DerivedDifference>& derived = result.config.derived_features;
+  std::vector<DerivedInput>& derived = result.config.derived_features;
+  const bool reads_logs = std::any_of(derived.begin(), derived.end(),
+                                      [](const DerivedInput& d) { return d.kind != DerivedKind::Difference; });
+  if (reads_logs) {
+    // A kept product or ratio reads the log columns of its two features: refit with them and encode again.
+    // Every kept input is bound again, because the log columns move the encoded columns after them.
+    result.config.features = with_log_columns(result.config.features, derived);
+    preprocessor = Preprocessor::fit(table, result.config.features, learning_rows);
+    train = training_data(table, preprocessor, target, learning_rows);
+    if (!cross_fit) validation = training_data(table, preprocessor, target, target.split.validation);
+    test = training_data(table, preprocessor, target, target.split.test);
+    bind_derived(derived, preprocessor, train.features);
+  }
 
   // Train.
   const detail::FolderState output_dir_before_run = detail::output_folder_state(options.output_dir);

@@ -249,11 +249,11 @@ std::vector<RequirementField> build_requirement_fields() {
                 "weighted_f1 or log_loss for multiclass_classification; mae, rmse or r2 for regression. "
                 "Default: f1, macro_f1 or rmse, by task."));
 
-  fields.push_back(RequirementField("derived_features", K::String).defaults_to("auto").one_of({"auto", "off"})
+  fields.push_back(RequirementField("derived_features", K::String).defaults_to("auto").one_of({"auto", "products", "off"})
       .describe("auto: before training, screen the difference of every pair of numeric features and add those "
                 "that a cross-validated additive model finds informative as extra inputs (binary "
-                "classification only); the exported model still takes the listed features alone. off: no "
-                "derived inputs."));
+                "classification only); the exported model still takes the listed features alone. products: "
+                "screen products and ratios too, with boosted splits. off: no derived inputs."));
 
   fields.push_back(RequirementField("split", K::Object).defaults_to(nlohmann::json::object())
       .describe("Fractions of the rows in the train, validation and test splits. They must sum to 1."));
@@ -822,7 +822,9 @@ Requirements read_requirements(const json& document) {
   requirements.pii_handling =
       get_resolved<std::string>(document, "pii_handling") == "hash" ? PiiHandling::Hash : PiiHandling::Drop;
   requirements.objective = require_parsed(document_objective(document), "objective");
-  requirements.search_derived_features = get_resolved<std::string>(document, "derived_features") == "auto";
+  const std::string derived = get_resolved<std::string>(document, "derived_features");
+  requirements.search_derived_features = derived != "off";
+  requirements.derive_products = derived == "products";
 
   requirements.constraints = read_constraints(document);
   requirements.split.train = get_resolved<double>(document, "split.train");
@@ -989,7 +991,7 @@ nlohmann::json Requirements::to_json() const {
       {"pii", pii},
       {"pii_handling", lepton::to_string(pii_handling)},
       {"objective", lepton::to_string(objective)},
-      {"derived_features", search_derived_features ? "auto" : "off"},
+      {"derived_features", !search_derived_features ? "off" : derive_products ? "products" : "auto"},
       {"split", {{"train", split.train}, {"validation", split.validation}, {"test", split.test}}},
       {"constraints",
        {{"max_latency_us", optional_json(constraints.max_latency_us)},

@@ -600,16 +600,28 @@ TEST_CASE("the derived-input screen is off where it cannot run or is not wanted"
 
 TEST_CASE("derived inputs survive the config JSON, and a bad one names its path", "[configurator][derived][json]") {
   lepton::ModelConfig config = lepton::configure(binary_requirements(), binary_profile(10000, 339));
-  lepton::DerivedDifference derived;
-  derived.minuend = "x1";
-  derived.subtrahend = "x2";
-  derived.minuend_input = 3;
-  derived.subtrahend_input = 4;
+  lepton::DerivedInput derived;
+  derived.kind = lepton::DerivedKind::Product;
+  derived.left = "x1";
+  derived.right = "x2";
+  derived.left_input = 3;
+  derived.right_input = 4;
   derived.scale = 2.0;
   config.derived_features = {derived};
+  config.derived_products = true;
+  REQUIRE(config.features.size() >= 2);
+  config.features[1].log_column = true;
 
   json j = config.to_json();
   CHECK(lepton::ModelConfig::from_json(j).to_json() == j);
+  CHECK(lepton::ModelConfig::from_json(j).features[1].log_column);
+  CHECK_FALSE(lepton::ModelConfig::from_json(j).features[0].log_column);
+  CHECK(lepton::ModelConfig::from_json(j).derived_features.at(0).kind == lepton::DerivedKind::Product);
+  CHECK(lepton::ModelConfig::from_json(j).derived_products);
+
+  json bad = j;
+  bad["features"][1]["log_column"] = "yes";
+  CHECK_THROWS_WITH(lepton::ModelConfig::from_json(bad), Contains("$.features[1].log_column"));
 
   j["derived_features"][0]["scale"] = -1.0;
   CHECK_THROWS_WITH(lepton::ModelConfig::from_json(j), Contains("$.derived_features[0].scale"));
@@ -617,8 +629,10 @@ TEST_CASE("derived inputs survive the config JSON, and a bad one names its path"
   // Configurations written before the screen existed have neither key.
   json old = config.to_json();
   old.erase("derived_search");
+  old.erase("derived_products");
   old.erase("derived_features");
   CHECK_FALSE(lepton::ModelConfig::from_json(old).derived_search);
+  CHECK_FALSE(lepton::ModelConfig::from_json(old).derived_products);
 }
 
 // ---- JSON form

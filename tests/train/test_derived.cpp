@@ -1,4 +1,4 @@
-// The derived-input screen (search_derived_differences), append_derived and fold_derived.
+// The derived-input screen (screen_derived_inputs), bind_derived, append_derived and fold_derived.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -26,15 +26,18 @@ std::vector<std::size_t> all_rows(std::size_t count) {
   return rows;
 }
 
-// Two correlated "temperatures" around 300 and 310, a load, and a label that fires where the temperature
-// difference is small: the rule is on the difference, which neither column shows alone. With
-// `rule_on_difference` false the label is independent of every column.
+// Two correlated "temperatures" around 300 and 310 and a load, with a label that fires on one rule:
+// - Rule::Difference: the temperature difference is small, which neither column shows alone;
+// - Rule::Product: air times load is large, as a power limit would be;
+// - Rule::None: the label is independent of every column.
+enum class Rule { None, Difference, Product };
+
 struct Synthetic {
   lepton::Table table;
   std::vector<std::int64_t> labels;
 };
 
-Synthetic synthetic(std::size_t rows, bool rule_on_difference, std::uint64_t seed) {
+Synthetic synthetic(std::size_t rows, Rule rule, std::uint64_t seed) {
   std::mt19937_64 engine(seed);
   std::normal_distribution<double> normal(0.0, 1.0);
   std::bernoulli_distribution coin(0.05);
@@ -43,11 +46,12 @@ Synthetic synthetic(std::size_t rows, bool rule_on_difference, std::uint64_t see
   for (std::size_t r = 0; r < rows; ++r) {
     const double a = 300.0 + 2.0 * normal(engine);
     const double p = a + 10.0 + 1.0 * normal(engine);
-    const double l = 40.0 + 10.0 * normal(engine);
+    // The load stays positive, so products and ratios of every pair are screened.
+    const double l = std::max(1.0, 40.0 + 10.0 * normal(engine));
     air.push_back(std::to_string(a));
     process.push_back(std::to_string(p));
     load.push_back(std::to_string(l));
-    const bool failed = rule_on_difference ? p - a < 8.6 : coin(engine);
+    const bool failed = rule == Rule::Difference ? p - a < 8.6 : rule == Rule::Product ? a * l > 16500 : coin(engine);
     data.labels.push_back(failed ? 1 : 0);
   }
   data.table = lepton::Table({"air", "process", "load"}, {air, process, load}, "synthetic");
@@ -63,45 +67,155 @@ lepton::Preprocessor numeric_preprocessor(const lepton::Table& table) {
 }  // namespace
 
 TEST_CASE("the screen keeps a difference that a rule compares", "[derived]") {
-  const Synthetic data = synthetic(3000, true, 7);
+  const Synthetic data = synthetic(3000, Rule::Difference, 7);
   const lepton::Preprocessor preprocessor = numeric_preprocessor(data.table);
   const lepton::Matrix encoded = preprocessor.transform(data.table);
 
   const lepton::DerivedSearchResult found =
-      lepton::search_derived_differences(preprocessor, encoded, data.labels, lepton::DerivedSearchOptions().with_seed(1));
+      lepton::screen_derived_inputs(preprocessor, encoded, data.labels, lepton::DerivedSearchOptions().with_seed(1));
 
   CHECK(found.candidates == 3);
   REQUIRE(found.kept.size() >= 1);
   CHECK(found.kept.front().name() == "air - process");
+  CHECK(found.kept.front().kind == lepton::DerivedKind::Difference);
   CHECK(found.kept.front().loss_reduction >= 0.015);
   CHECK(found.final_loss < found.base_loss);
   REQUIRE(found.first_step.size() == 3);
   CHECK(found.first_step.front().first == "air - process");
+
+  // The products screen finds it too, among three pairs each as a difference, a product and a ratio.
+  const lepton::DerivedSearchResult with_products = lepton::screen_derived_inputs(
+      preprocessor, encoded, data.labels, lepton::DerivedSearchOptions().with_seed(1).with_products(true));
+  CHECK(with_products.candidates == 9);
+  REQUIRE_FALSE(with_products.kept.empty());
+  CHECK(with_products.kept.front().name() == "air - process");
+  CHECK(with_products.kept.front().loss_reduction >= 0.04);
+  CHECK(with_products.first_step.size() == 9);
+
+  // A difference is bound at once: it reads the two features' standardized columns.
+  CHECK(found.kept.front().left_input == 0);
+  CHECK(found.kept.front().right_input == 1);
+  CHECK(found.kept.front().left_coefficient == preprocessor.features()[0].scale);
+  CHECK(found.kept.front().right_coefficient == -preprocessor.features()[1].scale);
+}
+
+TEST_CASE("the screen keeps a product that a rule compares, bound once log columns exist", "[derived]") {
+  const Synthetic data = synthetic(3000, Rule::Product, 21);
+  const lepton::Preprocessor preprocessor = numeric_preprocessor(data.table);
+  const lepton::Matrix encoded = preprocessor.transform(data.table);
+
+  lepton::DerivedSearchResult found = lepton::screen_derived_inputs(
+      preprocessor, encoded, data.labels, lepton::DerivedSearchOptions().with_seed(1).with_products(true));
+
+  REQUIRE_FALSE(found.kept.empty());
+  CHECK(found.kept.front().name() == "air * load");
+  CHECK(found.kept.front().kind == lepton::DerivedKind::Product);
+  CHECK(found.kept.front().loss_reduction >= 0.04);
+
+  // The product reads log columns that this preprocessor lacks: binding it here, or using it unbound, names
+  // the fix.
+  CHECK_THROWS_WITH(lepton::bind_derived(found.kept, preprocessor, encoded),
+                    Contains("reads the log column of 'air'") && Contains("with_log_columns"));
+  CHECK_THROWS_WITH(lepton::append_derived(encoded, found.kept), Contains("not bound") && Contains("bind_derived"));
+
+  std::vector<lepton::FeatureSpec> features;
+  for (const std::string& name : data.table.column_names()) features.push_back({name, lepton::FeatureType::Numeric});
+  features = lepton::with_log_columns(features, found.kept);
+  CHECK(features[0].log_column);
+  CHECK(features[2].log_column == (found.kept.front().right == "load"));
+  const lepton::Preprocessor logged = lepton::Preprocessor::fit(data.table, features, all_rows(data.table.rows()));
+  const lepton::Matrix wide = logged.transform(data.table);
+  lepton::bind_derived(found.kept, logged, wide);
+
+  // The bound input is log(air) + log(load) up to the shifts, standardized over the rows.
+  const lepton::DerivedInput& product = found.kept.front();
+  CHECK(product.left_input == 1);
+  CHECK(product.right_input == logged.features()[2].offset + 1);
+  double sum = 0, squares = 0;
+  std::vector<double> raw;
+  for (std::size_t r = 0; r < data.table.rows(); ++r) {
+    raw.push_back(std::log(std::stod(data.table.cell(r, 0)) + logged.features()[0].log_shift) +
+                  std::log(std::stod(data.table.cell(r, 2)) + logged.features()[2].log_shift));
+    sum += raw.back();
+  }
+  const double mean = sum / static_cast<double>(raw.size());
+  for (double value : raw) squares += (value - mean) * (value - mean);
+  const double deviation = std::sqrt(squares / static_cast<double>(raw.size()));
+  for (std::size_t r = 0; r < 5; ++r) {
+    CHECK(product.value(wide.row(r)) == Approx((raw[r] - mean) / deviation).margin(1e-4));
+  }
+
+  // The network does not take the log columns that carry the product: they exist to fold it.
+  CHECK(lepton::carrier_columns(found.kept).size() == 2);
+  const lepton::Matrix training = lepton::append_derived(wide, found.kept);
+  CHECK(training.cols == wide.cols - 2 + found.kept.size());
+  CHECK(training(3, 0) == wide(3, 0));
+  CHECK(training(3, 1) == wide(3, logged.features()[1].offset));  // process, after air's log column is dropped
+}
+
+TEST_CASE("fold_derived folds a product through its log columns", "[derived]") {
+  // Encoded columns: a, log(a), b, log(b), c. The product reads columns 1 and 3, so the trained network takes
+  // a, b, c and the product.
+  lepton::DerivedInput product;
+  product.kind = lepton::DerivedKind::Product;
+  product.left_input = 1;
+  product.right_input = 3;
+  product.left_coefficient = 0.8;
+  product.right_coefficient = 1.3;
+  product.mean = 0.1;
+  product.scale = 1.4;
+  lepton::DerivedInput difference;
+  difference.left_input = 0;
+  difference.right_input = 4;
+  difference.left_coefficient = 2.0;
+  difference.right_coefficient = -0.5;
+  difference.scale = 0.7;
+  const std::vector<lepton::DerivedInput> derived{product, difference};
+  const lepton::Mlp trained = lepton::test_support::random_f32_mlp({5, 12, 1}, 31);
+  const lepton::DoubleMatrix rows = lepton::test_support::random_rows(40, 5, 32);
+  lepton::Matrix encoded(rows.rows, rows.cols);
+  for (std::size_t i = 0; i < rows.data.size(); ++i) encoded.data[i] = static_cast<float>(rows.data[i]);
+
+  const lepton::Mlp folded = lepton::fold_derived(trained, derived);
+
+  REQUIRE(folded.inputs() == 5);
+  const auto with_derived = lepton::ExplainModel::from_mlp(trained, lepton::OutputLink::Identity)
+                                .evaluate(lepton::DoubleMatrix::from(lepton::append_derived(encoded, derived)));
+  const auto without = lepton::ExplainModel::from_mlp(folded, lepton::OutputLink::Identity)
+                           .evaluate(lepton::DoubleMatrix::from(encoded));
+  REQUIRE(with_derived.data.size() == without.data.size());
+  for (std::size_t i = 0; i < without.data.size(); ++i) CHECK(without.data[i] == Approx(with_derived.data[i]).margin(1e-4));
 }
 
 TEST_CASE("the screen keeps nothing when the label ignores the columns", "[derived]") {
-  const Synthetic data = synthetic(3000, false, 8);
+  const Synthetic data = synthetic(3000, Rule::None, 8);
   const lepton::Preprocessor preprocessor = numeric_preprocessor(data.table);
   const lepton::Matrix encoded = preprocessor.transform(data.table);
 
   const lepton::DerivedSearchResult found =
-      lepton::search_derived_differences(preprocessor, encoded, data.labels, lepton::DerivedSearchOptions().with_seed(1));
+      lepton::screen_derived_inputs(preprocessor, encoded, data.labels, lepton::DerivedSearchOptions().with_seed(1));
 
   CHECK(found.kept.empty());
   CHECK(found.final_loss == found.base_loss);
   REQUIRE_FALSE(found.first_step.empty());
   CHECK(found.first_step.front().second < 0.015);
   CHECK(found.best_rejected == found.first_step.front().first);
+
+  const lepton::DerivedSearchResult with_products = lepton::screen_derived_inputs(
+      preprocessor, encoded, data.labels, lepton::DerivedSearchOptions().with_seed(1).with_products(true));
+  CHECK(with_products.kept.empty());
+  CHECK(with_products.final_loss == with_products.base_loss);
+  CHECK(with_products.best_rejected_reduction < 0.04);
 }
 
 TEST_CASE("the screen samples rows above max_rows", "[derived]") {
-  const Synthetic data = synthetic(3000, true, 15);
+  const Synthetic data = synthetic(3000, Rule::Difference, 15);
   const lepton::Preprocessor preprocessor = numeric_preprocessor(data.table);
   const lepton::Matrix encoded = preprocessor.transform(data.table);
 
   const lepton::DerivedSearchResult full =
-      lepton::search_derived_differences(preprocessor, encoded, data.labels, lepton::DerivedSearchOptions().with_seed(1));
-  const lepton::DerivedSearchResult sampled = lepton::search_derived_differences(
+      lepton::screen_derived_inputs(preprocessor, encoded, data.labels, lepton::DerivedSearchOptions().with_seed(1));
+  const lepton::DerivedSearchResult sampled = lepton::screen_derived_inputs(
       preprocessor, encoded, data.labels, lepton::DerivedSearchOptions().with_seed(1).with_max_rows(1000));
 
   CHECK(full.screened_rows == 3000);
@@ -113,28 +227,34 @@ TEST_CASE("the screen samples rows above max_rows", "[derived]") {
   CHECK(sampled.kept.front().scale == full.kept.front().scale);
   CHECK(sampled.kept.front().mean == full.kept.front().mean);
 
-  CHECK_THROWS_WITH(lepton::search_derived_differences(preprocessor, encoded, data.labels,
+  CHECK_THROWS_WITH(lepton::screen_derived_inputs(preprocessor, encoded, data.labels,
                                                        lepton::DerivedSearchOptions().with_max_rows(3)),
                     Contains("max_rows 3 is below folds 5"));
 }
 
 TEST_CASE("the screen is deterministic for a seed", "[derived]") {
-  const Synthetic data = synthetic(1500, true, 9);
+  const Synthetic data = synthetic(1500, Rule::Difference, 9);
   const lepton::Preprocessor preprocessor = numeric_preprocessor(data.table);
   const lepton::Matrix encoded = preprocessor.transform(data.table);
-  const auto options = lepton::DerivedSearchOptions().with_seed(3);
+  for (bool products : {false, true}) {
+    INFO("products " << products);
+    const auto options = lepton::DerivedSearchOptions().with_seed(3).with_products(products);
 
-  const lepton::DerivedSearchResult first = lepton::search_derived_differences(preprocessor, encoded, data.labels, options);
-  const lepton::DerivedSearchResult second = lepton::search_derived_differences(preprocessor, encoded, data.labels, options);
+    const lepton::DerivedSearchResult first =
+        lepton::screen_derived_inputs(preprocessor, encoded, data.labels, options);
+    const lepton::DerivedSearchResult second =
+        lepton::screen_derived_inputs(preprocessor, encoded, data.labels, options);
 
-  CHECK(first.base_loss == second.base_loss);
-  REQUIRE(first.first_step.size() == second.first_step.size());
-  for (std::size_t i = 0; i < first.first_step.size(); ++i) CHECK(first.first_step[i] == second.first_step[i]);
+    CHECK(first.base_loss == second.base_loss);
+    CHECK(first.final_loss == second.final_loss);
+    REQUIRE(first.first_step.size() == second.first_step.size());
+    for (std::size_t i = 0; i < first.first_step.size(); ++i) CHECK(first.first_step[i] == second.first_step[i]);
+  }
 }
 
 // Real data: of the ten differences of AI4I's numeric columns, only the temperature difference (which the
-// heat dissipation failure rule compares with 8.6 K) passes the screen. Measured on all 10,000 rows.
-TEST_CASE("on AI4I the screen keeps the temperature difference alone", "[derived][ai4i]") {
+// heat dissipation failure rule compares with 8.6 K) passes the differences screen. Measured on all 10,000 rows.
+TEST_CASE("on AI4I the differences screen keeps the temperature difference alone", "[derived][ai4i]") {
   const lepton::Table table = lepton::read_csv(kData);
   std::vector<lepton::FeatureSpec> features{{"Type", lepton::FeatureType::Categorical}};
   for (const char* name : {"Air temperature [K]", "Process temperature [K]", "Rotational speed [rpm]", "Torque [Nm]",
@@ -148,7 +268,7 @@ TEST_CASE("on AI4I the screen keeps the temperature difference alone", "[derived
   const std::vector<std::int64_t> labels = target.encode_labels(table, all_rows(table.rows()));
 
   const lepton::DerivedSearchResult found =
-      lepton::search_derived_differences(preprocessor, encoded, labels, lepton::DerivedSearchOptions().with_seed(42));
+      lepton::screen_derived_inputs(preprocessor, encoded, labels, lepton::DerivedSearchOptions().with_seed(42));
 
   CHECK(found.candidates == 10);
   REQUIRE(found.kept.size() == 1);
@@ -165,17 +285,60 @@ TEST_CASE("on AI4I the screen keeps the temperature difference alone", "[derived
   CHECK(found.kept.front().mean == Approx(0.0).margin(1e-6));
 }
 
+// Real data: of the 30 differences, products and ratios of AI4I's numeric columns, the products screen keeps
+// the three quantities that the data's failure rules compare with thresholds: power (torque x speed, power
+// failure below 3500 W or above 9000 W), torque x tool wear (overstrain failure above 11,000 to 13,000 Nm min)
+// and the two temperatures' ratio, which near 300 K ranks rows almost as their difference does (heat
+// dissipation failure below 8.6 K). Measured on all 10,000 rows.
+TEST_CASE("on AI4I the products screen keeps the failure rules' three quantities", "[derived][ai4i]") {
+  const lepton::Table table = lepton::read_csv(kData);
+  std::vector<lepton::FeatureSpec> features{{"Type", lepton::FeatureType::Categorical}};
+  for (const char* name : {"Air temperature [K]", "Process temperature [K]", "Rotational speed [rpm]", "Torque [Nm]",
+                           "Tool wear [min]"}) {
+    features.push_back({name, lepton::FeatureType::Numeric});
+  }
+  const lepton::Preprocessor preprocessor = lepton::Preprocessor::fit(table, features, all_rows(table.rows()));
+  const lepton::Matrix encoded = preprocessor.transform(table);
+  const lepton::TargetEncoding target =
+      lepton::TargetEncoding::fit(table, "Machine failure", lepton::Task::BinaryClassification, all_rows(table.rows()));
+  const std::vector<std::int64_t> labels = target.encode_labels(table, all_rows(table.rows()));
+
+  const lepton::DerivedSearchResult found =
+      lepton::screen_derived_inputs(preprocessor, encoded, labels, lepton::DerivedSearchOptions().with_seed(42).with_products(true));
+
+  // Every column is non-negative, so each of the 10 pairs gives a difference, a product and a ratio.
+  CHECK(found.candidates == 30);
+  REQUIRE(found.kept.size() == 3);
+  CHECK(found.kept[0].name() == "Rotational speed [rpm] * Torque [Nm]");
+  CHECK(found.kept[1].name() == "Torque [Nm] * Tool wear [min]");
+  CHECK(found.kept[2].name() == "Air temperature [K] / Process temperature [K]");
+  for (const lepton::DerivedInput& kept : found.kept) {
+    INFO(kept.name());
+    CHECK(kept.loss_reduction >= 0.04);
+    // Products and ratios wait for log columns: unbound, they have scale 0.
+    CHECK(kept.scale == 0.0);
+  }
+  REQUIRE(found.first_step.size() == 30);
+  CHECK(found.first_step.front().first == "Rotational speed [rpm] * Torque [Nm]");
+  CHECK_FALSE(found.best_rejected.empty());
+  INFO("kept " << found.kept[0].loss_reduction << " " << found.kept[1].loss_reduction << " "
+               << found.kept[2].loss_reduction << "; best rejected " << found.best_rejected << " "
+               << found.best_rejected_reduction);
+  CHECK(found.best_rejected_reduction < 0.04);
+  CHECK(found.final_loss < 0.7 * found.base_loss);
+}
+
 TEST_CASE("append_derived adds the standardized raw difference", "[derived]") {
-  const Synthetic data = synthetic(200, true, 10);
+  const Synthetic data = synthetic(200, Rule::Difference, 10);
   const lepton::Preprocessor preprocessor = numeric_preprocessor(data.table);
   const lepton::Matrix encoded = preprocessor.transform(data.table);
-  lepton::DerivedDifference derived;
-  derived.minuend = "process";
-  derived.subtrahend = "air";
-  derived.minuend_input = 1;
-  derived.subtrahend_input = 0;
-  derived.minuend_scale = preprocessor.features()[1].scale;
-  derived.subtrahend_scale = preprocessor.features()[0].scale;
+  lepton::DerivedInput derived;
+  derived.left = "process";
+  derived.right = "air";
+  derived.left_input = 1;
+  derived.right_input = 0;
+  derived.left_coefficient = preprocessor.features()[1].scale;
+  derived.right_coefficient = -preprocessor.features()[0].scale;
   derived.mean = 0.0;  // so the derived input is the difference of the centred raw values, halved
   derived.scale = 2.0;
 
@@ -194,15 +357,15 @@ TEST_CASE("append_derived adds the standardized raw difference", "[derived]") {
 
 TEST_CASE("fold_derived computes the same function on the encoded columns", "[derived]") {
   const lepton::Mlp trained = lepton::test_support::random_f32_mlp({5, 16, 8, 1}, 11);
-  std::vector<lepton::DerivedDifference> derived(2);
-  derived[0].minuend_input = 0;
-  derived[0].subtrahend_input = 2;
-  derived[0].minuend_scale = 2.0;
-  derived[0].subtrahend_scale = 0.5;
+  std::vector<lepton::DerivedInput> derived(2);
+  derived[0].left_input = 0;
+  derived[0].right_input = 2;
+  derived[0].left_coefficient = 2.0;
+  derived[0].right_coefficient = -0.5;
   derived[0].mean = 0.3;
   derived[0].scale = 1.7;
-  derived[1].minuend_input = 1;
-  derived[1].subtrahend_input = 0;
+  derived[1].left_input = 1;
+  derived[1].right_input = 0;
   derived[1].mean = -0.2;
   derived[1].scale = 0.9;
   const lepton::DoubleMatrix rows = lepton::test_support::random_rows(50, 3, 12);
@@ -223,63 +386,69 @@ TEST_CASE("fold_derived computes the same function on the encoded columns", "[de
 
 TEST_CASE("fold_derived rejects networks that do not fit the derived inputs", "[derived]") {
   const lepton::Mlp network = lepton::test_support::random_f32_mlp({3, 4, 1}, 13);
-  lepton::DerivedDifference derived;
-  derived.minuend_input = 0;
-  derived.subtrahend_input = 5;
+  lepton::DerivedInput derived;
+  derived.left_input = 0;
+  derived.right_input = 5;
 
   CHECK(lepton::fold_derived(network, {}).inputs() == 3);
   CHECK_THROWS_WITH(lepton::fold_derived(network, {derived}), Contains("reads encoded columns 0 and 5"));
-  CHECK_THROWS_AS(lepton::fold_derived(network, std::vector<lepton::DerivedDifference>(4, derived)),
+  CHECK_THROWS_AS(lepton::fold_derived(network, std::vector<lepton::DerivedInput>(4, derived)),
                   lepton::InvalidArgument);
   lepton::Mlp int8 = network;
   int8.layers[0].precision = lepton::LayerPrecision::Int8;
-  derived.subtrahend_input = 1;
+  derived.right_input = 1;
   CHECK_THROWS_WITH(lepton::fold_derived(int8, {derived}), Contains("int8"));
 }
 
 TEST_CASE("the screen rejects bad labels and mismatched inputs", "[derived]") {
-  const Synthetic data = synthetic(100, true, 14);
+  const Synthetic data = synthetic(100, Rule::Difference, 14);
   const lepton::Preprocessor preprocessor = numeric_preprocessor(data.table);
   const lepton::Matrix encoded = preprocessor.transform(data.table);
   std::vector<std::int64_t> labels = data.labels;
   labels[7] = 2;
 
-  CHECK_THROWS_WITH(lepton::search_derived_differences(preprocessor, encoded, labels), Contains("labels[7] is 2"));
+  CHECK_THROWS_WITH(lepton::screen_derived_inputs(preprocessor, encoded, labels), Contains("labels[7] is 2"));
   labels.pop_back();
-  CHECK_THROWS_WITH(lepton::search_derived_differences(preprocessor, encoded, labels), Contains("99 labels for 100 rows"));
+  CHECK_THROWS_WITH(lepton::screen_derived_inputs(preprocessor, encoded, labels), Contains("99 labels for 100 rows"));
   const lepton::Matrix narrow(100, 2);
-  CHECK_THROWS_WITH(lepton::search_derived_differences(preprocessor, narrow, data.labels), Contains("encoded has 2 columns"));
+  CHECK_THROWS_WITH(lepton::screen_derived_inputs(preprocessor, narrow, data.labels), Contains("encoded has 2 columns"));
 }
 
 TEST_CASE("derived input JSON round trip", "[derived]") {
-  lepton::DerivedDifference derived;
-  derived.minuend = "Air temperature [K]";
-  derived.subtrahend = "Process temperature [K]";
-  derived.minuend_input = 3;
-  derived.subtrahend_input = 4;
-  derived.minuend_scale = 2.0;
-  derived.subtrahend_scale = 1.5;
+  lepton::DerivedInput derived;
+  derived.kind = lepton::DerivedKind::Ratio;
+  derived.left = "Torque [Nm]";
+  derived.right = "Tool wear [min]";
+  derived.left_input = 3;
+  derived.right_input = 4;
+  derived.left_coefficient = 2.0;
+  derived.right_coefficient = -1.5;
   derived.mean = -7.5;
   derived.scale = 1.25;
   derived.loss_reduction = 0.03;
 
-  const lepton::DerivedDifference back = lepton::DerivedDifference::from_json(derived.to_json(), "$");
+  const lepton::DerivedInput back = lepton::DerivedInput::from_json(derived.to_json(), "$");
 
-  CHECK(back.name() == derived.name());
-  CHECK(back.minuend_input == 3);
-  CHECK(back.subtrahend_input == 4);
-  CHECK(back.minuend_scale == 2.0);
-  CHECK(back.subtrahend_scale == 1.5);
+  CHECK(back.name() == "Torque [Nm] / Tool wear [min]");
+  CHECK(back.kind == lepton::DerivedKind::Ratio);
+  CHECK(back.left_input == 3);
+  CHECK(back.right_input == 4);
+  CHECK(back.left_coefficient == 2.0);
+  CHECK(back.right_coefficient == -1.5);
   CHECK(back.mean == -7.5);
   CHECK(back.scale == 1.25);
   CHECK(back.loss_reduction == 0.03);
 
   nlohmann::json bad = derived.to_json();
   bad["scale"] = 0.0;
-  CHECK_THROWS_WITH(lepton::DerivedDifference::from_json(bad, "$.derived_features[0]"),
+  CHECK_THROWS_WITH(lepton::DerivedInput::from_json(bad, "$.derived_features[0]"),
                     Contains("$.derived_features[0].scale"));
   bad = derived.to_json();
-  bad.erase("minuend_input");
-  CHECK_THROWS_WITH(lepton::DerivedDifference::from_json(bad, "$.derived_features[0]"),
-                    Contains("$.derived_features[0].minuend_input: missing"));
+  bad.erase("left_input");
+  CHECK_THROWS_WITH(lepton::DerivedInput::from_json(bad, "$.derived_features[0]"),
+                    Contains("$.derived_features[0].left_input: missing"));
+  bad = derived.to_json();
+  bad["kind"] = "sum";
+  CHECK_THROWS_WITH(lepton::DerivedInput::from_json(bad, "$.derived_features[0]"),
+                    Contains("$.derived_features[0].kind: \"sum\" is not a derived kind"));
 }

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "lepton/error.hpp"
+#include "lepton/explain.hpp"
 #include "lepton/io.hpp"
 #include "lepton/log.hpp"
 #include "lepton/pipeline.hpp"
@@ -51,6 +52,8 @@ const lepton::PipelineResult& run_once(std::uint64_t seed, const std::string& ta
 
   lepton::Requirements requirements = lepton::load_requirements(kRequirements);
   requirements.seed = seed;
+  // "products": "derived_features": "products", which screens products and ratios too.
+  requirements.derive_products = tag == "products";
   // The example's training-time budget would let a loaded machine cut members short, and then the metrics
   // and the determinism checks would depend on the load instead of the code.
   requirements.constraints.max_training_seconds.reset();
@@ -183,6 +186,38 @@ TEST_CASE("pipeline: AI4I keeps the temperature difference as a derived input", 
   CHECK(report.find("| derived_features | Air temperature [K] - Process temperature [K] |") != std::string::npos);
 }
 
+TEST_CASE("pipeline: with products, AI4I keeps the failure rules' quantities as derived inputs", "[e2e][derived]") {
+  const lepton::PipelineResult& result = run_once(kSeeds[0], "products");
+  REQUIRE(result.config.derived_search);
+  REQUIRE(result.config.derived_products);
+  REQUIRE(result.config.derived_features.size() == 3);
+  CHECK(result.config.derived_features[0].name() == "Rotational speed [rpm] * Torque [Nm]");
+  CHECK(result.config.derived_features[1].name() == "Torque [Nm] * Tool wear [min]");
+  CHECK(result.config.derived_features[2].name() == "Air temperature [K] - Process temperature [K]");
+  CHECK_THAT(result.config.reasons.at("derived_features").text, Catch::Matchers::Contains("Kept 3 of 30"));
+
+  // The two products read log columns, so speed, torque and tool wear have one each.
+  std::vector<std::string> logged;
+  for (const lepton::FeatureSpec& feature : result.config.features) {
+    if (feature.log_column) logged.push_back(feature.column);
+  }
+  CHECK(logged == std::vector<std::string>{"Rotational speed [rpm]", "Torque [Nm]", "Tool wear [min]"});
+
+  // The exported network takes the 11 encoded columns (8, and 3 log columns): the derived inputs were folded
+  // into its first layer.
+  const lepton::ModelArtifact artifact = lepton::load_artifact(result.model_path);
+  CHECK(artifact.network.inputs() == 11);
+  CHECK(artifact.network.inputs() == artifact.preprocessor.encoded_width());
+  CHECK(artifact.configuration.at("derived_features").size() == 3);
+
+  // Each encoded column belongs to one raw feature, so explanations still have six groups.
+  CHECK(lepton::FeatureGroups::from_preprocessor(artifact.preprocessor).size() == 6);
+
+  const std::string report = lepton::read_file(result.report_md_path);
+  CHECK(report.find("| derived_features | Rotational speed [rpm] * Torque [Nm], Torque [Nm] * Tool wear [min], "
+                    "Air temperature [K] - Process temperature [K] |") != std::string::npos);
+}
+
 TEST_CASE("pipeline: writes every output and no temporary file", "[e2e]") {
   const lepton::PipelineResult& result = run_once(kSeeds[0]);
   const fs::path out = output_dir(kSeeds[0], "main");
@@ -202,7 +237,7 @@ TEST_CASE("pipeline: every configuration field states a reason", "[e2e]") {
   const nlohmann::json config = result.config.to_json();
   for (const char* field : {"hidden_units", "activation", "dropout", "weight_decay", "optimizer", "learning_rate",
                             "batch_size", "max_epochs", "patience", "positive_class_weight", "threshold_strategy",
-                            "quantize", "cross_fit_folds", "derived_search", "derived_features"}) {
+                            "quantize", "cross_fit_folds", "derived_search", "derived_products", "derived_features"}) {
     INFO(field);
     REQUIRE(result.config.reasons.count(field) == 1);
     CHECK_FALSE(result.config.reasons.at(field).text.empty());
