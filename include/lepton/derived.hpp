@@ -117,8 +117,8 @@ struct DerivedSearchResult {
 
 /// Screens derived inputs of the numeric features in `preprocessor` on the encoded learning rows `encoded`
 /// with binary labels `labels` (0 or 1). Both screens start from a ridge logistic regression on quantile bins
-/// of every numeric feature and on the categories of every categorical one: an additive model, which fits
-/// each feature's own shape, so a derived input helps it only where two features interact through it.
+/// of every numeric feature and on the categories of every categorical one. That additive model fits each
+/// feature's own shape, so a derived input helps it only where two features interact through it.
 ///
 /// - Differences screen (options.products false): the difference of every pair of numeric features. Forward
 ///   selection keeps the best difference while it cuts the model's cross-validated log-loss by at least
@@ -140,7 +140,7 @@ DerivedSearchResult screen_derived_inputs(const Preprocessor& preprocessor, cons
                                           const DerivedSearchOptions& options = {});
 
 /// The encoded columns that carry products and ratios: the log columns that they read. A network trained with
-/// derived inputs does not take these columns directly; they exist so that fold_derived() can fold the
+/// derived inputs does not take these columns directly. They exist so that fold_derived() can fold the
 /// products and ratios into the first layer.
 std::vector<std::size_t> carrier_columns(const std::vector<DerivedInput>& derived);
 

@@ -1,6 +1,6 @@
-// The derived-input screen: boosted single splits over raw features and pairwise differences, products and
-// ratios, starting from a cross-validated binned additive logistic model. Also binding, appending and folding
-// the kept inputs.
+// The derived-input screens, both starting from a cross-validated binned additive logistic model: forward
+// selection of pairwise differences, or boosted single splits over raw features and pairwise differences,
+// products and ratios. Also binding, appending and folding the kept inputs.
 #include "lepton/derived.hpp"
 
 #include <algorithm>
@@ -65,8 +65,8 @@ double log_loss_term(double logit, std::int64_t label) {
   return signed_logit > 0 ? std::log1p(std::exp(-signed_logit)) : -signed_logit + std::log1p(std::exp(signed_logit));
 }
 
-// Ridge logistic regression by Newton's method on the rows with fold != held_out; returns its weights. The
-// intercept is not penalized.
+// Fits a ridge logistic regression by Newton's method on the rows with fold != held_out and returns its
+// weights. The intercept is not penalized.
 Eigen::VectorXd fit_additive(const Design& design, const std::vector<std::int64_t>& labels,
                              const std::vector<std::size_t>& fold_of_row, std::size_t held_out, double l2) {
   const auto p = static_cast<Eigen::Index>(design.parameters);
@@ -337,7 +337,9 @@ const char* to_string(DerivedKind kind) {
 }
 
 std::string DerivedInput::name() const {
-  const char* symbol = kind == DerivedKind::Difference ? " - " : kind == DerivedKind::Product ? " * " : " / ";
+  const char* symbol = " - ";
+  if (kind == DerivedKind::Product) symbol = " * ";
+  if (kind == DerivedKind::Ratio) symbol = " / ";
   return left + symbol + right;
 }
 
