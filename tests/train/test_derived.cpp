@@ -64,6 +64,32 @@ lepton::Preprocessor numeric_preprocessor(const lepton::Table& table) {
   return lepton::Preprocessor::fit(table, features, all_rows(table.rows()));
 }
 
+// AI4I's six features fitted and encoded on all 10,000 rows, with the failure labels, read once.
+struct Ai4iScreenInputs {
+  lepton::Preprocessor preprocessor;
+  lepton::Matrix encoded;
+  std::vector<std::int64_t> labels;
+};
+
+const Ai4iScreenInputs& ai4i_screen_inputs() {
+  static const Ai4iScreenInputs inputs = [] {
+    const lepton::Table table = lepton::read_csv(kData);
+    std::vector<lepton::FeatureSpec> features{{"Type", lepton::FeatureType::Categorical}};
+    for (const char* name : {"Air temperature [K]", "Process temperature [K]", "Rotational speed [rpm]", "Torque [Nm]",
+                             "Tool wear [min]"}) {
+      features.push_back({name, lepton::FeatureType::Numeric});
+    }
+    const lepton::Preprocessor preprocessor = lepton::Preprocessor::fit(table, features, all_rows(table.rows()));
+    const lepton::Matrix encoded = preprocessor.transform(table);
+    const lepton::TargetEncoding target =
+        lepton::TargetEncoding::fit(table, "Machine failure", lepton::Task::BinaryClassification,
+                                    all_rows(table.rows()));
+    const std::vector<std::int64_t> labels = target.encode_labels(table, all_rows(table.rows()));
+    return Ai4iScreenInputs{preprocessor, encoded, labels};
+  }();
+  return inputs;
+}
+
 }  // namespace
 
 TEST_CASE("the screen keeps a difference that a rule compares", "[derived]") {
@@ -255,17 +281,10 @@ TEST_CASE("the screen is deterministic for a seed", "[derived]") {
 // Real data: of the ten differences of AI4I's numeric columns, only the temperature difference (which the
 // heat dissipation failure rule compares with 8.6 K) passes the differences screen. Measured on all 10,000 rows.
 TEST_CASE("on AI4I the differences screen keeps the temperature difference alone", "[derived][ai4i]") {
-  const lepton::Table table = lepton::read_csv(kData);
-  std::vector<lepton::FeatureSpec> features{{"Type", lepton::FeatureType::Categorical}};
-  for (const char* name : {"Air temperature [K]", "Process temperature [K]", "Rotational speed [rpm]", "Torque [Nm]",
-                           "Tool wear [min]"}) {
-    features.push_back({name, lepton::FeatureType::Numeric});
-  }
-  const lepton::Preprocessor preprocessor = lepton::Preprocessor::fit(table, features, all_rows(table.rows()));
-  const lepton::Matrix encoded = preprocessor.transform(table);
-  const lepton::TargetEncoding target =
-      lepton::TargetEncoding::fit(table, "Machine failure", lepton::Task::BinaryClassification, all_rows(table.rows()));
-  const std::vector<std::int64_t> labels = target.encode_labels(table, all_rows(table.rows()));
+  const Ai4iScreenInputs& ai4i = ai4i_screen_inputs();
+  const lepton::Preprocessor& preprocessor = ai4i.preprocessor;
+  const lepton::Matrix& encoded = ai4i.encoded;
+  const std::vector<std::int64_t>& labels = ai4i.labels;
 
   const lepton::DerivedSearchResult found =
       lepton::screen_derived_inputs(preprocessor, encoded, labels, lepton::DerivedSearchOptions().with_seed(42));
@@ -291,17 +310,10 @@ TEST_CASE("on AI4I the differences screen keeps the temperature difference alone
 // and the two temperatures' ratio, which near 300 K ranks rows almost as their difference does (heat
 // dissipation failure below 8.6 K). Measured on all 10,000 rows.
 TEST_CASE("on AI4I the products screen keeps the failure rules' three quantities", "[derived][ai4i]") {
-  const lepton::Table table = lepton::read_csv(kData);
-  std::vector<lepton::FeatureSpec> features{{"Type", lepton::FeatureType::Categorical}};
-  for (const char* name : {"Air temperature [K]", "Process temperature [K]", "Rotational speed [rpm]", "Torque [Nm]",
-                           "Tool wear [min]"}) {
-    features.push_back({name, lepton::FeatureType::Numeric});
-  }
-  const lepton::Preprocessor preprocessor = lepton::Preprocessor::fit(table, features, all_rows(table.rows()));
-  const lepton::Matrix encoded = preprocessor.transform(table);
-  const lepton::TargetEncoding target =
-      lepton::TargetEncoding::fit(table, "Machine failure", lepton::Task::BinaryClassification, all_rows(table.rows()));
-  const std::vector<std::int64_t> labels = target.encode_labels(table, all_rows(table.rows()));
+  const Ai4iScreenInputs& ai4i = ai4i_screen_inputs();
+  const lepton::Preprocessor& preprocessor = ai4i.preprocessor;
+  const lepton::Matrix& encoded = ai4i.encoded;
+  const std::vector<std::int64_t>& labels = ai4i.labels;
 
   const lepton::DerivedSearchResult found =
       lepton::screen_derived_inputs(preprocessor, encoded, labels, lepton::DerivedSearchOptions().with_seed(42).with_products(true));
