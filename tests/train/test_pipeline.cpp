@@ -214,7 +214,7 @@ TEST_CASE("pipeline: with products, AI4I keeps the failure rules' quantities as 
   CHECK(lepton::FeatureGroups::from_preprocessor(artifact.preprocessor).size() == 6);
 
   const std::string report = lepton::read_file(result.report_md_path);
-  CHECK(report.find("| derived_features | Rotational speed [rpm] * Torque [Nm], Torque [Nm] * Tool wear [min], "
+  CHECK(report.find("| derived_features | Rotational speed [rpm] * Torque [Nm]; Torque [Nm] * Tool wear [min]; "
                     "Air temperature [K] - Process temperature [K] |") != std::string::npos);
 }
 
