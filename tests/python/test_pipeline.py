@@ -140,7 +140,7 @@ def test_cross_fitting_by_hand_equals_pipeline(python_run, table, requirements_p
     preprocessor = lepton.Preprocessor.fit(table, result.config.features, learning_rows)
 
     encoded = preprocessor.transform(table, learning_rows)
-    found = lepton.search_derived_differences(preprocessor, encoded, labels[learning_rows], seed=result.config.seed)
+    found = lepton.screen_derived_inputs(preprocessor, encoded, labels[learning_rows], seed=result.config.seed)
     assert [d.name for d in found.kept] == [d.name for d in result.config.derived_features]
     assert [d.name for d in found.kept] == ["Air temperature [K] - Process temperature [K]"]
 
