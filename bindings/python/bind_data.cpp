@@ -302,7 +302,7 @@ void register_preprocess(py::module_& m) {
       .def_readonly("mean", &FeatureTransform::mean, "Numeric: z = (value - mean) / scale.")
       .def_readonly("scale", &FeatureTransform::scale, "Numeric: divisor in z = (value - mean) / scale (default 1).")
       .def_readonly("log_column", &FeatureTransform::log_column,
-                    "Numeric: whether a second column holds (log(max(value, 0) + log_shift) - log_mean) / log_scale.")
+                    "Numeric: whether a second column contains (log(max(value, 0) + log_shift) - log_mean) / log_scale.")
       .def_readonly("log_shift", &FeatureTransform::log_shift, "Numeric with a log column: added before the log.")
       .def_readonly("log_mean", &FeatureTransform::log_mean, "Numeric with a log column: mean of the log.")
       .def_readonly("log_scale", &FeatureTransform::log_scale,

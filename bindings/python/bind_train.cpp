@@ -153,7 +153,7 @@ void register_configurator(py::module_& m) {
                     "'requirements.constraints...', 'data.class_balance', 'default', ...")
       .def("__repr__", [](const Reason& r) { return fmt::format("Reason('{}', driven_by='{}')", r.text, r.driven_by); });
 
-  py::enum_<DerivedKind>(m, "DerivedKind", "How a derived input combines its two features.")
+  py::enum_<DerivedKind>(m, "DerivedKind", "The operation that combines a derived input's two features.")
       .value("Difference", DerivedKind::Difference, "left - right, in raw units")
       .value("Product", DerivedKind::Product, "left * right, as log(left) + log(right)")
       .value("Ratio", DerivedKind::Ratio, "left / right, as log(left) - log(right)");

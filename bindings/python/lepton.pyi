@@ -366,7 +366,7 @@ class DerivedInput:
         """'left - right', 'left * right' or 'left / right'."""
 
 class DerivedKind:
-    """How a derived input combines its two features."""
+    """The operation that combines a derived input's two features."""
     Difference: typing.ClassVar[DerivedKind]
     Product: typing.ClassVar[DerivedKind]
     Ratio: typing.ClassVar[DerivedKind]
@@ -728,7 +728,7 @@ class FeatureTransform:
         """Numeric: divisor in z = (value - mean) / scale (default 1)."""
     @property
     def log_column(self) -> bool:
-        """Numeric: whether a second column holds (log(max(value, 0) + log_shift) - log_mean) / log_scale."""
+        """Numeric: whether a second column contains (log(max(value, 0) + log_shift) - log_mean) / log_scale."""
     @property
     def log_shift(self) -> float:
         """Numeric with a log column: added before the log."""

@@ -6,7 +6,7 @@
 /// an MLP could compute from its inputs. In practice, with a few hundred positive rows, it learns a sharp
 /// threshold on such a quantity far better when the quantity is an input of its own. The trainer therefore
 /// receives the kept quantities as extra columns, and fold_derived() then folds them into the first layer.
-/// A difference is linear in the two standardized columns; a product or ratio is linear in the two features'
+/// A difference is linear in the two standardized columns. A product or ratio is linear in the two features'
 /// log columns (FeatureSpec::log_column), which the preprocessor adds for them. Either way the exported model
 /// takes the preprocessor's encoded columns alone, and each encoded column belongs to one raw feature, so
 /// explanations stay on the user's raw features.
@@ -24,7 +24,7 @@
 
 namespace lepton {
 
-/// How a derived input combines its two features.
+/// The operation that combines a derived input's two features.
 enum class DerivedKind {
   Difference,  ///< left - right, in raw units
   Product,     ///< left * right, as log(left) + log(right)
@@ -59,7 +59,7 @@ struct DerivedInput {
 
 /// Sets the encoded columns, coefficients and standardization of `derived` for `preprocessor`, whose
 /// features must include both of each input's columns, with log columns for a product or ratio. `encoded`
-/// holds the learning rows encoded by `preprocessor`. Throws InvalidArgument naming a missing column or log
+/// contains the learning rows encoded by `preprocessor`. Throws InvalidArgument naming a missing column or log
 /// column.
 void bind_derived(std::vector<DerivedInput>& derived, const Preprocessor& preprocessor, const Matrix& encoded);
 
@@ -109,8 +109,8 @@ struct DerivedSearchResult {
   /// Every candidate with its loss reduction in the first step (differences screen) or the reduction of its
   /// best split in the first round (products screen), best first.
   std::vector<std::pair<std::string, double>> first_step;
-  /// The best candidate that was not kept, with its loss reduction; empty when the differences screen stopped
-  /// at max_features or ran out of candidates, or the products screen kept every candidate.
+  /// The best candidate that was not kept, with its loss reduction. It is empty when the differences screen
+  /// stopped at max_features or ran out of candidates, or when the products screen kept every candidate.
   std::string best_rejected;
   double best_rejected_reduction = 0;
 };
@@ -126,9 +126,9 @@ struct DerivedSearchResult {
 /// - Products screen (options.products true): also the product and ratio of every pair whose learning values
 ///   are all at least 0. From the model's cross-validated logits, each boosting round adds the one split
 ///   (a threshold on one input, raw feature or candidate) that cuts the log-loss most, with each leaf's step
-///   clipped to 4 in logit units; a derived input must gain 5 % more than a raw feature, and a product or
-///   ratio 5 % more again. A candidate is kept when its
-///   splits together remove at least options.min_split_reduction of the starting log-loss.
+///   clipped to 4 in logit units. A derived input must gain 5 % more than a raw feature to be chosen, and a
+///   product or ratio 5 % more again. A candidate is kept when its splits together remove at least
+///   options.min_split_reduction of the starting log-loss.
 ///   NOTE: the split gains are measured on the rows that chose the split, so they overstate what a candidate
 ///   adds, most on a small learning set; on AI4I's 8,000 learning rows the best rejected candidate reached
 ///   1.6 % to 3.9 %. Cross-validating the splits would tighten this.

@@ -27,7 +27,7 @@ struct FeatureSpec {
 
 /// A log column's shift, as a fraction of the feature's standard deviation. It keeps a value of 0 finite, and
 /// keeps values near 0 from stretching into a long tail that the network would have to fit. With 0.01 of the
-/// standard deviation, AI4I's test F1 over seeds 0 to 2 fell from 0.806 to 0.789 (docs/benchmarks.md). Where
+/// standard deviation, AI4I's mean test F1 fell from 0.806 to 0.789 (docs/benchmarks.md). Where
 /// the values are large against it, log(value + shift) still tracks log(value).
 inline constexpr double kLogShiftFraction = 0.25;
 

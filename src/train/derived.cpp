@@ -254,19 +254,50 @@ bool can_bind(const DerivedInput& derived, const Preprocessor& preprocessor) {
   return !needs_log_columns(derived) || (left->log_column && right->log_column);
 }
 
-// All rows, or a stratified sample of about max_rows of them: one fold of a ceil(rows / max_rows)-fold split.
-std::vector<std::size_t> screened_rows(const std::vector<std::int64_t>& labels, const DerivedSearchOptions& options) {
-  std::vector<std::size_t> rows;
-  if (labels.size() <= options.max_rows) {
-    for (std::size_t r = 0; r < labels.size(); ++r) rows.push_back(r);
-    return rows;
+// Sets the encoded columns, coefficients and standardization of one derived input, as bind_derived does.
+void bind_input(DerivedInput& d, const Preprocessor& preprocessor, const Matrix& encoded) {
+  const FeatureTransform* left = find_numeric(preprocessor, d.left);
+  const FeatureTransform* right = find_numeric(preprocessor, d.right);
+  for (const auto& [feature, column] : {std::pair{left, &d.left}, std::pair{right, &d.right}}) {
+    if (feature == nullptr) {
+      throw InvalidArgument(fmt::format("bind_derived: '{}' reads '{}', which is not a numeric feature of the "
+                                        "preprocessor; fit it with that feature",
+                                        d.name(), *column));
+    }
+    if (needs_log_columns(d) && !feature->log_column) {
+      throw InvalidArgument(fmt::format("bind_derived: the {} '{}' reads the log column of '{}', which the "
+                                        "preprocessor lacks; fit it on with_log_columns(features, derived)",
+                                        to_string(d.kind), d.name(), *column));
+    }
   }
-  const std::size_t parts = (labels.size() + options.max_rows - 1) / options.max_rows;
-  const std::vector<std::size_t> part_of_row = stratified_folds(labels, parts, options.seed + 1);
-  for (std::size_t r = 0; r < labels.size(); ++r) {
-    if (part_of_row[r] == 0) rows.push_back(r);
+
+  // Undo each column's standardization, so that the sum is the raw difference or the log of the product
+  // or ratio, up to a constant.
+  if (d.kind == DerivedKind::Difference) {
+    d.left_input = left->offset;
+    d.right_input = right->offset;
+    d.left_coefficient = left->scale;
+    d.right_coefficient = -right->scale;
+  } else {
+    d.left_input = left->offset + 1;
+    d.right_input = right->offset + 1;
+    d.left_coefficient = left->log_scale;
+    d.right_coefficient = (d.kind == DerivedKind::Product ? 1.0 : -1.0) * right->log_scale;
   }
-  return rows;
+
+  double sum = 0;
+  for (std::size_t r = 0; r < encoded.rows; ++r) {
+    sum += d.left_coefficient * encoded(r, d.left_input) + d.right_coefficient * encoded(r, d.right_input);
+  }
+  d.mean = encoded.rows == 0 ? 0.0 : sum / static_cast<double>(encoded.rows);
+  double squares = 0;
+  for (std::size_t r = 0; r < encoded.rows; ++r) {
+    const double deviation =
+        d.left_coefficient * encoded(r, d.left_input) + d.right_coefficient * encoded(r, d.right_input) - d.mean;
+    squares += deviation * deviation;
+  }
+  const double deviation = encoded.rows == 0 ? 0.0 : std::sqrt(squares / static_cast<double>(encoded.rows));
+  d.scale = deviation > 0 ? deviation : 1.0;
 }
 
 // The screening model's inputs, one per feature so that each row activates one weight per feature: a
@@ -423,50 +454,7 @@ void bind_derived(std::vector<DerivedInput>& derived, const Preprocessor& prepro
                                       "encoded by that preprocessor",
                                       encoded.cols, preprocessor.encoded_width()));
   }
-  for (DerivedInput& d : derived) {
-    const FeatureTransform* left = find_numeric(preprocessor, d.left);
-    const FeatureTransform* right = find_numeric(preprocessor, d.right);
-    for (const auto& [feature, column] : {std::pair{left, &d.left}, std::pair{right, &d.right}}) {
-      if (feature == nullptr) {
-        throw InvalidArgument(fmt::format("bind_derived: '{}' reads '{}', which is not a numeric feature of the "
-                                          "preprocessor; fit it with that feature",
-                                          d.name(), *column));
-      }
-      if (needs_log_columns(d) && !feature->log_column) {
-        throw InvalidArgument(fmt::format("bind_derived: the {} '{}' reads the log column of '{}', which the "
-                                          "preprocessor lacks; fit it on with_log_columns(features, derived)",
-                                          to_string(d.kind), d.name(), *column));
-      }
-    }
-
-    // Undo each column's standardization, so that the sum is the raw difference or the log of the product
-    // or ratio, up to a constant.
-    if (d.kind == DerivedKind::Difference) {
-      d.left_input = left->offset;
-      d.right_input = right->offset;
-      d.left_coefficient = left->scale;
-      d.right_coefficient = -right->scale;
-    } else {
-      d.left_input = left->offset + 1;
-      d.right_input = right->offset + 1;
-      d.left_coefficient = left->log_scale;
-      d.right_coefficient = (d.kind == DerivedKind::Product ? 1.0 : -1.0) * right->log_scale;
-    }
-
-    double sum = 0;
-    for (std::size_t r = 0; r < encoded.rows; ++r) {
-      sum += d.left_coefficient * encoded(r, d.left_input) + d.right_coefficient * encoded(r, d.right_input);
-    }
-    d.mean = encoded.rows == 0 ? 0.0 : sum / static_cast<double>(encoded.rows);
-    double squares = 0;
-    for (std::size_t r = 0; r < encoded.rows; ++r) {
-      const double deviation =
-          d.left_coefficient * encoded(r, d.left_input) + d.right_coefficient * encoded(r, d.right_input) - d.mean;
-      squares += deviation * deviation;
-    }
-    const double deviation = encoded.rows == 0 ? 0.0 : std::sqrt(squares / static_cast<double>(encoded.rows));
-    d.scale = deviation > 0 ? deviation : 1.0;
-  }
+  for (DerivedInput& d : derived) bind_input(d, preprocessor, encoded);
 }
 
 std::vector<FeatureSpec> with_log_columns(std::vector<FeatureSpec> features, const std::vector<DerivedInput>& derived) {
@@ -489,9 +477,18 @@ struct ScreenedRows {
   std::vector<std::size_t> fold_of_row;
 };
 
+// All rows, or a stratified sample of about max_rows of them: one fold of a ceil(rows / max_rows)-fold split.
 ScreenedRows screen_rows(const std::vector<std::int64_t>& labels, const DerivedSearchOptions& options) {
   ScreenedRows screened;
-  screened.rows = screened_rows(labels, options);
+  if (labels.size() <= options.max_rows) {
+    for (std::size_t r = 0; r < labels.size(); ++r) screened.rows.push_back(r);
+  } else {
+    const std::size_t parts = (labels.size() + options.max_rows - 1) / options.max_rows;
+    const std::vector<std::size_t> part_of_row = stratified_folds(labels, parts, options.seed + 1);
+    for (std::size_t r = 0; r < labels.size(); ++r) {
+      if (part_of_row[r] == 0) screened.rows.push_back(r);
+    }
+  }
   for (std::size_t row : screened.rows) screened.labels.push_back(labels[row]);
   screened.fold_of_row = stratified_folds(screened.labels, options.folds, options.seed);
   return screened;
@@ -516,17 +513,18 @@ DerivedSearchResult screen_differences(const Preprocessor& preprocessor, const M
   std::vector<Candidate> candidates;
   for (std::size_t a = 0; a < numeric.size(); ++a) {
     for (std::size_t b = a + 1; b < numeric.size(); ++b) {
-      std::vector<DerivedInput> one(1);
-      one[0].left = numeric[a]->column;
-      one[0].right = numeric[b]->column;
-      bind_derived(one, preprocessor, encoded);
+      DerivedInput difference;
+      difference.left = numeric[a]->column;
+      difference.right = numeric[b]->column;
+      bind_input(difference, preprocessor, encoded);
+
       // The raw difference up to a constant; quantile bins do not depend on its standardization.
       std::vector<double> sampled;
       for (std::size_t row : screened) {
-        sampled.push_back(one[0].left_coefficient * encoded(row, one[0].left_input) +
-                          one[0].right_coefficient * encoded(row, one[0].right_input));
+        sampled.push_back(difference.left_coefficient * encoded(row, difference.left_input) +
+                          difference.right_coefficient * encoded(row, difference.right_input));
       }
-      candidates.push_back({one[0], bin_by_quantiles(sampled, options.bins)});
+      candidates.push_back({difference, bin_by_quantiles(sampled, options.bins)});
     }
   }
 
@@ -688,20 +686,13 @@ DerivedSearchResult screen_with_splits(const Preprocessor& preprocessor, const M
   }
   result.final_loss = result.base_loss * (1.0 - kept_total);
 
-  // Bind what the screened preprocessor can already compute. Products and ratios wait for log columns; until
-  // bind_derived() they have scale 0, which append_derived and fold_derived reject.
-  std::vector<DerivedInput> bindable;
+  // Bind what the screened preprocessor can already compute. Products and ratios wait for log columns, and
+  // until bind_derived() they have scale 0, which append_derived and fold_derived reject.
   for (DerivedInput& d : result.kept) {
     if (can_bind(d, preprocessor)) {
-      bindable.push_back(d);
+      bind_input(d, preprocessor, encoded);
     } else {
       d.scale = 0;
-    }
-  }
-  bind_derived(bindable, preprocessor, encoded);
-  for (DerivedInput& d : result.kept) {
-    for (const DerivedInput& bound : bindable) {
-      if (bound.name() == d.name()) d = bound;
     }
   }
   return result;

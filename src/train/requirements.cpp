@@ -963,6 +963,10 @@ Requirements load_requirements(const std::string& path) {
 // Canonical JSON
 
 nlohmann::json Requirements::to_json() const {
+  std::string derived_features = "auto";
+  if (!search_derived_features) derived_features = "off";
+  if (search_derived_features && derive_products) derived_features = "products";
+
   nlohmann::json features_json = nlohmann::json::array();
   for (const FeatureSpec& feature : features) {
     features_json.push_back({{"column", feature.column}, {"type", lepton::to_string(feature.type)}});
@@ -991,7 +995,7 @@ nlohmann::json Requirements::to_json() const {
       {"pii", pii},
       {"pii_handling", lepton::to_string(pii_handling)},
       {"objective", lepton::to_string(objective)},
-      {"derived_features", !search_derived_features ? "off" : derive_products ? "products" : "auto"},
+      {"derived_features", derived_features},
       {"split", {{"train", split.train}, {"validation", split.validation}, {"test", split.test}}},
       {"constraints",
        {{"max_latency_us", optional_json(constraints.max_latency_us)},

@@ -308,7 +308,7 @@ TEST_CASE("predictor raw table equals encoded", "[predictor][ai4i]") {
   CHECK(one.probability[0] == Approx(from_table.probability[0]).margin(1e-5));
 }
 
-TEST_CASE("predictor replays log columns from tables and records alike", "[predictor][ai4i]") {
+TEST_CASE("predictor log columns: records equal tables", "[predictor][ai4i]") {
   const lepton::Table& table = ai4i_table();
   const lepton::Predictor predictor(ai4i_artifact(table, true));
   const lepton::Matrix expected = predictor.artifact().preprocessor.transform(table);

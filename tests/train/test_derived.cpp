@@ -27,8 +27,8 @@ std::vector<std::size_t> all_rows(std::size_t count) {
 }
 
 // Two correlated "temperatures" around 300 and 310 and a load, with a label that fires on one rule:
-// - Rule::Difference: the temperature difference is small, which neither column shows alone;
-// - Rule::Product: air times load is large, as a power limit would be;
+// - Rule::Difference: the temperature difference is small, which neither column shows alone.
+// - Rule::Product: air times load is large, as a power limit would be.
 // - Rule::None: the label is independent of every column.
 enum class Rule { None, Difference, Product };
 
@@ -51,7 +51,10 @@ Synthetic synthetic(std::size_t rows, Rule rule, std::uint64_t seed) {
     air.push_back(std::to_string(a));
     process.push_back(std::to_string(p));
     load.push_back(std::to_string(l));
-    const bool failed = rule == Rule::Difference ? p - a < 8.6 : rule == Rule::Product ? a * l > 16500 : coin(engine);
+    bool failed = false;
+    if (rule == Rule::Difference) failed = p - a < 8.6;
+    if (rule == Rule::Product) failed = a * l > 16500;
+    if (rule == Rule::None) failed = coin(engine);
     data.labels.push_back(failed ? 1 : 0);
   }
   data.table = lepton::Table({"air", "process", "load"}, {air, process, load}, "synthetic");
@@ -125,7 +128,7 @@ TEST_CASE("the screen keeps a difference that a rule compares", "[derived]") {
   CHECK(found.kept.front().right_coefficient == -preprocessor.features()[1].scale);
 }
 
-TEST_CASE("the screen keeps a product that a rule compares, bound once log columns exist", "[derived]") {
+TEST_CASE("the products screen keeps a rule's product", "[derived]") {
   const Synthetic data = synthetic(3000, Rule::Product, 21);
   const lepton::Preprocessor preprocessor = numeric_preprocessor(data.table);
   const lepton::Matrix encoded = preprocessor.transform(data.table);
@@ -280,14 +283,11 @@ TEST_CASE("the screen is deterministic for a seed", "[derived]") {
 
 // Real data: of the ten differences of AI4I's numeric columns, only the temperature difference (which the
 // heat dissipation failure rule compares with 8.6 K) passes the differences screen. Measured on all 10,000 rows.
-TEST_CASE("on AI4I the differences screen keeps the temperature difference alone", "[derived][ai4i]") {
+TEST_CASE("AI4I differences screen keeps temperature difference", "[derived][ai4i]") {
   const Ai4iScreenInputs& ai4i = ai4i_screen_inputs();
-  const lepton::Preprocessor& preprocessor = ai4i.preprocessor;
-  const lepton::Matrix& encoded = ai4i.encoded;
-  const std::vector<std::int64_t>& labels = ai4i.labels;
 
   const lepton::DerivedSearchResult found =
-      lepton::screen_derived_inputs(preprocessor, encoded, labels, lepton::DerivedSearchOptions().with_seed(42));
+      lepton::screen_derived_inputs(ai4i.preprocessor, ai4i.encoded, ai4i.labels, lepton::DerivedSearchOptions().with_seed(42));
 
   CHECK(found.candidates == 10);
   REQUIRE(found.kept.size() == 1);
@@ -304,19 +304,18 @@ TEST_CASE("on AI4I the differences screen keeps the temperature difference alone
   CHECK(found.kept.front().mean == Approx(0.0).margin(1e-6));
 }
 
-// Real data: of the 30 differences, products and ratios of AI4I's numeric columns, the products screen keeps
-// the three quantities that the data's failure rules compare with thresholds: power (torque x speed, power
-// failure below 3500 W or above 9000 W), torque x tool wear (overstrain failure above 11,000 to 13,000 Nm min)
-// and the two temperatures' ratio, which near 300 K ranks rows almost as their difference does (heat
-// dissipation failure below 8.6 K). Measured on all 10,000 rows.
-TEST_CASE("on AI4I the products screen keeps the failure rules' three quantities", "[derived][ai4i]") {
+// Real data, all 10,000 rows: of the 30 differences, products and ratios of AI4I's numeric columns, the
+// products screen keeps the three quantities that the data's failure rules compare with thresholds.
+// - Power, torque x speed: a power failure below 3500 W or above 9000 W.
+// - Torque x tool wear: an overstrain failure above 11,000 to 13,000 Nm min.
+// - The two temperatures' ratio, which near 300 K ranks rows almost as their difference does: a heat
+//   dissipation failure below 8.6 K.
+TEST_CASE("AI4I products screen keeps the rules' quantities", "[derived][ai4i]") {
   const Ai4iScreenInputs& ai4i = ai4i_screen_inputs();
-  const lepton::Preprocessor& preprocessor = ai4i.preprocessor;
-  const lepton::Matrix& encoded = ai4i.encoded;
-  const std::vector<std::int64_t>& labels = ai4i.labels;
 
   const lepton::DerivedSearchResult found =
-      lepton::screen_derived_inputs(preprocessor, encoded, labels, lepton::DerivedSearchOptions().with_seed(42).with_products(true));
+      lepton::screen_derived_inputs(ai4i.preprocessor, ai4i.encoded, ai4i.labels,
+                                    lepton::DerivedSearchOptions().with_seed(42).with_products(true));
 
   // Every column is non-negative, so each of the 10 pairs gives a difference, a product and a ratio.
   CHECK(found.candidates == 30);

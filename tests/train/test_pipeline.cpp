@@ -186,7 +186,7 @@ TEST_CASE("pipeline: AI4I keeps the temperature difference as a derived input", 
   CHECK(report.find("| derived_features | Air temperature [K] - Process temperature [K] |") != std::string::npos);
 }
 
-TEST_CASE("pipeline: with products, AI4I keeps the failure rules' quantities as derived inputs", "[e2e][derived]") {
+TEST_CASE("pipeline: products keep AI4I's rule quantities", "[e2e][derived]") {
   const lepton::PipelineResult& result = run_once(kSeeds[0], "products");
   REQUIRE(result.config.derived_search);
   REQUIRE(result.config.derived_products);
