@@ -109,11 +109,14 @@ void register_model(py::module_& m) {
       .def_readwrite("activation", &DoubleDenseLayer::activation, "Activation applied after W x + b.");
 
   py::class_<DoubleMlp>(m, "DoubleMlp", "An MLP with float64 weights, for reference weights that float32 cannot hold.")
-      .def(py::init([](std::vector<DoubleDenseLayer> layers) { return DoubleMlp{std::move(layers)}; }),
+      .def(py::init([](std::vector<DoubleDenseLayer> layers) { return DoubleMlp{std::move(layers), {}}; }),
            py::arg("layers"))
       .def_static("from_mlp", &DoubleMlp::from, py::arg("mlp"), "Convert a trained float32 Mlp exactly.")
       .def_readwrite("layers", &DoubleMlp::layers, "DoubleDenseLayer per layer, input first.")
-      .def_property_readonly("inputs", &DoubleMlp::inputs, "Input width of the first layer; 0 without layers.")
+      .def_readwrite("products", &DoubleMlp::products,
+                     "InputProduct list: columns computed after the inputs, before the first layer.")
+      .def_property_readonly("inputs", &DoubleMlp::inputs,
+                             "Columns a caller passes: the first layer's inputs less the products; 0 without layers.")
       .def_property_readonly("outputs", &DoubleMlp::outputs, "Output width of the last layer; 0 without layers.");
 
   py::class_<ExplainModel>(m, "ExplainModel",

@@ -91,15 +91,31 @@ void register_model(py::module_& m) {
       .def_readonly("quantized", &DenseLayer::quantized,
                     "Int8 weights when precision is Int8; weight then contains the dequantized values.");
 
+  py::class_<InputProduct>(m, "InputProduct",
+                           "A column that a network computes before its first layer: ((left_scale * x[left] + "
+                           "left_shift) * (right_scale * x[right] + right_shift) - mean) / scale.")
+      .def(py::init<>())
+      .def_readwrite("left", &InputProduct::left, "Input column of the left factor.")
+      .def_readwrite("right", &InputProduct::right, "Input column of the right factor.")
+      .def_readwrite("left_scale", &InputProduct::left_scale, "Scale of the left factor.")
+      .def_readwrite("left_shift", &InputProduct::left_shift, "Shift of the left factor.")
+      .def_readwrite("right_scale", &InputProduct::right_scale, "Scale of the right factor.")
+      .def_readwrite("right_shift", &InputProduct::right_shift, "Shift of the right factor.")
+      .def_readwrite("mean", &InputProduct::mean, "Mean subtracted from the product.")
+      .def_readwrite("scale", &InputProduct::scale, "Standard deviation that divides it (> 0).");
+
   py::class_<Mlp>(m, "Mlp", "A multilayer perceptron; the last layer is Identity and emits logits or the value.")
-      .def(py::init([](std::vector<DenseLayer> layers) { return Mlp{std::move(layers)}; }), py::arg("layers"))
+      .def(py::init([](std::vector<DenseLayer> layers) { return Mlp{std::move(layers), {}}; }), py::arg("layers"))
       .def_readwrite("layers", &Mlp::layers, "DenseLayer per layer, input first.")
-      .def_property_readonly("inputs", &Mlp::inputs, "Input width of the first layer; 0 without layers.")
+      .def_readwrite("products", &Mlp::products,
+                     "InputProduct list: columns computed after the inputs, before the first layer.")
+      .def_property_readonly("inputs", &Mlp::inputs,
+                             "Columns a caller passes: the first layer's inputs less the products; 0 without layers.")
       .def_property_readonly("outputs", &Mlp::outputs, "Output width of the last layer; 0 without layers.")
       .def("parameter_count", &Mlp::parameter_count, "Return the number of weights and biases.")
       .def("validate", &Mlp::validate,
-           "Raise InvalidArgument when shapes do not chain, a buffer has the wrong size, there are no layers, or "
-           "the last activation is not Identity.");
+           "Raise InvalidArgument when shapes do not chain, a buffer has the wrong size, there are no layers, "
+           "the last activation is not Identity, or a product reads a column outside the inputs.");
 
   py::class_<Provenance>(m, "Provenance", "Origin of a model: version, time, data file and seed.")
       .def(py::init<>())

@@ -60,9 +60,11 @@ struct DoubleDenseLayer {
 /// (not representable in float) can be explained exactly; `from` converts a trained Mlp losslessly.
 struct DoubleMlp {
   std::vector<DoubleDenseLayer> layers;
+  /// Computed after the inputs, before the first layer, as in Mlp.
+  std::vector<InputProduct> products;
 
   static DoubleMlp from(const Mlp& mlp);
-  std::size_t inputs() const { return layers.empty() ? 0 : layers.front().inputs; }
+  std::size_t inputs() const { return layers.empty() ? 0 : layers.front().inputs - products.size(); }
   std::size_t outputs() const { return layers.empty() ? 0 : layers.back().outputs; }
 };
 

@@ -47,18 +47,48 @@ struct DenseLayer {
   QuantizedWeights quantized;
 };
 
+/// An extra input that the network computes from two of its inputs before the first layer:
+/// ((left_scale * x[left] + left_shift) * (right_scale * x[right] + right_shift) - mean) / scale.
+/// With a standardized column's scale and mean as the factor's scale and shift, each factor is the raw value,
+/// so the product is a raw quantity such as torque x speed, standardized. A derived product (see
+/// lepton/derived.hpp) becomes one of these, so the network still takes the preprocessor's columns alone.
+struct InputProduct {
+  std::size_t left = 0, right = 0;  ///< Input columns, below Mlp::inputs().
+  double left_scale = 1, left_shift = 0;
+  double right_scale = 1, right_shift = 0;
+  double mean = 0, scale = 1;       ///< Standardization of the product; scale > 0.
+
+  /// The raw factors of a row of float or double inputs.
+  template <typename T>
+  double left_factor(const T* row) const { return left_scale * static_cast<double>(row[left]) + left_shift; }
+  template <typename T>
+  double right_factor(const T* row) const { return right_scale * static_cast<double>(row[right]) + right_shift; }
+  /// The standardized product of a row.
+  template <typename T>
+  double value(const T* row) const { return (left_factor(row) * right_factor(row) - mean) / scale; }
+};
+
 /// A multilayer perceptron. The last layer has Identity activation and emits logits
-/// (1 for binary, K for multiclass) or the standardized regression value.
+/// (1 for binary, K for multiclass) or the standardized regression value. When `products` is not empty,
+/// the first layer reads the inputs followed by one column per product, in order.
 struct Mlp {
   std::vector<DenseLayer> layers;
+  std::vector<InputProduct> products;
 
-  std::size_t inputs() const { return layers.empty() ? 0 : layers.front().inputs; }
+  /// Columns that a caller passes: the first layer's inputs less the computed products.
+  std::size_t inputs() const { return layers.empty() ? 0 : layers.front().inputs - products.size(); }
   std::size_t outputs() const { return layers.empty() ? 0 : layers.back().outputs; }
   std::size_t parameter_count() const;
   /// Throws InvalidArgument when consecutive shapes do not chain, a buffer has the wrong size,
-  /// there are no layers, or the last layer's activation is not Identity.
+  /// there are no layers, the last layer's activation is not Identity, or a product reads a column outside
+  /// inputs() or has a scale that is not positive and finite.
   void validate() const;
 };
+
+/// Writes the first layer's input for `rows` rows of `inputs` columns: each row, then its products.
+/// `out` holds rows x (inputs + products.size()) floats.
+void append_products(const std::vector<InputProduct>& products, const float* rows, std::size_t count,
+                     std::size_t inputs, float* out);
 
 /// Returns one network that computes the mean of the members' outputs (logits, before any sigmoid or
 /// softmax). The hidden layers are placed side by side: the first layer stacks the members' rows, later

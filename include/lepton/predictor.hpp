@@ -110,6 +110,7 @@ class Workspace {
  private:
   friend class Predictor;
   std::vector<float> encoded_;      // rows x encoded width, for record calls
+  std::vector<float> expanded_;     // tile_rows x (encoded width + products), when the network has products
   std::vector<float> front_;        // tile_rows x widest padded layer
   std::vector<float> back_;
   std::vector<std::int8_t> quantized_;  // tile_rows x widest padded int8 input

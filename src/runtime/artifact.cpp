@@ -282,7 +282,23 @@ std::uint32_t prefix_flags(const Mlp& network, const std::vector<StoredWeights>&
   if (std::any_of(stored.begin(), stored.end(), [](const StoredWeights& layer) { return !layer.blocks.empty(); })) {
     flags |= detail::kFlagBlockLayers;
   }
+  if (!network.products.empty()) flags |= detail::kFlagInputProducts;
   return flags;
+}
+
+nlohmann::json products_to_json(const std::vector<InputProduct>& products) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const InputProduct& product : products) {
+    out.push_back({{"left", product.left},
+                   {"right", product.right},
+                   {"left_scale", product.left_scale},
+                   {"left_shift", product.left_shift},
+                   {"right_scale", product.right_scale},
+                   {"right_shift", product.right_shift},
+                   {"mean", product.mean},
+                   {"scale", product.scale}});
+  }
+  return out;
 }
 
 nlohmann::json network_to_json(const Mlp& network, const std::vector<StoredWeights>& stored) {
@@ -304,7 +320,9 @@ nlohmann::json network_to_json(const Mlp& network, const std::vector<StoredWeigh
     }
     layers.push_back(std::move(entry));
   }
-  return {{"layers", std::move(layers)}};
+  nlohmann::json out = {{"layers", std::move(layers)}};
+  if (!network.products.empty()) out["products"] = products_to_json(network.products);
+  return out;
 }
 
 nlohmann::json header_to_json(const ModelArtifact& artifact, const std::vector<StoredWeights>& stored,
@@ -404,9 +422,10 @@ void check_checksum(const std::string& bytes, const detail::ArtifactPrefix& pref
 
 void check_flags(std::uint32_t flags) {
   if ((flags & ~detail::kKnownFlags) != 0) {
-    throw ParseError(fmt::format("flags are {:#x}, but this build reads only flags {:#x} (int8 layers) and {:#x} "
-                                 "(block-diagonal layers); the file needs a newer Lepton (byte offset 12)",
-                                 flags, detail::kFlagInt8Layers, detail::kFlagBlockLayers));
+    throw ParseError(fmt::format("flags are {:#x}, but this build reads only flags {:#x} (int8 layers), {:#x} "
+                                 "(block-diagonal layers) and {:#x} (input products); the file needs a newer Lepton "
+                                 "(byte offset 12)",
+                                 flags, detail::kFlagInt8Layers, detail::kFlagBlockLayers, detail::kFlagInputProducts));
   }
 }
 
@@ -591,8 +610,9 @@ std::vector<std::int8_t> read_i8_tensor(const nlohmann::json& name_value, const 
 
 // The layer fields that the prefix flags allow.
 struct LayerFields {
-  bool int8 = false;    // precision, weight_scale and input_scale (flag 0x1).
-  bool blocks = false;  // blocks (flag 0x2).
+  bool int8 = false;      // precision, weight_scale and input_scale (flag 0x1).
+  bool blocks = false;    // blocks (flag 0x2).
+  bool products = false;  // $.network.products (flag 0x4).
 };
 
 // Reads the optional precision. reject_unknown_layer_fields has already rejected it in a file without flag 0x1.
@@ -726,7 +746,8 @@ void check_layer_inputs(std::size_t index, std::uint64_t inputs, std::uint64_t e
     return;
   }
   if (index == 0) {
-    throw ParseError(fmt::format("the first layer has {} inputs but the preprocessor encodes {} columns ({}.inputs)",
+    throw ParseError(fmt::format("the first layer has {} inputs but expects {}: the preprocessor's encoded columns "
+                                 "and one per input product ({}.inputs)",
                                  inputs, expected_inputs, path));
   }
   throw ParseError(fmt::format("layer {} has {} inputs but layer {} has {} outputs ({}.inputs)", index, inputs,
@@ -780,21 +801,76 @@ DenseLayer parse_layer(const nlohmann::json& value, std::size_t index, std::uint
   return layer;
 }
 
-// Parses the layers. The first layer must read `encoded_width` inputs, the preprocessor's columns.
+// Parses $.network.products: each product reads two of the `encoded_width` columns.
+std::vector<InputProduct> parse_products(const nlohmann::json& value, std::uint64_t encoded_width) {
+  const std::string path = "$.network.products";
+  if (!value.is_array() || value.empty()) {
+    throw ParseError(fmt::format("expected a non-empty array of input products, got {} ({})", value.dump(), path));
+  }
+
+  std::vector<InputProduct> products;
+  for (std::size_t k = 0; k < value.size(); ++k) {
+    const std::string item = fmt::format("{}[{}]", path, k);
+    detail::require_object(value[k], item);
+    detail::reject_unknown_members(value[k], item,
+                                   {"left", "right", "left_scale", "left_shift", "right_scale", "right_shift", "mean",
+                                    "scale"});
+    InputProduct product;
+    for (auto [key, column] : {std::pair{"left", &product.left}, std::pair{"right", &product.right}}) {
+      const std::uint64_t index = detail::read_unsigned(detail::require_member(value[k], item, key), item + "." + key);
+      if (index >= encoded_width) {
+        throw ParseError(fmt::format("column {} is outside the preprocessor's {} encoded columns ({}.{})", index,
+                                     encoded_width, item, key));
+      }
+      *column = static_cast<std::size_t>(index);
+    }
+    for (auto [key, term] : {std::pair{"left_scale", &product.left_scale}, std::pair{"left_shift", &product.left_shift},
+                             std::pair{"right_scale", &product.right_scale},
+                             std::pair{"right_shift", &product.right_shift}, std::pair{"mean", &product.mean},
+                             std::pair{"scale", &product.scale}}) {
+      *term = detail::read_number(detail::require_member(value[k], item, key), item + "." + key);
+      if (!std::isfinite(*term)) {
+        throw ParseError(fmt::format("{} is not a finite number ({}.{})", *term, item, key));
+      }
+    }
+    if (!(product.scale > 0)) {
+      throw ParseError(fmt::format("scale is {}, expected a number > 0 ({}.scale)", product.scale, item));
+    }
+    products.push_back(product);
+  }
+  return products;
+}
+
+// Parses the products and layers. The first layer must read `encoded_width` inputs, the preprocessor's columns,
+// and one more per product.
 Mlp parse_network(const nlohmann::json& value, std::uint64_t encoded_width,
                   const std::map<std::string, TensorEntry>& tensors, const PayloadView& payload,
                   const LayerFields& fields) {
   detail::require_object(value, "$.network");
-  detail::reject_unknown_members(value, "$.network", {"layers"});
+  detail::reject_unknown_members(value, "$.network", {"layers", "products"});
   const nlohmann::json& layers = detail::require_member(value, "$.network", "layers");
   if (!layers.is_array() || layers.empty()) {
     throw ParseError(fmt::format("expected a non-empty array of layers, got {} ($.network.layers)", layers.dump()));
   }
 
   Mlp network;
+  if (const auto products = value.find("products"); products != value.end()) {
+    if (!fields.products) {
+      throw ParseError(fmt::format("unknown field \"products\"; a file with input products must set prefix flag "
+                                   "{:#x} ($.network.products)",
+                                   detail::kFlagInputProducts));
+    }
+    network.products = parse_products(*products, encoded_width);
+  } else if (fields.products) {
+    throw ParseError(fmt::format("prefix flag {:#x} announces input products, but the network has none "
+                                 "($.network.products)",
+                                 detail::kFlagInputProducts));
+  }
+
   std::uint64_t expanded_weights = 0;
   for (std::size_t i = 0; i < layers.size(); ++i) {
-    const std::uint64_t expected_inputs = i == 0 ? encoded_width : network.layers.back().outputs;
+    const std::uint64_t expected_inputs =
+        i == 0 ? encoded_width + network.products.size() : network.layers.back().outputs;
     network.layers.push_back(parse_layer(layers[i], i, expected_inputs, tensors, payload, fields, expanded_weights));
   }
 
@@ -860,7 +936,8 @@ ModelArtifact parse_header(const nlohmann::json& header, const PayloadView& payl
   parse_task_and_target(header, artifact);
   artifact.preprocessor = Preprocessor::from_json(detail::require_member(header, "$", "preprocessor"),
                                                   "$.preprocessor");
-  const LayerFields fields{(flags & detail::kFlagInt8Layers) != 0, (flags & detail::kFlagBlockLayers) != 0};
+  const LayerFields fields{(flags & detail::kFlagInt8Layers) != 0, (flags & detail::kFlagBlockLayers) != 0,
+                           (flags & detail::kFlagInputProducts) != 0};
   artifact.network = parse_network(detail::require_member(header, "$", "network"),
                                    artifact.preprocessor.encoded_width(), tensors, payload, fields);
   check_network_outputs(artifact);

@@ -56,16 +56,21 @@ CoalitionValues::CoalitionValues(const ExplainModel& model, const Background& ba
   }
   kernels_ = &kernels_for(default_simd_level());
   delta_kernels_ = &delta_kernels_for(default_simd_level());
+  for (const InputProduct& product : plan_->network.products) {
+    product_groups_.emplace_back(column_group_[product.left], column_group_[product.right]);
+  }
 
   // b1 + W1 bg_b does not depend on the explained row, so it is computed once, in double, then rounded.
+  // W1 reads the row followed by its input products.
   const DoubleDenseLayer& first = plan_->network.layers.front();
   const std::size_t rows = background.size();
   base_.resize(rows * first.outputs);
+  std::vector<double> expanded;
   for (std::size_t b = 0; b < rows; ++b) {
-    const double* bg = background.rows.row(b);
+    expand_row(plan_->network, background.rows.row(b), expanded);
     for (std::size_t h = 0; h < first.outputs; ++h) {
       double acc = first.bias[h];
-      for (std::size_t c = 0; c < first.inputs; ++c) acc += first.weight[h * first.inputs + c] * bg[c];
+      for (std::size_t c = 0; c < first.inputs; ++c) acc += first.weight[h * first.inputs + c] * expanded[c];
       base_[b * first.outputs + h] = static_cast<float>(acc);
     }
   }
@@ -80,27 +85,54 @@ void CoalitionValues::prepare_fast_row() {
   // delta[b][g] = W1[:, g] (x_g - bg_b,g): switching group g from background row b to x adds delta[b][g]
   // to the first layer's pre-activation, because that layer is linear before its activation.
   const DoubleDenseLayer& first = plan_->network.layers.front();
+  const std::vector<InputProduct>& products = plan_->network.products;
+  const std::size_t inputs = plan_->network.inputs();
   const std::size_t hidden = first.outputs;
   const std::size_t group_count = groups_.size();
   const std::size_t rows = background_.size();
 
+  std::vector<double> expanded;
+  expand_row(plan_->network, row_, expanded);
   full_.resize(hidden);
   for (std::size_t h = 0; h < hidden; ++h) {
     double acc = first.bias[h];
-    for (std::size_t c = 0; c < first.inputs; ++c) acc += first.weight[h * first.inputs + c] * row_[c];
+    for (std::size_t c = 0; c < first.inputs; ++c) acc += first.weight[h * first.inputs + c] * expanded[c];
     full_[h] = static_cast<float>(acc);
   }
 
+  // A product (L R - mean) / scale is bilinear in its two factors. Relative to background row b, switching
+  // its left group to x adds (L_x - L_b) R_b / scale, switching its right group adds L_b (R_x - R_b) / scale,
+  // and having both switched adds the pair term (L_x - L_b) (R_x - R_b) / scale as well. The first two go into
+  // the groups' deltas, the pair term into pair_[b][k], which first_layer_block adds only for such masks.
   delta_.assign(rows * group_count * hidden, 0.0f);
-  std::vector<double> difference(first.inputs);
+  pair_.assign(rows * products.size() * hidden, 0.0f);
+  std::vector<double> difference(inputs);
+  std::vector<double> left_step(products.size()), right_step(products.size());
   for (std::size_t b = 0; b < rows; ++b) {
     const double* bg = background_.rows.row(b);
-    for (std::size_t c = 0; c < first.inputs; ++c) difference[c] = row_[c] - bg[c];
+    for (std::size_t c = 0; c < inputs; ++c) difference[c] = row_[c] - bg[c];
+    for (std::size_t k = 0; k < products.size(); ++k) {
+      const InputProduct& product = products[k];
+      const double left_change = product.left_factor(row_) - product.left_factor(bg);
+      const double right_change = product.right_factor(row_) - product.right_factor(bg);
+      left_step[k] = left_change * product.right_factor(bg) / product.scale;
+      right_step[k] = product.left_factor(bg) * right_change / product.scale;
+      float* pair = pair_.data() + (b * products.size() + k) * hidden;
+      const double both = left_change * right_change / product.scale;
+      for (std::size_t h = 0; h < hidden; ++h) {
+        pair[h] = static_cast<float>(first.weight[h * first.inputs + inputs + k] * both);
+      }
+    }
     for (std::size_t g = 0; g < group_count; ++g) {
       float* target = delta_.data() + (b * group_count + g) * hidden;
       for (std::size_t h = 0; h < hidden; ++h) {
+        const double* weights = first.weight.data() + h * first.inputs;
         double acc = 0.0;
-        for (std::size_t c : groups_.groups()[g].columns) acc += first.weight[h * first.inputs + c] * difference[c];
+        for (std::size_t c : groups_.groups()[g].columns) acc += weights[c] * difference[c];
+        for (std::size_t k = 0; k < products.size(); ++k) {
+          if (product_groups_[k].first == g) acc += weights[inputs + k] * left_step[k];
+          if (product_groups_[k].second == g) acc += weights[inputs + k] * right_step[k];
+        }
         target[h] = static_cast<float>(acc);
       }
     }
@@ -210,10 +242,25 @@ void CoalitionValues::first_layer_block(const std::uint64_t* masks, std::size_t 
     const float* deltas = delta_.data() + b * group_count * hidden;
     for (std::size_t s = 0; s < block; ++s) {
       const float* start_point = from_row_[s] ? full_.data() : base_.data() + b * hidden;
+      float* out = activations_.data() + (s * rows + b) * hidden;
       delta_kernels_->sum_deltas(start_point, deltas, hidden, toggled_.data() + toggled_start_[s],
-                                 toggled_start_[s + 1] - toggled_start_[s], from_row_[s] != 0, hidden,
-                                 activations_.data() + (s * rows + b) * hidden);
+                                 toggled_start_[s + 1] - toggled_start_[s], from_row_[s] != 0, hidden, out);
+      add_pair_terms(masks[s], from_row_[s] != 0, b, out);
     }
+  }
+}
+
+void CoalitionValues::add_pair_terms(std::uint64_t mask, bool from_row, std::size_t background_row, float* out) {
+  // full_ holds every product's pair term and base_ none, so a mask that starts from full_ drops the pair
+  // terms of products whose two groups are not both switched, and one that starts from base_ adds the others.
+  const std::size_t count = product_groups_.size();
+  const std::size_t hidden = plan_->network.layers.front().outputs;
+  for (std::size_t k = 0; k < count; ++k) {
+    const bool both = ((mask >> product_groups_[k].first) & 1U) && ((mask >> product_groups_[k].second) & 1U);
+    if (both == from_row) continue;
+    const float* pair = pair_.data() + (background_row * count + k) * hidden;
+    const float sign = from_row ? -1.0f : 1.0f;
+    for (std::size_t h = 0; h < hidden; ++h) out[h] += sign * pair[h];
   }
 }
 

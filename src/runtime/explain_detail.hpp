@@ -6,6 +6,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lepton/explain.hpp"
@@ -38,6 +39,9 @@ double activation_derivative(Activation activation, double value);
 
 /// Applies `link` to the logits [count] in place.
 void apply_link(OutputLink link, double* logits, std::size_t count);
+
+/// Writes `row` [network.inputs()] followed by its input products into `expanded`: the first layer's input.
+void expand_row(const DoubleMlp& network, const double* row, std::vector<double>& expanded);
 
 /// Reference forward pass of one row in double, without link. `scratch` grows as needed.
 /// Writes the logits [network.outputs()].
@@ -109,6 +113,8 @@ class CoalitionValues {
   void prepare_fast_row();
   /// Writes the first layer's pre-activations of the block's hybrid rows into activations_, stride H.
   void first_layer_block(const std::uint64_t* masks, std::size_t block);
+  /// Adds or removes the input products' pair terms of one hybrid row's first-layer pre-activation.
+  void add_pair_terms(std::uint64_t mask, bool from_row, std::size_t background_row, float* out);
   /// Links the block's logits (rows of activations_ with `stride` floats) and averages them into values.
   void average_block(std::size_t stride, std::size_t block, double* values);
 
@@ -134,6 +140,10 @@ class CoalitionValues {
   std::vector<float> base_;
   std::vector<float> delta_;
   std::vector<float> full_;
+  // Input products: the groups of each product's two columns, and pair_[(b * P + k) * H + h], the term that
+  // product k adds when both of its groups take x's values (see prepare_fast_row).
+  std::vector<std::pair<std::size_t, std::size_t>> product_groups_;
+  std::vector<float> pair_;
   std::vector<float> activations_;
   std::vector<float> next_activations_;
   std::vector<double> logits_;

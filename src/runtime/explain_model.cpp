@@ -46,6 +46,7 @@ DoubleMlp DoubleMlp::from(const Mlp& mlp) {
     converted.activation = layer.activation;
     result.layers.push_back(std::move(converted));
   }
+  result.products = mlp.products;
   return result;
 }
 
@@ -106,13 +107,21 @@ void apply_link(OutputLink link, double* logits, std::size_t count) {
   }
 }
 
+void expand_row(const DoubleMlp& network, const double* row, std::vector<double>& expanded) {
+  const std::size_t inputs = network.inputs();
+  expanded.assign(row, row + inputs);
+  for (const InputProduct& product : network.products) expanded.push_back(product.value(row));
+}
+
 void forward_logits(const DoubleMlp& network, const double* row, double* logits, std::vector<double>& scratch) {
   std::size_t widest = 0;
   for (const DoubleDenseLayer& layer : network.layers) widest = std::max({widest, layer.inputs, layer.outputs});
   scratch.resize(2 * widest);
   double* current = scratch.data();
   double* next = scratch.data() + widest;
-  std::copy(row, row + network.inputs(), current);
+  const std::size_t inputs = network.inputs();
+  std::copy(row, row + inputs, current);
+  for (std::size_t k = 0; k < network.products.size(); ++k) current[inputs + k] = network.products[k].value(row);
 
   for (const DoubleDenseLayer& layer : network.layers) {
     for (std::size_t j = 0; j < layer.outputs; ++j) {
@@ -156,6 +165,19 @@ void check_network(const DoubleMlp& network, OutputLink link) {
     throw InvalidArgument(fmt::format(
         "ExplainModel::from_mlp: link logistic needs 1 logit but the network emits {}; use softmax or identity",
         network.outputs()));
+  }
+  if (network.products.size() >= network.layers.front().inputs) {
+    throw InvalidArgument(fmt::format("ExplainModel::from_mlp: {} products leave none of the first layer's {} inputs "
+                                      "for the caller's columns",
+                                      network.products.size(), network.layers.front().inputs));
+  }
+  for (std::size_t k = 0; k < network.products.size(); ++k) {
+    const InputProduct& product = network.products[k];
+    if (product.left >= network.inputs() || product.right >= network.inputs() || !(product.scale > 0)) {
+      throw InvalidArgument(fmt::format("ExplainModel::from_mlp: product {} reads columns {} and {} of {} with scale "
+                                        "{}; it must read input columns and have a scale > 0",
+                                        k, product.left, product.right, network.inputs(), product.scale));
+    }
   }
 }
 
@@ -263,6 +285,7 @@ void ExplainModel::gradient(const double* row, std::size_t output, double* gradi
   std::vector<std::vector<double>> inputs(layers + 1);
   std::vector<std::vector<double>> pre(layers);
   inputs[0].assign(row, row + inputs_);
+  for (const InputProduct& product : network.products) inputs[0].push_back(product.value(row));
   for (std::size_t l = 0; l < layers; ++l) {
     const DoubleDenseLayer& layer = network.layers[l];
     pre[l].resize(layer.outputs);
@@ -305,7 +328,14 @@ void ExplainModel::gradient(const double* row, std::size_t output, double* gradi
     upstream = std::move(downstream);
   }
 
-  std::copy(upstream.begin(), upstream.end(), gradient);
+  // Each product's column passes its gradient on to the two columns that it multiplies.
+  for (std::size_t k = 0; k < network.products.size(); ++k) {
+    const InputProduct& product = network.products[k];
+    const double through = upstream[inputs_ + k] / product.scale;
+    upstream[product.left] += through * product.left_scale * product.right_factor(row);
+    upstream[product.right] += through * product.right_scale * product.left_factor(row);
+  }
+  std::copy(upstream.begin(), upstream.begin() + static_cast<std::ptrdiff_t>(inputs_), gradient);
 }
 
 }  // namespace lepton

@@ -4,6 +4,8 @@
 #include "lepton/model.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <iterator>
 #include <limits>
 
 #include <fmt/format.h>
@@ -159,6 +161,39 @@ void Mlp::validate() const {
   if (layers.back().activation != Activation::Identity) {
     throw InvalidArgument(fmt::format("Mlp::validate: the last layer has activation '{}', expected 'identity'",
                                       to_string(layers.back().activation)));
+  }
+
+  if (products.size() >= layers.front().inputs) {
+    throw InvalidArgument(fmt::format("Mlp::validate: {} products leave none of the first layer's {} inputs for "
+                                      "the caller's columns; the first layer must read more columns than products",
+                                      products.size(), layers.front().inputs));
+  }
+  for (std::size_t k = 0; k < products.size(); ++k) {
+    const InputProduct& product = products[k];
+    if (product.left >= inputs() || product.right >= inputs()) {
+      throw InvalidArgument(fmt::format("Mlp::validate: product {} reads columns {} and {}, but the network takes "
+                                        "{} columns; a product reads input columns only",
+                                        k, product.left, product.right, inputs()));
+    }
+    const double terms[] = {product.left_scale, product.left_shift, product.right_scale, product.right_shift,
+                            product.mean, product.scale};
+    if (!std::all_of(std::begin(terms), std::end(terms), [](double v) { return std::isfinite(v); }) ||
+        !(product.scale > 0)) {
+      throw InvalidArgument(fmt::format("Mlp::validate: product {} has a term that is not finite or a scale of "
+                                        "{}; every term must be finite and the scale > 0",
+                                        k, product.scale));
+    }
+  }
+}
+
+void append_products(const std::vector<InputProduct>& products, const float* rows, std::size_t count,
+                     std::size_t inputs, float* out) {
+  const std::size_t width = inputs + products.size();
+  for (std::size_t r = 0; r < count; ++r) {
+    const float* row = rows + r * inputs;
+    float* expanded = out + r * width;
+    std::copy(row, row + inputs, expanded);
+    for (std::size_t k = 0; k < products.size(); ++k) expanded[inputs + k] = static_cast<float>(products[k].value(row));
   }
 }
 

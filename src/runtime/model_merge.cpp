@@ -1,6 +1,7 @@
 // Merges networks of the same shape into one network that outputs their mean logit. It lives in the runtime
 // because it only rearranges weights, so both training and the runtime's tests can call it.
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -12,6 +13,14 @@
 namespace lepton {
 
 namespace {
+
+bool same_products(const std::vector<InputProduct>& a, const std::vector<InputProduct>& b) {
+  const auto same = [](const InputProduct& x, const InputProduct& y) {
+    return x.left == y.left && x.right == y.right && x.left_scale == y.left_scale && x.left_shift == y.left_shift &&
+           x.right_scale == y.right_scale && x.right_shift == y.right_shift && x.mean == y.mean && x.scale == y.scale;
+  };
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), same);
+}
 
 void check_mergeable(const std::vector<Mlp>& members) {
   if (members.empty()) {
@@ -39,6 +48,14 @@ void check_mergeable(const std::vector<Mlp>& members) {
       }
     }
   }
+  // The merged first layer reads one shared input row, so every member must compute the same products.
+  for (std::size_t m = 1; m < members.size(); ++m) {
+    if (!same_products(members[m].products, first.products)) {
+      throw InvalidArgument(fmt::format("merge_mean_output: member {} computes other input products than member 0; "
+                                        "merge networks trained with the same derived products",
+                                        m));
+    }
+  }
   for (std::size_t m = 0; m < members.size(); ++m) {
     for (std::size_t l = 0; l < members[m].layers.size(); ++l) {
       if (members[m].layers[l].precision != LayerPrecision::F32) {
@@ -58,6 +75,7 @@ Mlp merge_mean_output(const std::vector<Mlp>& members) {
   const std::size_t depth = members.front().layers.size();
 
   Mlp merged;
+  merged.products = members.front().products;
   for (std::size_t l = 0; l < depth; ++l) {
     const DenseLayer& shape = members.front().layers[l];
     const bool first = l == 0;

@@ -38,6 +38,7 @@ struct CompiledNetwork {
   std::vector<CompiledLayer> layers;
   std::size_t tile_rows = 0;
   std::size_t inputs = 0;
+  std::vector<InputProduct> products;  // computed after the inputs, before the first layer
   std::size_t outputs = 0;
   std::size_t widest_output = 0;       // max output_stride
   std::size_t widest_int8_input = 0;   // max padded_inputs of the int8 layers
@@ -120,6 +121,7 @@ std::shared_ptr<const detail::CompiledNetwork> compile(const Mlp& network, const
   compiled->kernels = &detail::kernels_for(options.simd.value_or(default_simd_level()));
   compiled->tile_rows = options.tile_rows;
   compiled->inputs = network.inputs();
+  compiled->products = network.products;
   compiled->outputs = network.outputs();
 
   for (const DenseLayer& layer : network.layers) {
@@ -408,12 +410,18 @@ void Predictor::run_network(const float* encoded, std::size_t rows, Workspace& w
   workspace.back_.resize(tile * network.widest_output);
   workspace.quantized_.resize(tile * network.widest_int8_input);
   workspace.row_scale_.resize(tile);
+  workspace.expanded_.resize(network.products.empty() ? 0 : tile * (network.inputs + network.products.size()));
   workspace.outputs_.resize(rows * network.outputs);
 
   for (std::size_t start = 0; start < rows; start += tile) {
     const std::size_t count = std::min(tile, rows - start);
     const float* input = encoded + start * network.inputs;
     std::size_t input_stride = network.inputs;
+    if (!network.products.empty()) {
+      append_products(network.products, input, count, network.inputs, workspace.expanded_.data());
+      input = workspace.expanded_.data();
+      input_stride = network.inputs + network.products.size();
+    }
     float* output = workspace.front_.data();
     float* spare = workspace.back_.data();
 

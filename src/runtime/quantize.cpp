@@ -88,8 +88,10 @@ void check_inputs(const ModelArtifact& artifact, const Matrix& calibration, cons
 // Runs the f32 network on the calibration rows and returns |x| of every layer's input, one list per layer.
 std::vector<std::vector<float>> collect_input_magnitudes(const Mlp& network, const Matrix& calibration) {
   std::vector<std::vector<float>> magnitudes(network.layers.size());
-  std::vector<float> input(calibration.data);
-  std::size_t width = calibration.cols;
+  // The first layer reads the calibration rows and their input products.
+  std::size_t width = calibration.cols + network.products.size();
+  std::vector<float> input(calibration.rows * width);
+  append_products(network.products, calibration.data.data(), calibration.rows, calibration.cols, input.data());
 
   for (std::size_t l = 0; l < network.layers.size(); ++l) {
     const DenseLayer& layer = network.layers[l];

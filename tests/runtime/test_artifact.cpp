@@ -318,9 +318,9 @@ TEST_CASE("artifact future and invalid versions", "[artifact][corruption]") {
   const std::string zero = lepton::detail::assemble_artifact(sections.header_json, sections.payload, 0);
   CHECK_THAT(parse_message(zero), Contains("format version 0 does not exist"));
 
-  const std::string flagged = lepton::detail::assemble_artifact(sections.header_json, sections.payload, 1, 4);
-  CHECK_THAT(parse_message(flagged), Contains("flags are 0x4"));
-  CHECK_THAT(parse_message(flagged), Contains("reads only flags 0x1 (int8 layers) and 0x2 (block-diagonal layers)"));
+  const std::string flagged = lepton::detail::assemble_artifact(sections.header_json, sections.payload, 1, 8);
+  CHECK_THAT(parse_message(flagged), Contains("flags are 0x8"));
+  CHECK_THAT(parse_message(flagged), Contains("reads only flags 0x1 (int8 layers), 0x2 (block-diagonal layers) and 0x4 (input products)"));
 }
 
 TEST_CASE("artifact size fields that lie", "[artifact][corruption]") {
@@ -472,7 +472,7 @@ TEST_CASE("artifact hostile network", "[artifact][corruption]") {
       tensor_named(header, "layers.0.weight")["shape"] = {3, 4};
       tensor_named(header, "layers.0.weight")["nbytes"] = 48;
     });
-    CHECK_THAT(parse_message(hostile), Contains("the first layer has 4 inputs but the preprocessor encodes 5"));
+    CHECK_THAT(parse_message(hostile), Contains("the first layer has 4 inputs but expects 5"));
   }
   SECTION("output count differs from the task") {
     const std::string hostile = rewrite_header(bytes, [](nlohmann::json& header) {
