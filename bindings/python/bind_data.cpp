@@ -289,7 +289,7 @@ void register_preprocess(py::module_& m) {
       .def_readwrite("column", &FeatureSpec::column, "Raw column name.")
       .def_readwrite("type", &FeatureSpec::type, "How the column is encoded (default FeatureType.Numeric).")
       .def_readwrite("log_column", &FeatureSpec::log_column,
-                     "Numeric only: also encode log(value + shift), which products and ratios of features read.")
+                     "Numeric only: also encode the standardized log(max(value, 0) + shift), for a value whose effect is multiplicative.")
       .def("__repr__", [](const FeatureSpec& spec) {
         return fmt::format("FeatureSpec('{}', {}{})", spec.column, to_string(spec.type),
                            spec.log_column ? ", log_column=True" : "");

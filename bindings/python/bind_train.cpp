@@ -110,7 +110,7 @@ void register_requirements(py::module_& m) {
                      "True (\"derived_features\": \"auto\", the default): screen differences of numeric "
                      "features as extra inputs. False: \"off\".")
       .def_readwrite("derive_products", &Requirements::derive_products,
-                     "True (\"derived_features\": \"products\"): screen products and ratios too.")
+                     "True (\"derived_features\": \"products\"): screen products too.")
       .def_readwrite("objective", &Requirements::objective, "Objective metric (default Metric.F1).")
       .def_readwrite("constraints", &Requirements::constraints, "Limits the model must respect.")
       .def_readwrite("split", &Requirements::split, "Train, validation and test fractions.")
@@ -155,24 +155,25 @@ void register_configurator(py::module_& m) {
 
   py::enum_<DerivedKind>(m, "DerivedKind", "The operation that combines a derived input's two features.")
       .value("Difference", DerivedKind::Difference, "left - right, in raw units")
-      .value("Product", DerivedKind::Product, "left * right, as log(left) + log(right)")
-      .value("Ratio", DerivedKind::Ratio, "left / right, as log(left) - log(right)");
+      .value("Product", DerivedKind::Product, "left * right, in raw units");
 
   py::class_<DerivedInput>(m, "DerivedInput",
-                           "A derived input: the difference, product or ratio of two numeric features, standardized.")
-      .def_readonly("kind", &DerivedInput::kind, "DerivedKind: difference, product or ratio.")
+                           "A derived input: the difference or product of two numeric features, standardized.")
+      .def_readonly("kind", &DerivedInput::kind, "DerivedKind: difference or product.")
       .def_readonly("left", &DerivedInput::left, "First raw column.")
       .def_readonly("right", &DerivedInput::right, "Second raw column.")
       .def_readonly("left_input", &DerivedInput::left_input,
-                    "Encoded column read for the left feature (its log column for a product or ratio).")
+                    "Encoded column read for the left feature: its standardized column.")
       .def_readonly("right_input", &DerivedInput::right_input, "Encoded column read for the right feature.")
       .def_readonly("left_coefficient", &DerivedInput::left_coefficient, "Weight of the left encoded column.")
       .def_readonly("right_coefficient", &DerivedInput::right_coefficient, "Weight of the right encoded column.")
-      .def_readonly("mean", &DerivedInput::mean, "Mean of the weighted sum over the learning rows.")
-      .def_readonly("scale", &DerivedInput::scale, "Standard deviation of the weighted sum (1 if constant).")
+      .def_readonly("left_shift", &DerivedInput::left_shift, "Added to the left term: the feature's mean for a product.")
+      .def_readonly("right_shift", &DerivedInput::right_shift, "Added to the right term: the feature's mean for a product.")
+      .def_readonly("mean", &DerivedInput::mean, "Mean of the raw difference or product over the learning rows.")
+      .def_readonly("scale", &DerivedInput::scale, "Its standard deviation (1 if constant).")
       .def_readonly("loss_reduction", &DerivedInput::loss_reduction,
                     "Fraction of the screen's log-loss that its splits removed.")
-      .def_property_readonly("name", &DerivedInput::name, "'left - right', 'left * right' or 'left / right'.")
+      .def_property_readonly("name", &DerivedInput::name, "'left - right' or 'left * right'.")
       .def("__repr__", [](const DerivedInput& d) { return fmt::format("DerivedInput('{}')", d.name()); });
 
   py::class_<DerivedSearchResult>(m, "DerivedSearchResult",
@@ -182,7 +183,7 @@ void register_configurator(py::module_& m) {
                     "Cross-validated log-loss per row of the additive starting model.")
       .def_readonly("final_loss", &DerivedSearchResult::final_loss,
                     "base_loss less what the kept inputs' splits removed.")
-      .def_readonly("candidates", &DerivedSearchResult::candidates, "Differences, products and ratios screened.")
+      .def_readonly("candidates", &DerivedSearchResult::candidates, "Differences and products screened.")
       .def_readonly("screened_rows", &DerivedSearchResult::screened_rows,
                     "Rows the screen was fitted on (a stratified sample above max_rows).")
       .def_readonly("first_step", &DerivedSearchResult::first_step,
@@ -215,12 +216,8 @@ void register_configurator(py::module_& m) {
       py::arg("max_rows") = 20000,
       "Screen the difference of every pair of numeric features on encoded rows with 0/1 labels, and keep those "
       "that cut a cross-validated additive model's log-loss by at least min_loss_reduction. With products=True, "
-      "screen products and ratios too, with boosted splits, and keep those whose splits remove at least "
-      "min_split_reduction of the log-loss; a kept product or ratio needs log columns: fit a preprocessor on "
-      "with_log_columns(features, kept), then bind_derived().");
-  m.def(
-      "with_log_columns", &with_log_columns, py::arg("features"), py::arg("derived"),
-      "Return the FeatureSpec list with log_column set on every feature that a product or ratio reads.");
+      "screen products too, with boosted splits, and keep those whose splits remove at least "
+      "min_split_reduction of the log-loss. Kept inputs are bound to the preprocessor's columns.");
   m.def(
       "bind_derived",
       [](std::vector<DerivedInput> derived, const Preprocessor& preprocessor, const py::object& encoded) {
@@ -239,11 +236,11 @@ void register_configurator(py::module_& m) {
         return to_array(append_derived(features, derived));
       },
       py::arg("encoded"), py::arg("derived"),
-      "Return the training columns: the encoded rows without the log columns that products and ratios read, "
-      "then one standardized column per derived input, in order.");
+      "Return the training columns: the encoded rows, then one standardized column per derived input, in order.");
   m.def("fold_derived", &fold_derived, py::arg("network"), py::arg("derived"),
-        "Fold the derived inputs of a network trained on append_derived() columns into its first layer; the "
-        "result takes the encoded columns alone and computes the same function.");
+        "Move the derived inputs of a network trained on append_derived() columns into the network: differences "
+        "into its first layer, products into Mlp.products. The result takes the encoded columns alone and "
+        "computes the same function.");
 
   py::class_<ModelConfig>(m, "ModelConfig", "A resolved, trainable configuration with a reason for every field.")
       .def(py::init<>())
@@ -274,7 +271,7 @@ void register_configurator(py::module_& m) {
       .def_readwrite("derived_search", &ModelConfig::derived_search,
                      "Screen differences of numeric features before training.")
       .def_readwrite("derived_products", &ModelConfig::derived_products,
-                     "With derived_search: screen products and ratios too, with boosted splits.")
+                     "With derived_search: screen products too, with boosted splits.")
       .def_readwrite("derived_features", &ModelConfig::derived_features,
                      "DerivedInput list that the screen kept (filled in by run_pipeline).")
       .def_readwrite("objective", &ModelConfig::objective,

@@ -330,10 +330,10 @@ class DenseLayer:
         """Int8 weights when precision is Int8; weight then contains the dequantized values."""
 
 class DerivedInput:
-    """A derived input: the difference, product or ratio of two numeric features, standardized."""
+    """A derived input: the difference or product of two numeric features, standardized."""
     @property
     def kind(self) -> DerivedKind:
-        """DerivedKind: difference, product or ratio."""
+        """DerivedKind: difference or product."""
     @property
     def left(self) -> str:
         """First raw column."""
@@ -342,7 +342,7 @@ class DerivedInput:
         """Second raw column."""
     @property
     def left_input(self) -> int:
-        """Encoded column read for the left feature (its log column for a product or ratio)."""
+        """Encoded column read for the left feature: its standardized column."""
     @property
     def right_input(self) -> int:
         """Encoded column read for the right feature."""
@@ -353,23 +353,28 @@ class DerivedInput:
     def right_coefficient(self) -> float:
         """Weight of the right encoded column."""
     @property
+    def left_shift(self) -> float:
+        """Added to the left term: the feature's mean for a product."""
+    @property
+    def right_shift(self) -> float:
+        """Added to the right term: the feature's mean for a product."""
+    @property
     def mean(self) -> float:
-        """Mean of the weighted sum over the learning rows."""
+        """Mean of the raw difference or product over the learning rows."""
     @property
     def scale(self) -> float:
-        """Standard deviation of the weighted sum (1 if constant)."""
+        """Its standard deviation (1 if constant)."""
     @property
     def loss_reduction(self) -> float:
         """Fraction of the screen's log-loss that its splits removed."""
     @property
     def name(self) -> str:
-        """'left - right', 'left * right' or 'left / right'."""
+        """'left - right' or 'left * right'."""
 
 class DerivedKind:
     """The operation that combines a derived input's two features."""
     Difference: typing.ClassVar[DerivedKind]
     Product: typing.ClassVar[DerivedKind]
-    Ratio: typing.ClassVar[DerivedKind]
     def __init__(self, value: int) -> None: ...
     def __int__(self) -> int: ...
     @property
@@ -388,7 +393,7 @@ class DerivedSearchResult:
         """base_loss less what the kept inputs' splits removed."""
     @property
     def candidates(self) -> int:
-        """Differences, products and ratios screened."""
+        """Differences and products screened."""
     @property
     def screened_rows(self) -> int:
         """Rows the screen was fitted on (a stratified sample above max_rows)."""
@@ -481,8 +486,13 @@ class DoubleMlp:
     @layers.setter
     def layers(self, value: List[DoubleDenseLayer]) -> None: ...
     @property
+    def products(self) -> List[InputProduct]:
+        """InputProduct list: columns computed after the inputs, before the first layer."""
+    @products.setter
+    def products(self, value: List[InputProduct]) -> None: ...
+    @property
     def inputs(self) -> int:
-        """Input width of the first layer; 0 without layers."""
+        """Columns a caller passes: the first layer's inputs less the products; 0 without layers."""
     @property
     def outputs(self) -> int:
         """Output width of the last layer; 0 without layers."""
@@ -705,7 +715,7 @@ class FeatureSpec:
     def type(self, value: FeatureType) -> None: ...
     @property
     def log_column(self) -> bool:
-        """Numeric only: also encode log(value + shift), which products and ratios of features read."""
+        """Numeric only: also encode the standardized log(max(value, 0) + shift), for a value whose effect is multiplicative."""
     @log_column.setter
     def log_column(self, value: bool) -> None: ...
 
@@ -884,6 +894,50 @@ class GradientOptions:
     @threads.setter
     def threads(self, value: int) -> None: ...
 
+class InputProduct:
+    """A column that a network computes before its first layer: ((left_scale * x[left] + left_shift) * (right_scale * x[right] + right_shift) - mean) / scale."""
+    def __init__(self) -> None: ...
+    @property
+    def left(self) -> int:
+        """Input column of the left factor."""
+    @left.setter
+    def left(self, value: int) -> None: ...
+    @property
+    def right(self) -> int:
+        """Input column of the right factor."""
+    @right.setter
+    def right(self, value: int) -> None: ...
+    @property
+    def left_scale(self) -> float:
+        """Scale of the left factor."""
+    @left_scale.setter
+    def left_scale(self, value: float) -> None: ...
+    @property
+    def left_shift(self) -> float:
+        """Shift of the left factor."""
+    @left_shift.setter
+    def left_shift(self, value: float) -> None: ...
+    @property
+    def right_scale(self) -> float:
+        """Scale of the right factor."""
+    @right_scale.setter
+    def right_scale(self, value: float) -> None: ...
+    @property
+    def right_shift(self) -> float:
+        """Shift of the right factor."""
+    @right_shift.setter
+    def right_shift(self, value: float) -> None: ...
+    @property
+    def mean(self) -> float:
+        """Mean subtracted from the product."""
+    @mean.setter
+    def mean(self, value: float) -> None: ...
+    @property
+    def scale(self) -> float:
+        """Standard deviation that divides it (> 0)."""
+    @scale.setter
+    def scale(self, value: float) -> None: ...
+
 class Interpretability:
     """Required level of explainability."""
     None_: typing.ClassVar[Interpretability]
@@ -1026,8 +1080,13 @@ class Mlp:
     @layers.setter
     def layers(self, value: List[DenseLayer]) -> None: ...
     @property
+    def products(self) -> List[InputProduct]:
+        """InputProduct list: columns computed after the inputs, before the first layer."""
+    @products.setter
+    def products(self, value: List[InputProduct]) -> None: ...
+    @property
     def inputs(self) -> int:
-        """Input width of the first layer; 0 without layers."""
+        """Columns a caller passes: the first layer's inputs less the products; 0 without layers."""
     @property
     def outputs(self) -> int:
         """Output width of the last layer; 0 without layers."""
@@ -1185,7 +1244,7 @@ class ModelConfig:
     def derived_search(self, value: bool) -> None: ...
     @property
     def derived_products(self) -> bool:
-        """With derived_search: screen products and ratios too, with boosted splits."""
+        """With derived_search: screen products too, with boosted splits."""
     @derived_products.setter
     def derived_products(self, value: bool) -> None: ...
     @property
@@ -1788,7 +1847,7 @@ class Requirements:
     def search_derived_features(self, value: bool) -> None: ...
     @property
     def derive_products(self) -> bool:
-        """True ("derived_features": "products"): screen products and ratios too."""
+        """True ("derived_features": "products"): screen products too."""
     @derive_products.setter
     def derive_products(self, value: bool) -> None: ...
     @property
@@ -2192,5 +2251,4 @@ def stratified_split(labels: numpy.typing.ArrayLike, fractions: SplitFractions =
 def unprotect_bytes(data: bytes, options: LoadOptions, source: str = ...) -> bytes: ...
 def use_stderr_log_sink() -> None: ...
 def verify_bytes(signed_bytes: bytes, trusted: Optional[PublicKey] = ..., source: str = ...) -> VerifiedContent: ...
-def with_log_columns(features: List[FeatureSpec], derived: List[DerivedInput]) -> List[FeatureSpec]: ...
 def write_file_atomically(path: str, data: bytes) -> None: ...

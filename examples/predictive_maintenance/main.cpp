@@ -52,22 +52,18 @@ int main(int argc, char** argv) {
       for (std::size_t row : rows) data.labels.push_back(labels[row]);
       return data;
     };
-    lepton::TrainingData learning = make_data(learning_rows);
+    const lepton::TrainingData learning = make_data(learning_rows);
 
     // 3b. Derived inputs: the configurator may ask for a screen of the differences of numeric features (and,
-    //     with "derived_features": "products", their products and ratios), run on the learning rows only. A
-    //     product or ratio reads log columns, so the preprocessor is fitted again with them. The model trains on the kept inputs as extra columns, and
-    //     fold_derived() then moves them into the first layer, so the exported model takes the encoded
+    //     with "derived_features": "products", their products), run on the learning rows only. The model
+    //     trains on the kept inputs as extra columns. fold_derived() then moves a difference into the first
+    //     layer and a product into the network's input products, so the exported model takes the encoded
     //     columns alone.
     if (config.derived_search) {
       const lepton::DerivedSearchOptions search =
           lepton::DerivedSearchOptions().with_seed(config.seed).with_products(config.derived_products);
       config.derived_features =
           lepton::screen_derived_inputs(preprocessor, learning.features, learning.labels, search).kept;
-      config.features = lepton::with_log_columns(config.features, config.derived_features);
-      preprocessor = lepton::Preprocessor::fit(table, config.features, learning_rows);
-      learning = make_data(learning_rows);
-      lepton::bind_derived(config.derived_features, preprocessor, learning.features);
       for (const auto& derived : config.derived_features) std::cout << "derived input: " << derived.name() << "\n";
     }
     const lepton::TrainingData test = make_data(split.test);

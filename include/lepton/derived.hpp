@@ -1,15 +1,14 @@
 #pragma once
-/// Derived inputs: the difference, product or ratio of two numeric features, found by a screen on the
-/// learning rows.
+/// Derived inputs: the difference or product of two numeric features, found by a screen on the learning rows.
 ///
 /// A quantity such as process minus air temperature, or torque times rotational speed (the power), is one that
 /// an MLP could compute from its inputs. In practice, with a few hundred positive rows, it learns a sharp
 /// threshold on such a quantity far better when the quantity is an input of its own. The trainer therefore
-/// receives the kept quantities as extra columns, and fold_derived() then folds them into the first layer.
-/// A difference is linear in the two standardized columns. A product or ratio is linear in the two features'
-/// log columns (FeatureSpec::log_column), which the preprocessor adds for them. Either way the exported model
-/// takes the preprocessor's encoded columns alone, and each encoded column belongs to one raw feature, so
-/// explanations stay on the user's raw features.
+/// receives the kept quantities as extra columns, and fold_derived() then moves them into the network.
+/// A difference is linear in the two standardized columns, so it folds into the first layer's weights. A
+/// product is not; the network computes it before its first layer (InputProduct). Either way the exported
+/// model takes the preprocessor's encoded columns alone, and each encoded column belongs to one raw feature,
+/// so explanations stay on the user's raw features.
 
 #include <cstddef>
 #include <cstdint>
@@ -27,49 +26,48 @@ namespace lepton {
 /// The operation that combines a derived input's two features.
 enum class DerivedKind {
   Difference,  ///< left - right, in raw units
-  Product,     ///< left * right, as log(left) + log(right)
-  Ratio,       ///< left / right, as log(left) - log(right)
+  Product,     ///< left * right, in raw units
 };
 
-/// "difference", "product" or "ratio".
+/// "difference" or "product".
 const char* to_string(DerivedKind kind);
 
-/// One derived input: left_coefficient * x[left_input] + right_coefficient * x[right_input] over the encoded
-/// row x, standardized over the learning rows. The coefficients undo the preprocessor's standardization, so
-/// the sum is the raw difference (or the log of the product or ratio) up to a constant.
+/// One derived input over the encoded row x, with the terms a = left_coefficient * x[left_input] + left_shift
+/// and b = right_coefficient * x[right_input] + right_shift: a + b for a difference, a * b for a product,
+/// standardized over the learning rows. The coefficients and shifts undo the preprocessor's standardization,
+/// so a + b is the raw difference up to a constant, and a * b the raw product.
 struct DerivedInput {
   DerivedKind kind = DerivedKind::Difference;
   std::string left, right;          ///< Raw column names.
-  std::size_t left_input = 0;       ///< Encoded columns read: the features' own column for a difference,
-  std::size_t right_input = 0;      ///< their log column for a product or ratio.
+  std::size_t left_input = 0;       ///< Encoded columns read: the two features' standardized columns.
+  std::size_t right_input = 0;
   double left_coefficient = 1, right_coefficient = -1;
-  double mean = 0, scale = 1;       ///< Standardization of the sum over the learning rows.
+  double left_shift = 0, right_shift = 0;  ///< The features' means for a product; 0 for a difference.
+  double mean = 0, scale = 1;       ///< Standardization over the learning rows.
   /// Fraction of the screen's log-loss that this input's splits removed when it was kept.
   double loss_reduction = 0;
 
-  /// "left - right", "left * right" or "left / right".
+  /// "left - right" or "left * right".
   std::string name() const;
   /// The standardized derived input of one encoded row.
   double value(const float* encoded_row) const;
+  /// A product as the network computes it. Throws InvalidArgument for a difference.
+  InputProduct input_product() const;
 
   nlohmann::json to_json() const;
   /// Throws ParseError naming the JSON path of a bad field.
   static DerivedInput from_json(const nlohmann::json& j, const std::string& json_path);
 };
 
-/// Sets the encoded columns, coefficients and standardization of `derived` for `preprocessor`, whose
-/// features must include both of each input's columns, with log columns for a product or ratio. `encoded`
-/// contains the learning rows encoded by `preprocessor`. Throws InvalidArgument naming a missing column or log
-/// column.
+/// Sets the encoded columns, coefficients, shifts and standardization of `derived` for `preprocessor`, whose
+/// numeric features must include both of each input's columns. `encoded` contains the learning rows encoded by
+/// `preprocessor`. Throws InvalidArgument naming a missing column.
 void bind_derived(std::vector<DerivedInput>& derived, const Preprocessor& preprocessor, const Matrix& encoded);
-
-/// The features of `features` with log_column set where a product or ratio of `derived` reads it.
-std::vector<FeatureSpec> with_log_columns(std::vector<FeatureSpec> features, const std::vector<DerivedInput>& derived);
 
 /// Settings of the screen.
 struct DerivedSearchOptions {
-  /// false: screen differences alone, by forward selection with the additive model. true: screen differences,
-  /// products and ratios with boosted splits (see screen_derived_inputs).
+  /// false: screen differences alone, by forward selection with the additive model. true: screen differences
+  /// and products with boosted splits (see screen_derived_inputs).
   bool products = false;
   std::size_t bins = 16;              ///< Quantile bins per input of the additive model.
   std::size_t folds = 5;              ///< Cross-validation folds (stratified) of the additive model.
@@ -95,10 +93,8 @@ struct DerivedSearchOptions {
 
 /// Screen result: what was kept, and how every candidate scored.
 struct DerivedSearchResult {
-  /// Kept inputs: in the order kept (differences screen) or best first (products screen). A difference is bound
-  /// to the screened preprocessor's columns. A product or ratio needs log columns that it may lack: pass
-  /// with_log_columns() to Preprocessor::fit, then bind_derived(). Until then it has scale 0, and
-  /// append_derived() and fold_derived() reject it.
+  /// Kept inputs: in the order kept (differences screen) or best first (products screen), bound to the
+  /// screened preprocessor's columns and standardized over all rows of `encoded`.
   std::vector<DerivedInput> kept;
   double base_loss = 0;                 ///< Cross-validated log-loss per row of the additive model.
   /// Differences screen: the cross-validated log-loss with the kept inputs. Products screen: base_loss less
@@ -123,11 +119,11 @@ struct DerivedSearchResult {
 /// - Differences screen (options.products false): the difference of every pair of numeric features. Forward
 ///   selection keeps the best difference while it cuts the model's cross-validated log-loss by at least
 ///   options.min_loss_reduction.
-/// - Products screen (options.products true): also the product and ratio of every pair whose learning values
-///   are all at least 0. From the model's cross-validated logits, each boosting round adds the one split
+/// - Products screen (options.products true): also the product of every pair whose learning values are all
+///   at least 0. From the model's cross-validated logits, each boosting round adds the one split
 ///   (a threshold on one input, raw feature or candidate) that cuts the log-loss most, with each leaf's step
 ///   clipped to 4 in logit units. A derived input must gain 5 % more than a raw feature to be chosen, and a
-///   product or ratio 5 % more again. A candidate is kept when its splits together remove at least
+///   product 5 % more again. A candidate is kept when its splits together remove at least
 ///   options.min_split_reduction of the starting log-loss.
 ///   NOTE: the split gains are measured on the rows that chose the split, so they overstate what a candidate
 ///   adds, most on a small learning set; on AI4I's 8,000 learning rows the best rejected candidate reached
@@ -139,19 +135,15 @@ DerivedSearchResult screen_derived_inputs(const Preprocessor& preprocessor, cons
                                           const std::vector<std::int64_t>& labels,
                                           const DerivedSearchOptions& options = {});
 
-/// The encoded columns that carry products and ratios: the log columns that they read. A network trained with
-/// derived inputs does not take these columns directly. They exist so that fold_derived() can fold the
-/// products and ratios into the first layer.
-std::vector<std::size_t> carrier_columns(const std::vector<DerivedInput>& derived);
-
-/// The training columns for `derived`: `encoded` without the carrier columns, then one column per derived
-/// input, in order.
+/// The training columns for `derived`: `encoded`, then one column per derived input, in order. Throws
+/// InvalidArgument for an input that bind_derived() has not bound.
 Matrix append_derived(const Matrix& encoded, const std::vector<DerivedInput>& derived);
 
-/// Folds the derived inputs of a network trained on append_derived() columns into its first layer. The
-/// result takes the encoded columns alone, with zero weight on the carriers except what the folded inputs
-/// put there, and computes the same function. Throws InvalidArgument when the network's input width does
-/// not fit, a derived input reads a column outside it, or the first layer is int8.
+/// Moves the derived inputs of a network trained on append_derived() columns into the network: differences
+/// into the first layer's weights and bias, products into Mlp::products, whose columns keep their trained
+/// weights. The result takes the encoded columns alone and computes the same function. Throws
+/// InvalidArgument when the network's input width does not fit, a derived input reads a column outside it,
+/// the network already has products, or the first layer is int8.
 Mlp fold_derived(const Mlp& network, const std::vector<DerivedInput>& derived);
 
 }  // namespace lepton

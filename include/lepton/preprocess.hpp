@@ -20,8 +20,8 @@ namespace lepton {
 struct FeatureSpec {
   std::string column;
   FeatureType type = FeatureType::Numeric;
-  /// Numeric only: also encode log(value + shift) as a second column, so that a product or ratio of two
-  /// such features is a weighted sum of encoded columns. The training values must not be negative.
+  /// Numeric only: also encode log(value + shift) as a second column, for a feature whose effect is
+  /// multiplicative, such as a concentration or a price. The training values must not be negative.
   bool log_column = false;
 };
 

@@ -1,6 +1,6 @@
 // The derived-input screens, both starting from a cross-validated binned additive logistic model: forward
-// selection of pairwise differences, or boosted single splits over raw features and pairwise differences,
-// products and ratios. Also binding, appending and folding the kept inputs.
+// selection of pairwise differences, or boosted single splits over raw features and pairwise differences and
+// products. Also binding, appending and folding the kept inputs.
 #include "lepton/derived.hpp"
 
 #include <algorithm>
@@ -219,21 +219,10 @@ std::vector<double> raw_values(const FeatureTransform& feature, const Matrix& en
   return values;
 }
 
-// The log that a log column takes of a raw value, before its standardization.
-double shifted_log(double value, double scale) { return std::log(std::max(value, 0.0) + kLogShiftFraction * scale); }
-
 // A candidate's unstandardized values over the screened rows, from the two features' raw values.
-std::vector<double> candidate_values(DerivedKind kind, const FeatureTransform& left, const std::vector<double>& a,
-                                     const FeatureTransform& right, const std::vector<double>& b) {
+std::vector<double> candidate_values(DerivedKind kind, const std::vector<double>& a, const std::vector<double>& b) {
   std::vector<double> values(a.size());
-  for (std::size_t r = 0; r < a.size(); ++r) {
-    if (kind == DerivedKind::Difference) {
-      values[r] = a[r] - b[r];
-    } else {
-      const double sign = kind == DerivedKind::Product ? 1.0 : -1.0;
-      values[r] = shifted_log(a[r], left.scale) + sign * shifted_log(b[r], right.scale);
-    }
-  }
+  for (std::size_t r = 0; r < a.size(); ++r) values[r] = kind == DerivedKind::Difference ? a[r] - b[r] : a[r] * b[r];
   return values;
 }
 
@@ -242,16 +231,6 @@ const FeatureTransform* find_numeric(const Preprocessor& preprocessor, const std
     if (feature.column == column && feature.type == FeatureType::Numeric) return &feature;
   }
   return nullptr;
-}
-
-bool needs_log_columns(const DerivedInput& derived) { return derived.kind != DerivedKind::Difference; }
-
-// Whether `preprocessor` has the columns that `derived` reads.
-bool can_bind(const DerivedInput& derived, const Preprocessor& preprocessor) {
-  const FeatureTransform* left = find_numeric(preprocessor, derived.left);
-  const FeatureTransform* right = find_numeric(preprocessor, derived.right);
-  if (left == nullptr || right == nullptr) return false;
-  return !needs_log_columns(derived) || (left->log_column && right->log_column);
 }
 
 // Sets the encoded columns, coefficients and standardization of one derived input, as bind_derived does.
@@ -264,38 +243,30 @@ void bind_input(DerivedInput& d, const Preprocessor& preprocessor, const Matrix&
                                         "preprocessor; fit it with that feature",
                                         d.name(), *column));
     }
-    if (needs_log_columns(d) && !feature->log_column) {
-      throw InvalidArgument(fmt::format("bind_derived: the {} '{}' reads the log column of '{}', which the "
-                                        "preprocessor lacks; fit it on with_log_columns(features, derived)",
-                                        to_string(d.kind), d.name(), *column));
-    }
   }
 
-  // Undo each column's standardization, so that the sum is the raw difference or the log of the product
-  // or ratio, up to a constant.
-  if (d.kind == DerivedKind::Difference) {
-    d.left_input = left->offset;
-    d.right_input = right->offset;
-    d.left_coefficient = left->scale;
-    d.right_coefficient = -right->scale;
-  } else {
-    d.left_input = left->offset + 1;
-    d.right_input = right->offset + 1;
-    d.left_coefficient = left->log_scale;
-    d.right_coefficient = (d.kind == DerivedKind::Product ? 1.0 : -1.0) * right->log_scale;
-  }
+  // Undo each column's standardization, so that the two factors are the raw values. A difference drops the
+  // means, which cancel up to a constant that its own standardization removes.
+  d.left_input = left->offset;
+  d.right_input = right->offset;
+  d.left_coefficient = left->scale;
+  d.right_coefficient = d.kind == DerivedKind::Difference ? -right->scale : right->scale;
+  d.left_shift = d.kind == DerivedKind::Difference ? 0.0 : left->mean;
+  d.right_shift = d.kind == DerivedKind::Difference ? 0.0 : right->mean;
 
+  // With mean 0 and scale 1, value() is the raw difference or product.
+  d.mean = 0;
+  d.scale = 1;
+  std::vector<double> raw(encoded.rows);
   double sum = 0;
   for (std::size_t r = 0; r < encoded.rows; ++r) {
-    sum += d.left_coefficient * encoded(r, d.left_input) + d.right_coefficient * encoded(r, d.right_input);
+    raw[r] = d.value(encoded.row(r));
+    sum += raw[r];
   }
-  d.mean = encoded.rows == 0 ? 0.0 : sum / static_cast<double>(encoded.rows);
+  const double mean = encoded.rows == 0 ? 0.0 : sum / static_cast<double>(encoded.rows);
   double squares = 0;
-  for (std::size_t r = 0; r < encoded.rows; ++r) {
-    const double deviation =
-        d.left_coefficient * encoded(r, d.left_input) + d.right_coefficient * encoded(r, d.right_input) - d.mean;
-    squares += deviation * deviation;
-  }
+  for (double value : raw) squares += (value - mean) * (value - mean);
+  d.mean = mean;
   const double deviation = encoded.rows == 0 ? 0.0 : std::sqrt(squares / static_cast<double>(encoded.rows));
   d.scale = deviation > 0 ? deviation : 1.0;
 }
@@ -362,21 +333,36 @@ const char* to_string(DerivedKind kind) {
   switch (kind) {
     case DerivedKind::Difference: return "difference";
     case DerivedKind::Product: return "product";
-    case DerivedKind::Ratio: return "ratio";
   }
   return "difference";
 }
 
 std::string DerivedInput::name() const {
-  const char* symbol = " - ";
-  if (kind == DerivedKind::Product) symbol = " * ";
-  if (kind == DerivedKind::Ratio) symbol = " / ";
-  return left + symbol + right;
+  return left + (kind == DerivedKind::Product ? " * " : " - ") + right;
 }
 
 double DerivedInput::value(const float* encoded_row) const {
-  const double raw = left_coefficient * encoded_row[left_input] + right_coefficient * encoded_row[right_input];
+  const double left_term = left_coefficient * encoded_row[left_input] + left_shift;
+  const double right_term = right_coefficient * encoded_row[right_input] + right_shift;
+  const double raw = kind == DerivedKind::Product ? left_term * right_term : left_term + right_term;
   return (raw - mean) / scale;
+}
+
+InputProduct DerivedInput::input_product() const {
+  if (kind != DerivedKind::Product) {
+    throw InvalidArgument(fmt::format("DerivedInput::input_product: '{}' is a {}, not a product", name(),
+                                      to_string(kind)));
+  }
+  InputProduct product;
+  product.left = left_input;
+  product.right = right_input;
+  product.left_scale = left_coefficient;
+  product.left_shift = left_shift;
+  product.right_scale = right_coefficient;
+  product.right_shift = right_shift;
+  product.mean = mean;
+  product.scale = scale;
+  return product;
 }
 
 nlohmann::json DerivedInput::to_json() const {
@@ -388,6 +374,8 @@ nlohmann::json DerivedInput::to_json() const {
           {"right_input", right_input},
           {"left_coefficient", left_coefficient},
           {"right_coefficient", right_coefficient},
+          {"left_shift", left_shift},
+          {"right_shift", right_shift},
           {"mean", mean},
           {"scale", scale},
           {"loss_reduction", loss_reduction}};
@@ -421,11 +409,8 @@ DerivedInput DerivedInput::from_json(const nlohmann::json& j, const std::string&
     derived.kind = DerivedKind::Difference;
   } else if (kind == "product") {
     derived.kind = DerivedKind::Product;
-  } else if (kind == "ratio") {
-    derived.kind = DerivedKind::Ratio;
   } else {
-    throw ParseError(fmt::format("{}.kind: \"{}\" is not a derived kind; expected \"difference\", \"product\" or "
-                                 "\"ratio\"",
+    throw ParseError(fmt::format("{}.kind: \"{}\" is not a derived kind; expected \"difference\" or \"product\"",
                                  json_path, kind));
   }
   derived.left = field("left", nlohmann::json::value_t::string).get<std::string>();
@@ -434,6 +419,12 @@ DerivedInput DerivedInput::from_json(const nlohmann::json& j, const std::string&
   derived.right_input = field("right_input", nlohmann::json::value_t::number_unsigned).get<std::size_t>();
   derived.left_coefficient = field("left_coefficient", nlohmann::json::value_t::number_float).get<double>();
   derived.right_coefficient = field("right_coefficient", nlohmann::json::value_t::number_float).get<double>();
+  // A difference needs no shifts, so files written before products were exact may lack them.
+  for (auto [key, shift] : {std::pair{"left_shift", &derived.left_shift}, std::pair{"right_shift", &derived.right_shift}}) {
+    if (j.contains(key) || derived.kind == DerivedKind::Product) {
+      *shift = field(key, nlohmann::json::value_t::number_float).get<double>();
+    }
+  }
   derived.mean = field("mean", nlohmann::json::value_t::number_float).get<double>();
   derived.scale = field("scale", nlohmann::json::value_t::number_float).get<double>();
 
@@ -455,16 +446,6 @@ void bind_derived(std::vector<DerivedInput>& derived, const Preprocessor& prepro
                                       encoded.cols, preprocessor.encoded_width()));
   }
   for (DerivedInput& d : derived) bind_input(d, preprocessor, encoded);
-}
-
-std::vector<FeatureSpec> with_log_columns(std::vector<FeatureSpec> features, const std::vector<DerivedInput>& derived) {
-  for (const DerivedInput& d : derived) {
-    if (!needs_log_columns(d)) continue;
-    for (FeatureSpec& feature : features) {
-      if (feature.column == d.left || feature.column == d.right) feature.log_column = true;
-    }
-  }
-  return features;
 }
 
 namespace {
@@ -579,8 +560,8 @@ DerivedSearchResult screen_with_splits(const Preprocessor& preprocessor, const M
                              fold_of_row, options);
   const double base_total = total_log_loss(logits, screened_labels);
 
-  // The boosting's inputs: every numeric feature, then every candidate. A product or ratio needs values of at
-  // least 0 on all learning rows, because a log column is only fitted for such a feature.
+  // The boosting's inputs: every numeric feature, then every candidate. A product needs values of at least 0
+  // on all learning rows, so that it grows with each factor, as a physical quantity such as power does.
   std::vector<const FeatureTransform*> numeric;
   for (const FeatureTransform& feature : preprocessor.features()) {
     if (feature.type == FeatureType::Numeric) numeric.push_back(&feature);
@@ -602,13 +583,13 @@ DerivedSearchResult screen_with_splits(const Preprocessor& preprocessor, const M
   std::vector<DerivedInput> candidates;
   for (std::size_t a = 0; a < numeric.size(); ++a) {
     for (std::size_t b = a + 1; b < numeric.size(); ++b) {
-      for (DerivedKind kind : {DerivedKind::Difference, DerivedKind::Product, DerivedKind::Ratio}) {
+      for (DerivedKind kind : {DerivedKind::Difference, DerivedKind::Product}) {
         if (kind != DerivedKind::Difference && !(non_negative[a] && non_negative[b])) continue;
         DerivedInput candidate;
         candidate.kind = kind;
         candidate.left = numeric[a]->column;
         candidate.right = numeric[b]->column;
-        inputs.push_back(make_split_input(candidate_values(kind, *numeric[a], raw[a], *numeric[b], raw[b])));
+        inputs.push_back(make_split_input(candidate_values(kind, raw[a], raw[b])));
         candidates.push_back(std::move(candidate));
       }
     }
@@ -645,7 +626,7 @@ DerivedSearchResult screen_with_splits(const Preprocessor& preprocessor, const M
           first_gain[i - first_candidate] = split.gain / base_total;
           result.first_step.emplace_back(candidate.name(), first_gain[i - first_candidate]);
         }
-        score /= needs_log_columns(candidate) ? kDerivedHandicap * kDerivedHandicap : kDerivedHandicap;
+        score /= candidate.kind == DerivedKind::Product ? kDerivedHandicap * kDerivedHandicap : kDerivedHandicap;
       }
       if (score > best_score) {
         best_score = score;
@@ -686,15 +667,8 @@ DerivedSearchResult screen_with_splits(const Preprocessor& preprocessor, const M
   }
   result.final_loss = result.base_loss * (1.0 - kept_total);
 
-  // Bind what the screened preprocessor can already compute. Products and ratios wait for log columns, and
-  // until bind_derived() they have scale 0, which append_derived and fold_derived reject.
-  for (DerivedInput& d : result.kept) {
-    if (can_bind(d, preprocessor)) {
-      bind_input(d, preprocessor, encoded);
-    } else {
-      d.scale = 0;
-    }
-  }
+  // Bind to the screened preprocessor's columns and all of its learning rows, as the differences screen does.
+  for (DerivedInput& d : result.kept) bind_input(d, preprocessor, encoded);
   return result;
 }
 
@@ -709,27 +683,15 @@ DerivedSearchResult screen_derived_inputs(const Preprocessor& preprocessor, cons
                           : screen_differences(preprocessor, encoded, sample, options);
 }
 
-std::vector<std::size_t> carrier_columns(const std::vector<DerivedInput>& derived) {
-  std::vector<std::size_t> carriers;
-  for (const DerivedInput& d : derived) {
-    if (!needs_log_columns(d)) continue;
-    carriers.push_back(d.left_input);
-    carriers.push_back(d.right_input);
-  }
-  std::sort(carriers.begin(), carriers.end());
-  carriers.erase(std::unique(carriers.begin(), carriers.end()), carriers.end());
-  return carriers;
-}
-
 namespace {
 
-// Rejects inputs that the screen kept but bind_derived has not bound (scale 0).
+// Rejects inputs whose standardization is unset (scale 0 or less), which bind_derived sets.
 void check_bound(const std::vector<DerivedInput>& derived, const char* caller) {
   for (const DerivedInput& d : derived) {
     if (!(d.scale > 0)) {
-      throw InvalidArgument(fmt::format("{}: the {} '{}' is not bound to encoded columns yet; fit the preprocessor "
-                                        "on with_log_columns(features, derived), then call bind_derived",
-                                        caller, to_string(d.kind), d.name()));
+      throw InvalidArgument(fmt::format("{}: the {} '{}' has scale {}; bind it to the preprocessor's columns with "
+                                        "bind_derived first",
+                                        caller, to_string(d.kind), d.name(), d.scale));
     }
   }
 }
@@ -738,37 +700,32 @@ void check_bound(const std::vector<DerivedInput>& derived, const char* caller) {
 
 Matrix append_derived(const Matrix& encoded, const std::vector<DerivedInput>& derived) {
   check_bound(derived, "append_derived");
-  const std::vector<std::size_t> carriers = carrier_columns(derived);
-  std::vector<std::size_t> kept_columns;
-  for (std::size_t c = 0; c < encoded.cols; ++c) {
-    if (!std::binary_search(carriers.begin(), carriers.end(), c)) kept_columns.push_back(c);
-  }
-
-  Matrix out(encoded.rows, kept_columns.size() + derived.size());
+  Matrix out(encoded.rows, encoded.cols + derived.size());
   for (std::size_t r = 0; r < encoded.rows; ++r) {
     const float* in = encoded.row(r);
     float* row = out.row(r);
-    for (std::size_t k = 0; k < kept_columns.size(); ++k) row[k] = in[kept_columns[k]];
-    for (std::size_t d = 0; d < derived.size(); ++d) {
-      row[kept_columns.size() + d] = static_cast<float>(derived[d].value(in));
-    }
+    std::copy(in, in + encoded.cols, row);
+    for (std::size_t d = 0; d < derived.size(); ++d) row[encoded.cols + d] = static_cast<float>(derived[d].value(in));
   }
   return out;
 }
 
 Mlp fold_derived(const Mlp& network, const std::vector<DerivedInput>& derived) {
   if (derived.empty()) return network;
-  if (network.layers.empty() || network.inputs() < derived.size()) {
-    throw InvalidArgument(fmt::format("fold_derived: the network takes {} inputs, fewer than the {} derived ones",
+  if (network.layers.empty() || network.inputs() <= derived.size()) {
+    throw InvalidArgument(fmt::format("fold_derived: the network takes {} inputs, no more than the {} derived ones",
                                       network.inputs(), derived.size()));
+  }
+  if (!network.products.empty()) {
+    throw InvalidArgument("fold_derived: the network already computes input products; fold a network trained on "
+                          "append_derived() columns");
   }
   const DenseLayer& first = network.layers.front();
   if (first.precision != LayerPrecision::F32) {
     throw InvalidArgument("fold_derived: the first layer is int8; fold the derived inputs before quantizing");
   }
   check_bound(derived, "fold_derived");
-  const std::vector<std::size_t> carriers = carrier_columns(derived);
-  const std::size_t base = first.inputs - derived.size() + carriers.size();
+  const std::size_t base = first.inputs - derived.size();
   for (const DerivedInput& d : derived) {
     if (d.left_input >= base || d.right_input >= base) {
       throw InvalidArgument(fmt::format("fold_derived: '{}' reads encoded columns {} and {}, but the network has "
@@ -776,31 +733,37 @@ Mlp fold_derived(const Mlp& network, const std::vector<DerivedInput>& derived) {
                                         d.name(), d.left_input, d.right_input, base));
     }
   }
-  // The trained network's columns: the encoded ones except the carriers, in order, then the derived ones.
-  std::vector<std::size_t> encoded_of_trained;
-  for (std::size_t c = 0; c < base; ++c) {
-    if (!std::binary_search(carriers.begin(), carriers.end(), c)) encoded_of_trained.push_back(c);
-  }
 
-  // Derived input d is (cl * x[l] + cr * x[r] - mean) / scale. Its weight column w therefore moves to the
-  // two encoded columns, as w * cl / scale and w * cr / scale, and to the bias, as -w * mean / scale.
+  // A difference d is (cl * x[l] + cr * x[r] - mean) / scale. Its weight column w therefore moves to the two
+  // encoded columns, as w * cl / scale and w * cr / scale, and to the bias, as -w * mean / scale. A product is
+  // not linear in the encoded columns: it stays a column of the first layer, which the network computes
+  // itself as an InputProduct.
   Mlp folded = network;
+  std::vector<std::size_t> product_inputs;  // Trained column of each product, in order.
+  for (std::size_t k = 0; k < derived.size(); ++k) {
+    if (derived[k].kind != DerivedKind::Product) continue;
+    folded.products.push_back(derived[k].input_product());
+    product_inputs.push_back(base + k);
+  }
+  const std::size_t width = base + product_inputs.size();
+
   DenseLayer& layer = folded.layers.front();
-  layer.inputs = base;
-  layer.weight.assign(first.outputs * base, 0.0f);
+  layer.inputs = width;
+  layer.weight.assign(first.outputs * width, 0.0f);
   for (std::size_t o = 0; o < first.outputs; ++o) {
     const float* row = first.weight.data() + o * first.inputs;
     double bias = first.bias[o];
-    std::vector<double> weights(base, 0.0);
-    for (std::size_t k = 0; k < encoded_of_trained.size(); ++k) weights[encoded_of_trained[k]] = row[k];
+    std::vector<double> weights(row, row + base);
     for (std::size_t k = 0; k < derived.size(); ++k) {
       const DerivedInput& d = derived[k];
-      const double w = row[encoded_of_trained.size() + k];
+      if (d.kind == DerivedKind::Product) continue;
+      const double w = row[base + k];
       weights[d.left_input] += w * d.left_coefficient / d.scale;
       weights[d.right_input] += w * d.right_coefficient / d.scale;
       bias -= w * d.mean / d.scale;
     }
-    for (std::size_t i = 0; i < base; ++i) layer.weight[o * base + i] = static_cast<float>(weights[i]);
+    for (std::size_t i = 0; i < base; ++i) layer.weight[o * width + i] = static_cast<float>(weights[i]);
+    for (std::size_t k = 0; k < product_inputs.size(); ++k) layer.weight[o * width + base + k] = row[product_inputs[k]];
     layer.bias[o] = static_cast<float>(bias);
   }
   folded.validate();

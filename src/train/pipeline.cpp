@@ -141,7 +141,7 @@ Predictions out_of_fold_predictions(const ModelArtifact& base, const CrossFitRes
   return all;
 }
 
-// Screens differences, products and ratios of numeric features on the learning rows and records the kept
+// Screens differences and products of numeric features on the learning rows and records the kept
 // ones, with the reason, in the configuration. The test rows take no part.
 void search_derived_inputs(ModelConfig& config, const Preprocessor& preprocessor, const TrainingData& learning) {
   const DerivedSearchOptions search =
@@ -183,13 +183,13 @@ void search_derived_inputs(ModelConfig& config, const Preprocessor& preprocessor
                              found.final_loss, best);
   } else {
     text = found.kept.empty()
-               ? fmt::format("None: the splits of none of the {} screened differences, products and ratios "
+               ? fmt::format("None: the splits of none of the {} screened differences and products "
                              "removed {:.0f} % of the cross-validated log-loss ({:.4f}) of an additive model{}",
                              found.candidates, 100.0 * search.min_split_reduction, found.base_loss, best)
-               : fmt::format("Kept {} of {} screened differences, products and ratios: {}. Their splits cut the "
+               : fmt::format("Kept {} of {} screened differences and products: {}. Their splits cut the "
                              "cross-validated log-loss of an additive model from {:.4f} to {:.4f}{}. They are "
-                             "extra inputs in training and are folded into the first layer of the exported "
-                             "network, through log columns for a product or ratio",
+                             "extra inputs in training. The exported network folds a difference into its first "
+                             "layer and computes a product before it",
                              found.kept.size(), found.candidates, fmt::join(kept, ", "), found.base_loss,
                              found.final_loss, best);
   }
@@ -379,19 +379,7 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
     result.config.reasons["derived_features"] = Reason{"None, because the screen is off", "options.distributed"};
   }
   if (result.config.derived_search) search_derived_inputs(result.config, preprocessor, train);
-  std::vector<DerivedInput>& derived = result.config.derived_features;
-  const bool reads_logs = std::any_of(derived.begin(), derived.end(),
-                                      [](const DerivedInput& d) { return d.kind != DerivedKind::Difference; });
-  if (reads_logs) {
-    // A kept product or ratio reads the log columns of its two features: refit with them and encode again.
-    // Every kept input is bound again, because the log columns move the encoded columns after them.
-    result.config.features = with_log_columns(result.config.features, derived);
-    preprocessor = Preprocessor::fit(table, result.config.features, learning_rows);
-    train = training_data(table, preprocessor, target, learning_rows);
-    if (!cross_fit) validation = training_data(table, preprocessor, target, target.split.validation);
-    test = training_data(table, preprocessor, target, target.split.test);
-    bind_derived(derived, preprocessor, train.features);
-  }
+  const std::vector<DerivedInput>& derived = result.config.derived_features;
 
   // Train.
   const detail::FolderState output_dir_before_run = detail::output_folder_state(options.output_dir);

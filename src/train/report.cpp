@@ -121,7 +121,9 @@ json check_constraints(const Requirements& requirements, const PipelineResult& r
 // cross-fitted members were merged, because the kernels skip the zero blocks.
 double estimated_latency_for(const PipelineResult& result, const ModelArtifact& artifact, bool int8) {
   const std::size_t members = std::max<std::size_t>(1, result.members.size());
-  const std::size_t multiply_adds = runtime_multiply_adds(artifact.network.inputs(), result.config.hidden_units,
+  // The first layer also reads the input products, so its width counts them.
+  const std::size_t first_layer_inputs = artifact.network.inputs() + artifact.network.products.size();
+  const std::size_t multiply_adds = runtime_multiply_adds(first_layer_inputs, result.config.hidden_units,
                                                           artifact.network.outputs(), members, int8);
   return estimated_latency_us(multiply_adds, int8, default_simd_level());
 }

@@ -39,44 +39,52 @@ def test_appended_column_is_the_standardized_difference(ai4i_encoded, table):
 
 
 KEPT_WITH_PRODUCTS = ["Rotational speed [rpm] * Torque [Nm]", "Torque [Nm] * Tool wear [min]",
-                      "Air temperature [K] / Process temperature [K]"]
+                      "Air temperature [K] - Process temperature [K]"]
 
 
 def test_products_screen_keeps_the_failure_rules_quantities(ai4i_encoded):
     preprocessor, encoded, labels = ai4i_encoded
     found = lepton.screen_derived_inputs(preprocessor, encoded, labels, seed=42, products=True)
-    assert found.candidates == 30
+    assert found.candidates == 20
     assert [d.name for d in found.kept] == KEPT_WITH_PRODUCTS
     assert [d.kind for d in found.kept] == [lepton.DerivedKind.Product, lepton.DerivedKind.Product,
-                                            lepton.DerivedKind.Ratio]
+                                            lepton.DerivedKind.Difference]
     assert all(d.loss_reduction > 0.04 for d in found.kept)
     assert found.best_rejected_reduction < 0.04
     assert found.final_loss < found.base_loss
 
 
-def test_products_need_log_columns_then_fold(ai4i_encoded, table):
+def test_products_are_raw_products_and_fold_into_input_products(ai4i_encoded, table):
     preprocessor, encoded, labels = ai4i_encoded
     kept = lepton.screen_derived_inputs(preprocessor, encoded, labels, seed=42, products=True).kept
-    with pytest.raises(lepton.InvalidArgument, match="not bound to encoded columns yet"):
-        lepton.append_derived(encoded, kept)
+    power = kept[0]
+    speed, torque = preprocessor.features[3], preprocessor.features[4]
+    assert (power.left_input, power.right_input) == (speed.offset, torque.offset)
+    assert power.left_shift == pytest.approx(speed.mean)
+    assert power.right_shift == pytest.approx(torque.mean)
 
-    features = lepton.with_log_columns([lepton.FeatureSpec(t.column, t.type) for t in preprocessor.features], kept)
-    assert [f.column for f in features if f.log_column] == [
-        "Air temperature [K]", "Process temperature [K]", "Rotational speed [rpm]", "Torque [Nm]", "Tool wear [min]"]
-    rows = np.arange(table.rows)
-    logged = lepton.Preprocessor.fit(table, features, rows)
-    wide = logged.transform(table, rows)
-    assert wide.shape[1] == 13
-    bound = lepton.bind_derived(kept, logged, wide)
-    assert bound[0].left_input == logged.features[3].offset + 1
-
-    # The five log columns carry the products and the ratio and leave the training columns; three derived
-    # ones join.
-    widened = lepton.append_derived(wide, bound)
-    assert widened.shape == (wide.shape[0], 8 + 3)
+    # The training columns: the encoded ones, then the three derived ones, standardized. The first is
+    # speed x torque in raw units.
+    widened = lepton.append_derived(encoded, kept)
+    assert widened.shape == (encoded.shape[0], 8 + 3)
     np.testing.assert_array_equal(widened[:, :8], encoded)
     assert np.abs(widened[:, -3:].mean(axis=0)).max() < 1e-4
     np.testing.assert_allclose(widened[:, -3:].std(axis=0), 1.0, atol=1e-3)
+    raw_speed = np.array([float(v) for v in table.column(table.column_index("Rotational speed [rpm]"))])
+    raw_torque = np.array([float(v) for v in table.column(table.column_index("Torque [Nm]"))])
+    raw_power = raw_speed * raw_torque
+    np.testing.assert_allclose(widened[:, 8], (raw_power - raw_power.mean()) / raw_power.std(), atol=1e-3)
+
+    # Folded, a network takes the 8 encoded columns and computes the two products itself.
+    layers = [lepton.DenseLayer(np.full((4, 11), 0.1, dtype=np.float32), np.zeros(4, dtype=np.float32),
+                                lepton.Activation.Relu),
+              lepton.DenseLayer(np.ones((1, 4), dtype=np.float32), np.zeros(1, dtype=np.float32),
+                                lepton.Activation.Identity)]
+    folded = lepton.fold_derived(lepton.Mlp(layers), kept)
+    assert folded.inputs == 8
+    assert [(p.left, p.right) for p in folded.products] == [(speed.offset, torque.offset),
+                                                            (torque.offset, preprocessor.features[5].offset)]
+    assert folded.layers[0].inputs == 10
 
 
 def test_screen_rejects_bad_arguments(ai4i_encoded):

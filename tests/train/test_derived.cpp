@@ -46,7 +46,7 @@ Synthetic synthetic(std::size_t rows, Rule rule, std::uint64_t seed) {
   for (std::size_t r = 0; r < rows; ++r) {
     const double a = 300.0 + 2.0 * normal(engine);
     const double p = a + 10.0 + 1.0 * normal(engine);
-    // The load stays positive, so products and ratios of every pair are screened.
+    // The load stays positive, so products of every pair are screened.
     const double l = std::max(1.0, 40.0 + 10.0 * normal(engine));
     air.push_back(std::to_string(a));
     process.push_back(std::to_string(p));
@@ -112,14 +112,14 @@ TEST_CASE("the screen keeps a difference that a rule compares", "[derived]") {
   REQUIRE(found.first_step.size() == 3);
   CHECK(found.first_step.front().first == "air - process");
 
-  // The products screen finds it too, among three pairs each as a difference, a product and a ratio.
+  // The products screen finds it too, among three pairs each as a difference and a product.
   const lepton::DerivedSearchResult with_products = lepton::screen_derived_inputs(
       preprocessor, encoded, data.labels, lepton::DerivedSearchOptions().with_seed(1).with_products(true));
-  CHECK(with_products.candidates == 9);
+  CHECK(with_products.candidates == 6);
   REQUIRE_FALSE(with_products.kept.empty());
   CHECK(with_products.kept.front().name() == "air - process");
   CHECK(with_products.kept.front().loss_reduction >= 0.04);
-  CHECK(with_products.first_step.size() == 9);
+  CHECK(with_products.first_step.size() == 6);
 
   // A difference is bound at once: it reads the two features' standardized columns.
   CHECK(found.kept.front().left_input == 0);
@@ -141,79 +141,82 @@ TEST_CASE("the products screen keeps a rule's product", "[derived]") {
   CHECK(found.kept.front().kind == lepton::DerivedKind::Product);
   CHECK(found.kept.front().loss_reduction >= 0.04);
 
-  // The product reads log columns that this preprocessor lacks: binding it here, or using it unbound, names
-  // the fix.
-  CHECK_THROWS_WITH(lepton::bind_derived(found.kept, preprocessor, encoded),
-                    Contains("reads the log column of 'air'") && Contains("with_log_columns"));
-  CHECK_THROWS_WITH(lepton::append_derived(encoded, found.kept), Contains("not bound") && Contains("bind_derived"));
-
-  std::vector<lepton::FeatureSpec> features;
-  for (const std::string& name : data.table.column_names()) features.push_back({name, lepton::FeatureType::Numeric});
-  features = lepton::with_log_columns(features, found.kept);
-  CHECK(features[0].log_column);
-  CHECK(features[2].log_column == (found.kept.front().right == "load"));
-  const lepton::Preprocessor logged = lepton::Preprocessor::fit(data.table, features, all_rows(data.table.rows()));
-  const lepton::Matrix wide = logged.transform(data.table);
-  lepton::bind_derived(found.kept, logged, wide);
-
-  // The bound input is log(air) + log(load) up to the shifts, standardized over the rows.
+  // The product is bound at once to the two standardized columns, whose scales and means give back the
+  // raw values: air x load, standardized over the rows.
   const lepton::DerivedInput& product = found.kept.front();
-  CHECK(product.left_input == 1);
-  CHECK(product.right_input == logged.features()[2].offset + 1);
+  CHECK(product.left_input == 0);
+  CHECK(product.right_input == 2);
+  CHECK(product.left_coefficient == preprocessor.features()[0].scale);
+  CHECK(product.left_shift == preprocessor.features()[0].mean);
+  CHECK(product.right_shift == preprocessor.features()[2].mean);
   double sum = 0, squares = 0;
   std::vector<double> raw;
   for (std::size_t r = 0; r < data.table.rows(); ++r) {
-    raw.push_back(std::log(std::stod(data.table.cell(r, 0)) + logged.features()[0].log_shift) +
-                  std::log(std::stod(data.table.cell(r, 2)) + logged.features()[2].log_shift));
+    raw.push_back(std::stod(data.table.cell(r, 0)) * std::stod(data.table.cell(r, 2)));
     sum += raw.back();
   }
   const double mean = sum / static_cast<double>(raw.size());
   for (double value : raw) squares += (value - mean) * (value - mean);
   const double deviation = std::sqrt(squares / static_cast<double>(raw.size()));
   for (std::size_t r = 0; r < 5; ++r) {
-    CHECK(product.value(wide.row(r)) == Approx((raw[r] - mean) / deviation).margin(1e-4));
+    INFO("row " << r);
+    CHECK(product.value(encoded.row(r)) == Approx((raw[r] - mean) / deviation).margin(1e-4));
   }
 
-  // The network does not take the log columns that carry the product: they exist to fold it.
-  CHECK(lepton::carrier_columns(found.kept).size() == 2);
-  const lepton::Matrix training = lepton::append_derived(wide, found.kept);
-  CHECK(training.cols == wide.cols - 2 + found.kept.size());
-  CHECK(training(3, 0) == wide(3, 0));
-  CHECK(training(3, 1) == wide(3, logged.features()[1].offset));  // process, after air's log column is dropped
+  // The training columns are the encoded ones, then the product.
+  const lepton::Matrix training = lepton::append_derived(encoded, found.kept);
+  CHECK(training.cols == encoded.cols + found.kept.size());
+  CHECK(training(3, 1) == encoded(3, 1));
+  CHECK(training(3, encoded.cols) == static_cast<float>(product.value(encoded.row(3))));
+
+  // An input that was never bound names the fix.
+  lepton::DerivedInput unbound = product;
+  unbound.scale = 0;
+  CHECK_THROWS_WITH(lepton::append_derived(encoded, {unbound}), Contains("has scale 0") && Contains("bind_derived"));
 }
 
-TEST_CASE("fold_derived folds a product through its log columns", "[derived]") {
-  // Encoded columns: a, log(a), b, log(b), c. The product reads columns 1 and 3, so the trained network takes
-  // a, b, c and the product.
+TEST_CASE("fold_derived keeps a product as an input product and folds a difference", "[derived]") {
+  // Encoded columns a, b, c. The trained network takes a, b, c, the product a * c and the difference a - b.
   lepton::DerivedInput product;
   product.kind = lepton::DerivedKind::Product;
-  product.left_input = 1;
-  product.right_input = 3;
+  product.left_input = 0;
+  product.right_input = 2;
   product.left_coefficient = 0.8;
+  product.left_shift = 3.0;
   product.right_coefficient = 1.3;
-  product.mean = 0.1;
-  product.scale = 1.4;
+  product.right_shift = 5.0;
+  product.mean = 14.0;
+  product.scale = 4.5;
   lepton::DerivedInput difference;
   difference.left_input = 0;
-  difference.right_input = 4;
+  difference.right_input = 1;
   difference.left_coefficient = 2.0;
   difference.right_coefficient = -0.5;
   difference.scale = 0.7;
   const std::vector<lepton::DerivedInput> derived{product, difference};
   const lepton::Mlp trained = lepton::test_support::random_f32_mlp({5, 12, 1}, 31);
-  const lepton::DoubleMatrix rows = lepton::test_support::random_rows(40, 5, 32);
+  const lepton::DoubleMatrix rows = lepton::test_support::random_rows(40, 3, 32);
   lepton::Matrix encoded(rows.rows, rows.cols);
   for (std::size_t i = 0; i < rows.data.size(); ++i) encoded.data[i] = static_cast<float>(rows.data[i]);
 
   const lepton::Mlp folded = lepton::fold_derived(trained, derived);
 
-  REQUIRE(folded.inputs() == 5);
+  REQUIRE(folded.inputs() == 3);
+  REQUIRE(folded.products.size() == 1);
+  CHECK(folded.layers.front().inputs == 4);
+  CHECK(folded.products.front().left == 0);
+  CHECK(folded.products.front().right == 2);
+  CHECK(folded.products.front().left_shift == 3.0);
+  CHECK(folded.products.front().scale == 4.5);
   const auto with_derived = lepton::ExplainModel::from_mlp(trained, lepton::OutputLink::Identity)
                                 .evaluate(lepton::DoubleMatrix::from(lepton::append_derived(encoded, derived)));
   const auto without = lepton::ExplainModel::from_mlp(folded, lepton::OutputLink::Identity)
                            .evaluate(lepton::DoubleMatrix::from(encoded));
   REQUIRE(with_derived.data.size() == without.data.size());
   for (std::size_t i = 0; i < without.data.size(); ++i) CHECK(without.data[i] == Approx(with_derived.data[i]).margin(1e-4));
+
+  // Folding twice would apply the products twice.
+  CHECK_THROWS_WITH(lepton::fold_derived(folded, {difference}), Contains("already computes input products"));
 }
 
 TEST_CASE("the screen keeps nothing when the label ignores the columns", "[derived]") {
@@ -304,12 +307,11 @@ TEST_CASE("AI4I differences screen keeps temperature difference", "[derived][ai4
   CHECK(found.kept.front().mean == Approx(0.0).margin(1e-6));
 }
 
-// Real data, all 10,000 rows: of the 30 differences, products and ratios of AI4I's numeric columns, the
-// products screen keeps the three quantities that the data's failure rules compare with thresholds.
+// Real data, all 10,000 rows: of the 20 differences and products of AI4I's numeric columns, the products
+// screen keeps the three quantities that the data's failure rules compare with thresholds.
 // - Power, torque x speed: a power failure below 3500 W or above 9000 W.
 // - Torque x tool wear: an overstrain failure above 11,000 to 13,000 Nm min.
-// - The two temperatures' ratio, which near 300 K ranks rows almost as their difference does: a heat
-//   dissipation failure below 8.6 K.
+// - The temperature difference: a heat dissipation failure below 8.6 K.
 TEST_CASE("AI4I products screen keeps the rules' quantities", "[derived][ai4i]") {
   const Ai4iScreenInputs& ai4i = ai4i_screen_inputs();
 
@@ -317,19 +319,18 @@ TEST_CASE("AI4I products screen keeps the rules' quantities", "[derived][ai4i]")
       lepton::screen_derived_inputs(ai4i.preprocessor, ai4i.encoded, ai4i.labels,
                                     lepton::DerivedSearchOptions().with_seed(42).with_products(true));
 
-  // Every column is non-negative, so each of the 10 pairs gives a difference, a product and a ratio.
-  CHECK(found.candidates == 30);
+  // Every column is non-negative, so each of the 10 pairs gives a difference and a product.
+  CHECK(found.candidates == 20);
   REQUIRE(found.kept.size() == 3);
   CHECK(found.kept[0].name() == "Rotational speed [rpm] * Torque [Nm]");
   CHECK(found.kept[1].name() == "Torque [Nm] * Tool wear [min]");
-  CHECK(found.kept[2].name() == "Air temperature [K] / Process temperature [K]");
+  CHECK(found.kept[2].name() == "Air temperature [K] - Process temperature [K]");
   for (const lepton::DerivedInput& kept : found.kept) {
     INFO(kept.name());
     CHECK(kept.loss_reduction >= 0.04);
-    // Products and ratios wait for log columns: unbound, they have scale 0.
-    CHECK(kept.scale == 0.0);
+    CHECK(kept.scale > 0.0);
   }
-  REQUIRE(found.first_step.size() == 30);
+  REQUIRE(found.first_step.size() == 20);
   CHECK(found.first_step.front().first == "Rotational speed [rpm] * Torque [Nm]");
   CHECK_FALSE(found.best_rejected.empty());
   INFO("kept " << found.kept[0].loss_reduction << " " << found.kept[1].loss_reduction << " "
@@ -427,21 +428,25 @@ TEST_CASE("the screen rejects bad labels and mismatched inputs", "[derived]") {
 
 TEST_CASE("derived input JSON round trip", "[derived]") {
   lepton::DerivedInput derived;
-  derived.kind = lepton::DerivedKind::Ratio;
+  derived.kind = lepton::DerivedKind::Product;
   derived.left = "Torque [Nm]";
   derived.right = "Tool wear [min]";
   derived.left_input = 3;
   derived.right_input = 4;
   derived.left_coefficient = 2.0;
   derived.right_coefficient = -1.5;
+  derived.left_shift = 40.0;
+  derived.right_shift = 108.0;
   derived.mean = -7.5;
   derived.scale = 1.25;
   derived.loss_reduction = 0.03;
 
   const lepton::DerivedInput back = lepton::DerivedInput::from_json(derived.to_json(), "$");
 
-  CHECK(back.name() == "Torque [Nm] / Tool wear [min]");
-  CHECK(back.kind == lepton::DerivedKind::Ratio);
+  CHECK(back.name() == "Torque [Nm] * Tool wear [min]");
+  CHECK(back.kind == lepton::DerivedKind::Product);
+  CHECK(back.left_shift == 40.0);
+  CHECK(back.right_shift == 108.0);
   CHECK(back.left_input == 3);
   CHECK(back.right_input == 4);
   CHECK(back.left_coefficient == 2.0);
@@ -458,6 +463,18 @@ TEST_CASE("derived input JSON round trip", "[derived]") {
   bad.erase("left_input");
   CHECK_THROWS_WITH(lepton::DerivedInput::from_json(bad, "$.derived_features[0]"),
                     Contains("$.derived_features[0].left_input: missing"));
+  bad = derived.to_json();
+  bad.erase("right_shift");
+  CHECK_THROWS_WITH(lepton::DerivedInput::from_json(bad, "$.derived_features[0]"),
+                    Contains("$.derived_features[0].right_shift: missing"));
+  // A difference needs no shifts: entries written before products were exact still load.
+  bad["kind"] = "difference";
+  bad.erase("left_shift");
+  CHECK(lepton::DerivedInput::from_json(bad, "$").left_shift == 0.0);
+  bad = derived.to_json();
+  bad["kind"] = "ratio";
+  CHECK_THROWS_WITH(lepton::DerivedInput::from_json(bad, "$.derived_features[0]"),
+                    Contains("expected \"difference\" or \"product\""));
   bad = derived.to_json();
   bad["kind"] = "sum";
   CHECK_THROWS_WITH(lepton::DerivedInput::from_json(bad, "$.derived_features[0]"),
