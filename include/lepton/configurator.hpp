@@ -49,7 +49,8 @@ struct ModelConfig {
   /// pipeline runs the screen and fills `derived_features`. The trainer receives them as extra input
   /// columns, and the exported network takes the encoded columns alone.
   bool derived_search = false;
-  /// With derived_search: screen products and ratios too (DerivedSearchOptions::products).
+  /// With derived_search: screen products too (DerivedSearchOptions::products). Configurations written before
+  /// this field existed lack it and mean false.
   bool derived_products = false;
   std::vector<DerivedInput> derived_features;
   Metric objective = Metric::F1;

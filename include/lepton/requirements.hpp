@@ -68,8 +68,9 @@ struct Requirements {
   /// "derived_features": "auto" (true) lets the configurator screen differences of numeric features as
   /// extra inputs (derived.hpp); "off" (false) trains on the listed features alone.
   bool search_derived_features = true;
-  /// "derived_features": "products" (true, with search_derived_features) screens products and ratios too.
-  bool derive_products = false;
+  /// With search_derived_features: true ("auto" or "products") screens differences and products with boosted
+  /// splits; false ("differences") screens differences alone.
+  bool derive_products = true;
   Constraints constraints;
   SplitFractions split;
   std::uint64_t seed = 42;

@@ -521,9 +521,10 @@ void explain_member_rows(ModelConfig& config, const DataShape& shape) {
 // ---------------------------------------------------------------------------------------------
 // Derived inputs
 
-// Above this many numeric features the screen's pairs (n (n - 1) / 2, each cross-validated) would take
-// longer than training itself. 12 features give 66 pairs, which took 21 s at the screen's 20,000-row cap on
-// 2 Intel cores and 118 s on 2 AMD cores without AVX-512 (tests/bench/bench_derived_screen.py).
+// Above this many numeric features the differences screen's pairs (n (n - 1) / 2, each cross-validated) would
+// take longer than training itself. 12 features give 66 pairs, which took 21 s at the screen's 20,000-row cap
+// on 2 Intel cores and 118 s on 2 AMD cores without AVX-512 (tests/bench/bench_derived_screen.py).
+// TODO: the products screen, the default, took 2.2 s there; it could screen more features.
 constexpr std::size_t kDerivedSearchMaxNumeric = 12;
 
 void choose_derived_search(ModelConfig& config, const Requirements& requirements) {
@@ -558,20 +559,24 @@ void choose_derived_search(ModelConfig& config, const Requirements& requirements
   } else {
     config.derived_search = true;
     driven_by = kDrivenByColumns;
-    text = fmt::format("{} numeric features give {} differences, and a difference of two related measurements "
-                       "(two temperatures, two pressures) is often what a failure rule compares. Before training, "
-                       "a binned additive logistic model screens them with 5-fold cross-validation on the "
-                       "learning rows and keeps each that cuts its log-loss by at least 1.5 %",
+    text = fmt::format("{} numeric features give {} pairs. A failure rule often compares the difference of two "
+                       "related measurements (two temperatures) or a product (torque x speed, the power) with a "
+                       "threshold, and an MLP learns such a threshold far better when the quantity is an input. "
+                       "Before training, a screen on the learning rows chooses which to add",
                        numeric, numeric * (numeric - 1) / 2);
     config.derived_products = requirements.derive_products;
   }
   explain(config, "derived_search", driven_by, text);
-  explain(config, "derived_products", config.derived_products ? kDrivenByDerivedFeatures : driven_by,
-          config.derived_products
-              ? "The requirements set derived_features to products: the screen also tries the product and ratio "
-                "of every pair of features that are never below 0, and boosted splits on the additive model's "
-                "out-of-fold logits, not forward selection, choose what to keep"
-              : "Differences only: products and ratios are screened when derived_features is products");
+  std::string products_text = "No products, because the screen is off";
+  if (config.derived_products) {
+    products_text = "The screen tries the difference of every pair of numeric features and the product of every "
+                    "pair that is never below 0. Boosted splits on a binned additive model's out-of-fold logits "
+                    "choose what to keep: a candidate whose splits remove at least 4 % of the log-loss";
+  } else if (config.derived_search) {
+    products_text = "The requirements set derived_features to differences: differences alone, kept by forward "
+                    "selection while one cuts an additive model's cross-validated log-loss by at least 1.5 %";
+  }
+  explain(config, "derived_products", config.derived_search ? kDrivenByDerivedFeatures : driven_by, products_text);
   explain(config, "derived_features", driven_by,
           config.derived_search ? "Filled in by the screen before training" : "None, because the screen is off");
 }

@@ -249,11 +249,13 @@ std::vector<RequirementField> build_requirement_fields() {
                 "weighted_f1 or log_loss for multiclass_classification; mae, rmse or r2 for regression. "
                 "Default: f1, macro_f1 or rmse, by task."));
 
-  fields.push_back(RequirementField("derived_features", K::String).defaults_to("auto").one_of({"auto", "products", "off"})
-      .describe("auto: before training, screen the difference of every pair of numeric features and add those "
-                "that a cross-validated additive model finds informative as extra inputs (binary "
-                "classification only); the exported model still takes the listed features alone. products: "
-                "screen products and ratios too, with boosted splits. off: no derived inputs."));
+  fields.push_back(RequirementField("derived_features", K::String)
+      .defaults_to("auto").one_of({"auto", "products", "differences", "off"})
+      .describe("auto or products: before training, screen the difference and the product of every pair of "
+                "numeric features with boosted splits, and add those that explain failures as extra inputs "
+                "(binary classification only); the exported model still takes the listed features alone. "
+                "differences: screen differences alone, by forward selection with a cross-validated additive "
+                "model. off: no derived inputs."));
 
   fields.push_back(RequirementField("split", K::Object).defaults_to(nlohmann::json::object())
       .describe("Fractions of the rows in the train, validation and test splits. They must sum to 1."));
@@ -824,7 +826,7 @@ Requirements read_requirements(const json& document) {
   requirements.objective = require_parsed(document_objective(document), "objective");
   const std::string derived = get_resolved<std::string>(document, "derived_features");
   requirements.search_derived_features = derived != "off";
-  requirements.derive_products = derived == "products";
+  requirements.derive_products = derived == "auto" || derived == "products";
 
   requirements.constraints = read_constraints(document);
   requirements.split.train = get_resolved<double>(document, "split.train");
@@ -965,7 +967,7 @@ Requirements load_requirements(const std::string& path) {
 nlohmann::json Requirements::to_json() const {
   std::string derived_features = "auto";
   if (!search_derived_features) derived_features = "off";
-  if (search_derived_features && derive_products) derived_features = "products";
+  if (search_derived_features && !derive_products) derived_features = "differences";
 
   nlohmann::json features_json = nlohmann::json::array();
   for (const FeatureSpec& feature : features) {

@@ -560,10 +560,20 @@ TEST_CASE("the derived-input screen is on for a binary task with numeric feature
   const auto config = lepton::configure(binary_requirements(), binary_profile(10000, 339));
 
   CHECK(config.derived_search);
+  CHECK(config.derived_products);  // "auto" screens differences and products
   CHECK(config.derived_features.empty());  // run_pipeline fills them in
-  CHECK_THAT(config.reasons.at("derived_search").text, Contains("5 numeric features give 10 differences"));
+  CHECK_THAT(config.reasons.at("derived_search").text, Contains("5 numeric features give 10 pairs"));
   CHECK(config.reasons.at("derived_search").driven_by == "data.columns");
+  CHECK_THAT(config.reasons.at("derived_products").text, Contains("Boosted splits"));
   check_every_field_has_a_reason(config);
+
+  // "differences" keeps the screen and leaves products out.
+  lepton::Requirements differences = binary_requirements();
+  differences.derive_products = false;
+  const auto without_products = lepton::configure(differences, binary_profile(10000, 339));
+  CHECK(without_products.derived_search);
+  CHECK_FALSE(without_products.derived_products);
+  CHECK_THAT(without_products.reasons.at("derived_products").text, Contains("differences alone"));
 }
 
 TEST_CASE("the derived-input screen is off where it cannot run or is not wanted", "[configurator][derived]") {
@@ -572,6 +582,7 @@ TEST_CASE("the derived-input screen is off where it cannot run or is not wanted"
     r.search_derived_features = false;
     const auto config = lepton::configure(r, binary_profile(10000, 339));
     CHECK_FALSE(config.derived_search);
+    CHECK_FALSE(config.derived_products);
     CHECK(config.reasons.at("derived_search").driven_by == "requirements.derived_features");
   }
   SECTION("DP-SGD") {

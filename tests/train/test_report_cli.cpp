@@ -64,9 +64,13 @@ nlohmann::json constraint(const nlohmann::json& report, const std::string& name)
 }  // namespace
 
 TEST_CASE("report cli: int8 export meets max_model_bytes", "[cli][report][ai4i]") {
-  // Only the int8 export of one 8-64-32-1 model fits 5000 bytes: its fp32 weights take 10756.
+  // Only the int8 export of one model (8 encoded columns and 2 products, 10-64-32-1) fits 5000 bytes: its fp32
+  // weights take 11268. The tolerance allows two of the validation rows' 68 failures to flip, because a flip
+  // near the threshold moves F1 by 0.013, more than the default 0.005; the gate has its own tests, and this
+  // one checks the size.
   const Scratch scratch("int8_size");
-  const std::string requirements = example_with(scratch, {{"max_model_bytes", 5000}});
+  const std::string requirements =
+      example_with(scratch, {{"max_model_bytes", 5000}, {"quantization_tolerance", 0.03}});
 
   const CommandResult result =
       run_lepton("run --quiet -r '" + requirements + "' -d '" + kData + "' -o '" + scratch.out().string() + "'");

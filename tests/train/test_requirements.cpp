@@ -644,3 +644,35 @@ TEST_CASE("reference doc covers every field", "[requirements][schema]") {
     CHECK(doc.find("`" + field.path + "`") != std::string::npos);
   }
 }
+
+TEST_CASE("derived_features chooses the screen", "[requirements][derived]") {
+  struct Case {
+    const char* value;
+    bool search;
+    bool products;
+  };
+  for (const Case& c : {Case{"auto", true, true}, Case{"products", true, true}, Case{"differences", true, false},
+                        Case{"off", false, false}}) {
+    INFO(c.value);
+    json document = minimal_document();
+    document["derived_features"] = c.value;
+    const lepton::Requirements requirements = lepton::parse_requirements(document, "test.json");
+    CHECK(requirements.search_derived_features == c.search);
+    CHECK(requirements.derive_products == c.products);
+  }
+
+  // The default is "auto", and the canonical form writes "products" as "auto", its equal.
+  CHECK(lepton::parse_requirements(minimal_document(), "test.json").derive_products);
+  json products = minimal_document();
+  products["derived_features"] = "products";
+  CHECK(lepton::parse_requirements(products, "test.json").to_json().at("derived_features") == "auto");
+  json differences = minimal_document();
+  differences["derived_features"] = "differences";
+  CHECK(lepton::parse_requirements(differences, "test.json").to_json().at("derived_features") == "differences");
+
+  json ratio = minimal_document();
+  ratio["derived_features"] = "ratios";
+  const std::vector<lepton::ValidationProblem> problems = problems_of(ratio);
+  REQUIRE(problems.size() == 1);
+  CHECK(problems.front().path == "$.derived_features");
+}
