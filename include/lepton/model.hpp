@@ -86,7 +86,7 @@ struct Mlp {
 };
 
 /// Writes the first layer's input for `rows` rows of `inputs` columns: each row, then its products.
-/// `out` holds rows x (inputs + products.size()) floats.
+/// `out` has room for rows x (inputs + products.size()) floats.
 void append_products(const std::vector<InputProduct>& products, const float* rows, std::size_t count,
                      std::size_t inputs, float* out);
 

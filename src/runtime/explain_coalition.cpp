@@ -100,10 +100,11 @@ void CoalitionValues::prepare_fast_row() {
     full_[h] = static_cast<float>(acc);
   }
 
-  // A product (L R - mean) / scale is bilinear in its two factors. Relative to background row b, switching
-  // its left group to x adds (L_x - L_b) R_b / scale, switching its right group adds L_b (R_x - R_b) / scale,
-  // and having both switched adds the pair term (L_x - L_b) (R_x - R_b) / scale as well. The first two go into
-  // the groups' deltas, the pair term into pair_[b][k], which first_layer_block adds only for such masks.
+  // A product (L R - mean) / scale is bilinear in its two factors. Take background row b as the start.
+  // Switching the product's left group to x adds (L_x - L_b) R_b / scale, and switching its right group adds
+  // L_b (R_x - R_b) / scale. With both switched, the pair term (L_x - L_b) (R_x - R_b) / scale comes on top.
+  // The first two go into the groups' deltas, the pair term into pair_[b][k], which first_layer_block adds
+  // only for such masks.
   delta_.assign(rows * group_count * hidden, 0.0f);
   pair_.assign(rows * products.size() * hidden, 0.0f);
   std::vector<double> difference(inputs);
@@ -251,7 +252,7 @@ void CoalitionValues::first_layer_block(const std::uint64_t* masks, std::size_t 
 }
 
 void CoalitionValues::add_pair_terms(std::uint64_t mask, bool from_row, std::size_t background_row, float* out) {
-  // full_ holds every product's pair term and base_ none, so a mask that starts from full_ drops the pair
+  // full_ contains every product's pair term and base_ none, so a mask that starts from full_ drops the pair
   // terms of products whose two groups are not both switched, and one that starts from base_ adds the others.
   const std::size_t count = product_groups_.size();
   const std::size_t hidden = plan_->network.layers.front().outputs;

@@ -136,10 +136,10 @@ TEST_CASE("pipeline: AI4I quality floor over three seeds", "[e2e]") {
   const double mean_f1 = f1_sum / kSeeds.size();
   const double mean_auc = auc_sum / kSeeds.size();
   INFO("mean test F1 " << mean_f1 << ", mean ROC-AUC " << mean_auc);
-  // The floors sit below the measured means, so that a regression in any stage fails here. For seeds 1-3
-  // the default (10 cross-fitted members, derived products and the temperature difference, early-stopping ties
-  // broken by validation loss) measured F1 0.792 and ROC-AUC 0.977 on the AMD development machine; with the
-  // differences screen alone 0.801, and one model before cross-fitting 0.735 (docs/benchmarks.md, "Derived
+  // The floors sit below the measured means, so that a regression in any stage fails here. The default has
+  // 10 cross-fitted members, derived products and the temperature difference, and early-stopping ties broken
+  // by validation loss. For seeds 1-3 it measured F1 0.792 and ROC-AUC 0.977 on the AMD development machine.
+  // The differences screen alone measured 0.801, and one model before cross-fitting 0.735 (docs/benchmarks.md, "Derived
   // products computed by the network" and the sections before it).
   // TODO: the product target is F1 >= 0.80 and ROC-AUC >= 0.97 on any three seeds. Seeds 0-2 measured F1
   // 0.794, and seeds 0-9 0.781: retraining on inputs that differ only by float rounding moved one seed's F1 by
