@@ -33,6 +33,8 @@ struct QuantizationOptions {
   std::string objective;
   /// Largest allowed drop of the objective on the validation rows, in the metric's units (0.005 is half a
   /// point of F1). For metrics where lower is better, a rise counts as a drop. Range [0, 1].
+  /// NOTE: on AI4I's 2,000 validation rows (68 failures) one flipped failure moves F1 by about 0.013, more than
+  /// this default, so the gate can move layers back to f32 over a single row near the threshold.
   double tolerance = 0.005;
   /// Action when the drop exceeds the tolerance. True moves the most harmful layers back to f32, one at a
   /// time, until the drop fits. False throws ConstraintError with the numbers.
