@@ -65,9 +65,9 @@ CoalitionValues::CoalitionValues(const ExplainModel& model, const Background& ba
   const DoubleDenseLayer& first = plan_->network.layers.front();
   const std::size_t rows = background.size();
   base_.resize(rows * first.outputs);
-  std::vector<double> expanded;
+  std::vector<double> expanded(first.inputs);
   for (std::size_t b = 0; b < rows; ++b) {
-    expand_row(plan_->network, background.rows.row(b), expanded);
+    expand_row(plan_->network, background.rows.row(b), expanded.data());
     for (std::size_t h = 0; h < first.outputs; ++h) {
       double acc = first.bias[h];
       for (std::size_t c = 0; c < first.inputs; ++c) acc += first.weight[h * first.inputs + c] * expanded[c];
@@ -91,8 +91,8 @@ void CoalitionValues::prepare_fast_row() {
   const std::size_t group_count = groups_.size();
   const std::size_t rows = background_.size();
 
-  std::vector<double> expanded;
-  expand_row(plan_->network, row_, expanded);
+  std::vector<double> expanded(first.inputs);
+  expand_row(plan_->network, row_, expanded.data());
   full_.resize(hidden);
   for (std::size_t h = 0; h < hidden; ++h) {
     double acc = first.bias[h];

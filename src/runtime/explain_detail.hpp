@@ -40,8 +40,9 @@ double activation_derivative(Activation activation, double value);
 /// Applies `link` to the logits [count] in place.
 void apply_link(OutputLink link, double* logits, std::size_t count);
 
-/// Writes `row` [network.inputs()] followed by its input products into `expanded`: the first layer's input.
-void expand_row(const DoubleMlp& network, const double* row, std::vector<double>& expanded);
+/// Writes `row` [network.inputs()] followed by its input products into `expanded`, the first layer's input
+/// [network.layers.front().inputs].
+void expand_row(const DoubleMlp& network, const double* row, double* expanded);
 
 /// Reference forward pass of one row in double, without link. `scratch` grows as needed.
 /// Writes the logits [network.outputs()].
@@ -140,7 +141,7 @@ class CoalitionValues {
   std::vector<float> base_;
   std::vector<float> delta_;
   std::vector<float> full_;
-  // Input products: the groups of each product's two columns, and pair_[(b * P + k) * H + h], the term that
+  // Input products: the groups of each product's two columns. pair_[(b * P + k) * H + h] is the term that
   // product k adds when both of its groups take x's values (see prepare_fast_row).
   std::vector<std::pair<std::size_t, std::size_t>> product_groups_;
   std::vector<float> pair_;

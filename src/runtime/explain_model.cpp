@@ -12,6 +12,7 @@
 
 #include "lepton/error.hpp"
 #include "runtime/explain_detail.hpp"
+#include "runtime/model_detail.hpp"
 
 namespace lepton {
 
@@ -107,10 +108,10 @@ void apply_link(OutputLink link, double* logits, std::size_t count) {
   }
 }
 
-void expand_row(const DoubleMlp& network, const double* row, std::vector<double>& expanded) {
+void expand_row(const DoubleMlp& network, const double* row, double* expanded) {
   const std::size_t inputs = network.inputs();
-  expanded.assign(row, row + inputs);
-  for (const InputProduct& product : network.products) expanded.push_back(product.value(row));
+  std::copy(row, row + inputs, expanded);
+  for (std::size_t k = 0; k < network.products.size(); ++k) expanded[inputs + k] = network.products[k].value(row);
 }
 
 void forward_logits(const DoubleMlp& network, const double* row, double* logits, std::vector<double>& scratch) {
@@ -119,9 +120,7 @@ void forward_logits(const DoubleMlp& network, const double* row, double* logits,
   scratch.resize(2 * widest);
   double* current = scratch.data();
   double* next = scratch.data() + widest;
-  const std::size_t inputs = network.inputs();
-  std::copy(row, row + inputs, current);
-  for (std::size_t k = 0; k < network.products.size(); ++k) current[inputs + k] = network.products[k].value(row);
+  expand_row(network, row, current);
 
   for (const DoubleDenseLayer& layer : network.layers) {
     for (std::size_t j = 0; j < layer.outputs; ++j) {
@@ -166,19 +165,7 @@ void check_network(const DoubleMlp& network, OutputLink link) {
         "ExplainModel::from_mlp: link logistic needs 1 logit but the network emits {}; use softmax or identity",
         network.outputs()));
   }
-  if (network.products.size() >= network.layers.front().inputs) {
-    throw InvalidArgument(fmt::format("ExplainModel::from_mlp: {} products leave none of the first layer's {} inputs "
-                                      "for the caller's columns",
-                                      network.products.size(), network.layers.front().inputs));
-  }
-  for (std::size_t k = 0; k < network.products.size(); ++k) {
-    const InputProduct& product = network.products[k];
-    if (product.left >= network.inputs() || product.right >= network.inputs() || !(product.scale > 0)) {
-      throw InvalidArgument(fmt::format("ExplainModel::from_mlp: product {} reads columns {} and {} of {} with scale "
-                                        "{}; it must read input columns and have a scale > 0",
-                                        k, product.left, product.right, network.inputs(), product.scale));
-    }
-  }
+  check_products(network.products, network.layers.front().inputs, "ExplainModel::from_mlp");
 }
 
 }  // namespace detail
@@ -284,8 +271,8 @@ void ExplainModel::gradient(const double* row, std::size_t output, double* gradi
   const std::size_t layers = network.layers.size();
   std::vector<std::vector<double>> inputs(layers + 1);
   std::vector<std::vector<double>> pre(layers);
-  inputs[0].assign(row, row + inputs_);
-  for (const InputProduct& product : network.products) inputs[0].push_back(product.value(row));
+  inputs[0].resize(network.layers.front().inputs);
+  detail::expand_row(network, row, inputs[0].data());
   for (std::size_t l = 0; l < layers; ++l) {
     const DoubleDenseLayer& layer = network.layers[l];
     pre[l].resize(layer.outputs);

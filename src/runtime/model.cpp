@@ -163,28 +163,38 @@ void Mlp::validate() const {
                                       to_string(layers.back().activation)));
   }
 
-  if (products.size() >= layers.front().inputs) {
-    throw InvalidArgument(fmt::format("Mlp::validate: {} products leave none of the first layer's {} inputs for "
-                                      "the caller's columns; the first layer must read more columns than products",
-                                      products.size(), layers.front().inputs));
+  detail::check_products(products, layers.front().inputs, "Mlp::validate");
+}
+
+namespace detail {
+
+void check_products(const std::vector<InputProduct>& products, std::size_t first_layer_inputs, const char* caller) {
+  if (products.size() >= first_layer_inputs) {
+    throw InvalidArgument(fmt::format("{}: {} products leave none of the first layer's {} inputs for the caller's "
+                                      "columns; the first layer must read more columns than products",
+                                      caller, products.size(), first_layer_inputs));
   }
+
+  const std::size_t inputs = first_layer_inputs - products.size();
   for (std::size_t k = 0; k < products.size(); ++k) {
     const InputProduct& product = products[k];
-    if (product.left >= inputs() || product.right >= inputs()) {
-      throw InvalidArgument(fmt::format("Mlp::validate: product {} reads columns {} and {}, but the network takes "
-                                        "{} columns; a product reads input columns only",
-                                        k, product.left, product.right, inputs()));
+    if (product.left >= inputs || product.right >= inputs) {
+      throw InvalidArgument(fmt::format("{}: product {} reads columns {} and {}, but the network takes {} columns; "
+                                        "a product reads input columns only",
+                                        caller, k, product.left, product.right, inputs));
     }
     const double terms[] = {product.left_scale, product.left_shift, product.right_scale, product.right_shift,
                             product.mean, product.scale};
     if (!std::all_of(std::begin(terms), std::end(terms), [](double v) { return std::isfinite(v); }) ||
         !(product.scale > 0)) {
-      throw InvalidArgument(fmt::format("Mlp::validate: product {} has a term that is not finite or a scale of "
-                                        "{}; every term must be finite and the scale > 0",
-                                        k, product.scale));
+      throw InvalidArgument(fmt::format("{}: product {} has a term that is not finite or a scale of {}; every "
+                                        "term must be finite and the scale > 0",
+                                        caller, k, product.scale));
     }
   }
 }
+
+}  // namespace detail
 
 void append_products(const std::vector<InputProduct>& products, const float* rows, std::size_t count,
                      std::size_t inputs, float* out) {

@@ -1,11 +1,13 @@
 #pragma once
-// Names that the model file stores for enums, and JSON field readers shared by model.cpp and artifact.cpp.
-// Not installed. The file format fixes these spellings, so they stay independent of any to_string().
+// Names that the model file stores for enums, JSON field readers shared by model.cpp and artifact.cpp, and the
+// check of input products shared by Mlp::validate and the explainers. Not installed. The file format fixes the
+// enum spellings, so they stay independent of any to_string().
 
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -38,5 +40,10 @@ void reject_unknown_members(const nlohmann::json& object, const std::string& pat
 std::string read_string(const nlohmann::json& value, const std::string& path);
 std::uint64_t read_unsigned(const nlohmann::json& value, const std::string& path);
 double read_number(const nlohmann::json& value, const std::string& path);
+
+/// Throws InvalidArgument, prefixed by `caller`, when `products` leave none of the first layer's
+/// `first_layer_inputs` columns to the caller, or a product reads a column outside them, has a term that is not
+/// finite, or has a scale that is not > 0.
+void check_products(const std::vector<InputProduct>& products, std::size_t first_layer_inputs, const char* caller);
 
 }  // namespace lepton::detail

@@ -364,12 +364,12 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
     learning_rows.insert(learning_rows.end(), target.split.validation.begin(), target.split.validation.end());
     std::sort(learning_rows.begin(), learning_rows.end());
   }
-  Preprocessor preprocessor = Preprocessor::fit(table, result.config.features, learning_rows);
-  TrainingData train = training_data(table, preprocessor, target, learning_rows);
-  TrainingData validation =
+  const Preprocessor preprocessor = Preprocessor::fit(table, result.config.features, learning_rows);
+  const TrainingData train = training_data(table, preprocessor, target, learning_rows);
+  const TrainingData validation =
       cross_fit ? TrainingData{} : training_data(table, preprocessor, target, target.split.validation);
   // Encoding the test rows now reports a bad cell there before training, not after it.
-  TrainingData test = training_data(table, preprocessor, target, target.split.test);
+  const TrainingData test = training_data(table, preprocessor, target, target.split.test);
 
   // Derived inputs, screened on the learning rows. Data-parallel ranks would each need the same screen.
   if (options.distributed && result.config.derived_search) {
