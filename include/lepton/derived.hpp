@@ -32,8 +32,8 @@ enum class DerivedKind {
 /// "difference" or "product".
 const char* to_string(DerivedKind kind);
 
-/// One derived input over the encoded row x, with the terms a = left_coefficient * x[left_input] + left_shift
-/// and b = right_coefficient * x[right_input] + right_shift: a + b for a difference, a * b for a product,
+/// One derived input over the encoded row x. With a = left_coefficient * x[left_input] + left_shift and
+/// b = right_coefficient * x[right_input] + right_shift, it is a + b for a difference and a * b for a product,
 /// standardized over the learning rows. The coefficients and shifts undo the preprocessor's standardization,
 /// so a + b is the raw difference up to a constant, and a * b the raw product.
 struct DerivedInput {

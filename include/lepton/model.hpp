@@ -47,10 +47,10 @@ struct DenseLayer {
   QuantizedWeights quantized;
 };
 
-/// An extra input that the network computes from two of its inputs before the first layer:
+/// An extra input that the network computes from two of its inputs before the first layer. Its value is
 /// ((left_scale * x[left] + left_shift) * (right_scale * x[right] + right_shift) - mean) / scale.
-/// With a standardized column's scale and mean as the factor's scale and shift, each factor is the raw value,
-/// so the product is a raw quantity such as torque x speed, standardized. A derived product (see
+/// When the scale and shift of a factor are a standardized column's scale and mean, the factor is the raw value.
+/// The product is then a raw quantity such as torque x speed, standardized. A derived product (see
 /// lepton/derived.hpp) becomes one of these, so the network still takes the preprocessor's columns alone.
 struct InputProduct {
   std::size_t left = 0, right = 0;  ///< Input columns, below Mlp::inputs().

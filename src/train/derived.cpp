@@ -736,7 +736,7 @@ Mlp fold_derived(const Mlp& network, const std::vector<DerivedInput>& derived) {
 
   // A difference d is (cl * x[l] + cr * x[r] - mean) / scale. Its weight column w therefore moves to the two
   // encoded columns, as w * cl / scale and w * cr / scale, and to the bias, as -w * mean / scale. A product is
-  // not linear in the encoded columns: it stays a column of the first layer, which the network computes
+  // not linear in the encoded columns. It stays a column of the first layer, and the network computes it
   // itself as an InputProduct.
   Mlp folded = network;
   std::vector<std::size_t> product_inputs;  // Trained column of each product, in order.

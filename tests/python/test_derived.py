@@ -54,7 +54,7 @@ def test_products_screen_keeps_the_failure_rules_quantities(ai4i_encoded):
     assert found.final_loss < found.base_loss
 
 
-def test_products_are_raw_products_and_fold_into_input_products(ai4i_encoded, table):
+def test_products_fold_into_network(ai4i_encoded, table):
     preprocessor, encoded, labels = ai4i_encoded
     kept = lepton.screen_derived_inputs(preprocessor, encoded, labels, seed=42, products=True).kept
     power = kept[0]

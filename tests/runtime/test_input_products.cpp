@@ -110,7 +110,7 @@ std::string rewrite_header(const std::string& bytes, const std::function<void(nl
 
 }  // namespace
 
-TEST_CASE("input product: the predictor computes the raw product", "[products]") {
+TEST_CASE("input product: predictor computes raw product", "[products]") {
   // Regression on the product alone: the first layer reads a, b, c and a x b, and passes a x b through.
   lepton::ModelArtifact artifact = abc_artifact(Task::Regression);
   artifact.target.mean = 0;
@@ -139,7 +139,7 @@ TEST_CASE("input product: the predictor computes the raw product", "[products]")
   CHECK_THROWS_WITH(predictor.predict(lepton::Matrix(2, 4)), Contains("model expects 3 encoded columns, got 4"));
 }
 
-TEST_CASE("input product: the model file keeps the products and sets flag 0x4", "[products][artifact]") {
+TEST_CASE("input product: model file round trip", "[products][artifact]") {
   const lepton::ModelArtifact artifact = random_product_artifact();
   const std::string bytes = lepton::serialize_artifact(artifact);
 
@@ -164,7 +164,7 @@ TEST_CASE("input product: the model file keeps the products and sets flag 0x4", 
         0);
 }
 
-TEST_CASE("input product: hostile model files name the field", "[products][artifact][corruption]") {
+TEST_CASE("input product: hostile files name field", "[products][artifact][corruption]") {
   const std::string bytes = lepton::serialize_artifact(random_product_artifact());
   const std::uint32_t flags = lepton::detail::read_prefix(bytes).flags;
 
@@ -191,7 +191,7 @@ TEST_CASE("input product: hostile model files name the field", "[products][artif
   CHECK_THAT(parse_message(short_list), Contains("$.network.layers[0].inputs"));
 }
 
-TEST_CASE("input product: Mlp::validate rejects a bad product", "[products]") {
+TEST_CASE("input product: validate rejects bad product", "[products]") {
   lepton::Mlp network = random_product_artifact().network;
   network.validate();
 
@@ -208,7 +208,7 @@ TEST_CASE("input product: Mlp::validate rejects a bad product", "[products]") {
   CHECK_THROWS_WITH(infinite.validate(), Contains("not finite"));
 }
 
-TEST_CASE("input product: explainers see the same function as the predictor", "[products][explain]") {
+TEST_CASE("input product: explainers match predictor", "[products][explain]") {
   const lepton::ModelArtifact artifact = random_product_artifact();
   const lepton::Matrix rows = encoded_rows(16, 7);
 
@@ -223,7 +223,7 @@ TEST_CASE("input product: explainers see the same function as the predictor", "[
   }
 }
 
-TEST_CASE("input product: the fast coalition path matches the reference path", "[products][explain]") {
+TEST_CASE("input product: fast path matches reference", "[products][explain]") {
   const lepton::ModelArtifact artifact = random_product_artifact();
   const lepton::ExplainModel model = lepton::ExplainModel::from_mlp(artifact.network, lepton::OutputLink::Logistic);
   const lepton::Background background = lepton::Background::weighted(lepton::test_support::random_rows(9, 3, 11),
@@ -249,7 +249,7 @@ TEST_CASE("input product: the fast coalition path matches the reference path", "
   }
 }
 
-TEST_CASE("input product: the gradient matches finite differences", "[products][explain]") {
+TEST_CASE("input product: gradient matches differences", "[products][explain]") {
   const lepton::ModelArtifact artifact = random_product_artifact();
   const lepton::ExplainModel model = lepton::ExplainModel::from_mlp(artifact.network, lepton::OutputLink::Identity);
   const lepton::DoubleMatrix point = lepton::test_support::random_rows(1, 3, 21);
@@ -270,7 +270,7 @@ TEST_CASE("input product: the gradient matches finite differences", "[products][
   }
 }
 
-TEST_CASE("input product: merged members share their products", "[products][merge]") {
+TEST_CASE("input product: merge keeps shared products", "[products][merge]") {
   const lepton::ModelArtifact artifact = random_product_artifact();
   std::vector<lepton::Mlp> members = lepton::test_support::random_f32_members({5, 8, 1}, 3, 40);
   for (lepton::Mlp& member : members) member.products = artifact.network.products;
@@ -295,7 +295,7 @@ TEST_CASE("input product: merged members share their products", "[products][merg
   CHECK_THROWS_WITH(lepton::merge_mean_output(members), Contains("member 2 computes other input products"));
 }
 
-TEST_CASE("input product: an int8 network keeps its products", "[products][quantize]") {
+TEST_CASE("input product: int8 keeps products", "[products][quantize]") {
   const lepton::ModelArtifact f32 = random_product_artifact();
   const lepton::Matrix calibration = encoded_rows(64, 51);
   const lepton::Matrix validation = encoded_rows(64, 52);

@@ -175,7 +175,7 @@ TEST_CASE("the products screen keeps a rule's product", "[derived]") {
   CHECK_THROWS_WITH(lepton::append_derived(encoded, {unbound}), Contains("has scale 0") && Contains("bind_derived"));
 }
 
-TEST_CASE("fold_derived keeps a product as an input product and folds a difference", "[derived]") {
+TEST_CASE("fold_derived: product kept, difference folded", "[derived]") {
   // Encoded columns a, b, c. The trained network takes a, b, c, the product a * c and the difference a - b.
   lepton::DerivedInput product;
   product.kind = lepton::DerivedKind::Product;

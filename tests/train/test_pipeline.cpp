@@ -170,7 +170,7 @@ TEST_CASE("pipeline: AI4I trains cross-fitted members", "[e2e]") {
   CHECK_FALSE(fs::exists(out / "checkpoint.pt"));
 }
 
-TEST_CASE("pipeline: AI4I keeps the failure rules' quantities as derived inputs", "[e2e][derived]") {
+TEST_CASE("pipeline: AI4I keeps rule quantities", "[e2e][derived]") {
   const lepton::PipelineResult& result = run_once(kSeeds[0]);
   REQUIRE(result.config.derived_search);
   REQUIRE(result.config.derived_products);
@@ -197,7 +197,7 @@ TEST_CASE("pipeline: AI4I keeps the failure rules' quantities as derived inputs"
                     "Air temperature [K] - Process temperature [K] |") != std::string::npos);
 }
 
-TEST_CASE("pipeline: the differences screen keeps the temperature difference", "[e2e][derived]") {
+TEST_CASE("pipeline: differences screen on AI4I", "[e2e][derived]") {
   const lepton::PipelineResult& result = run_once(kSeeds[0], "differences");
   REQUIRE(result.config.derived_search);
   REQUIRE_FALSE(result.config.derived_products);

@@ -645,7 +645,7 @@ TEST_CASE("reference doc covers every field", "[requirements][schema]") {
   }
 }
 
-TEST_CASE("derived_features chooses the screen", "[requirements][derived]") {
+TEST_CASE("derived_features: screen per value", "[requirements][derived]") {
   struct Case {
     const char* value;
     bool search;
