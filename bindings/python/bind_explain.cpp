@@ -148,7 +148,8 @@ void register_model(py::module_& m) {
             return to_array(std::move(output));
           },
           py::arg("rows"), "Evaluate rows [n, inputs] into float64 [n, outputs].")
-      .def_property_readonly("has_gradient", &ExplainModel::has_gradient, "True for MLP models.")
+      .def_property_readonly("has_gradient", &ExplainModel::has_gradient,
+                             "True for MLP models without step inputs, which have an analytic gradient.")
       .def(
           "gradient",
           [](const ExplainModel& self, const py::object& row, std::size_t output) {

@@ -92,8 +92,10 @@ void register_model(py::module_& m) {
                     "Int8 weights when precision is Int8; weight then contains the dequantized values.");
 
   py::class_<InputProduct>(m, "InputProduct",
-                           "A column that a network computes before its first layer: ((left_scale * x[left] + "
-                           "left_shift) * (right_scale * x[right] + right_shift) - mean) / scale.")
+                           "A column that a network computes before its first layer from the factors L = "
+                           "left_scale * x[left] + left_shift and R = right_scale * x[right] + right_shift: "
+                           "(L * R - mean) / scale, with L - R when difference is set, and with the combination "
+                           "replaced by 1 above step and 0 elsewhere when step is set.")
       .def(py::init<>())
       .def_readwrite("left", &InputProduct::left, "Input column of the left factor.")
       .def_readwrite("right", &InputProduct::right, "Input column of the right factor.")
@@ -101,6 +103,8 @@ void register_model(py::module_& m) {
       .def_readwrite("left_shift", &InputProduct::left_shift, "Shift of the left factor.")
       .def_readwrite("right_scale", &InputProduct::right_scale, "Scale of the right factor.")
       .def_readwrite("right_shift", &InputProduct::right_shift, "Shift of the right factor.")
+      .def_readwrite("difference", &InputProduct::difference, "True for L - R instead of L * R.")
+      .def_readwrite("step", &InputProduct::step, "Threshold of a step term, or None.")
       .def_readwrite("mean", &InputProduct::mean, "Mean subtracted from the product.")
       .def_readwrite("scale", &InputProduct::scale, "Standard deviation that divides it (> 0).");
 

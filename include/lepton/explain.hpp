@@ -105,8 +105,9 @@ class ExplainModel {
   /// Evaluates every row of `rows` and returns [rows x outputs()]. Throws InvalidArgument on a width mismatch.
   DoubleMatrix evaluate(const DoubleMatrix& rows) const;
 
-  /// True for MLP models, which have an analytic gradient and the fast coalition path.
-  bool has_gradient() const noexcept { return plan_ != nullptr; }
+  /// True for MLP models without step inputs (InputProduct::step): those have an analytic gradient. Every MLP
+  /// model has the fast coalition path.
+  bool has_gradient() const noexcept;
   /// Writes d outputs[output] / d row[i] for i < inputs() into `gradient`, by backpropagation in double.
   /// Throws InvalidArgument when the model has no gradient or `output` is out of range.
   void gradient(const double* row, std::size_t output, double* gradient) const;

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,25 +48,37 @@ struct DenseLayer {
   QuantizedWeights quantized;
 };
 
-/// An extra input that the network computes from two of its inputs before the first layer. Its value is
-/// ((left_scale * x[left] + left_shift) * (right_scale * x[right] + right_shift) - mean) / scale.
-/// When the scale and shift of a factor are a standardized column's scale and mean, the factor is the raw value.
-/// The product is then a raw quantity such as torque x speed, standardized. A derived product (see
-/// lepton/derived.hpp) becomes one of these, so the network still takes the preprocessor's columns alone.
+/// An extra input that the network computes from two of its inputs before the first layer. Its factors are
+/// L = left_scale * x[left] + left_shift and R = right_scale * x[right] + right_shift. When the scale and shift of
+/// a factor are a standardized column's scale and mean, the factor is the raw value. The term combines them:
+/// - the product L R, a raw quantity such as torque x speed, or the difference L - R when `difference` is set;
+/// - with `step` set, 1 where that combination is above *step and 0 elsewhere: a threshold, such as a power
+///   limit, that a network of ReLU units would otherwise blur;
+/// - then standardized: (combination - mean) / scale.
+/// A derived input that the network cannot fold into its first layer (see lepton/derived.hpp) becomes one of
+/// these, so the network still takes the preprocessor's columns alone.
 struct InputProduct {
   std::size_t left = 0, right = 0;  ///< Input columns, below Mlp::inputs().
   double left_scale = 1, left_shift = 0;
   double right_scale = 1, right_shift = 0;
-  double mean = 0, scale = 1;       ///< Standardization of the product; scale > 0.
+  bool difference = false;          ///< L - R instead of L R.
+  std::optional<double> step;       ///< Threshold of a step term; finite when set.
+  double mean = 0, scale = 1;       ///< Standardization of the term; scale > 0.
 
   /// The raw factors of a row of float or double inputs.
   template <typename T>
   double left_factor(const T* row) const { return left_scale * static_cast<double>(row[left]) + left_shift; }
   template <typename T>
   double right_factor(const T* row) const { return right_scale * static_cast<double>(row[right]) + right_shift; }
-  /// The standardized product of a row.
+  /// Returns the standardized term of factors l and r.
+  double combine(double l, double r) const {
+    double raw = difference ? l - r : l * r;
+    if (step) raw = raw > *step ? 1.0 : 0.0;
+    return (raw - mean) / scale;
+  }
+  /// Returns the standardized term of a row.
   template <typename T>
-  double value(const T* row) const { return (left_factor(row) * right_factor(row) - mean) / scale; }
+  double value(const T* row) const { return combine(left_factor(row), right_factor(row)); }
 };
 
 /// A multilayer perceptron. The last layer has Identity activation and emits logits

@@ -283,20 +283,28 @@ std::uint32_t prefix_flags(const Mlp& network, const std::vector<StoredWeights>&
     flags |= detail::kFlagBlockLayers;
   }
   if (!network.products.empty()) flags |= detail::kFlagInputProducts;
+  if (std::any_of(network.products.begin(), network.products.end(),
+                  [](const InputProduct& product) { return product.difference || product.step; })) {
+    flags |= detail::kFlagInputSteps;
+  }
   return flags;
 }
 
 nlohmann::json products_to_json(const std::vector<InputProduct>& products) {
   nlohmann::json out = nlohmann::json::array();
   for (const InputProduct& product : products) {
-    out.push_back({{"left", product.left},
-                   {"right", product.right},
-                   {"left_scale", product.left_scale},
-                   {"left_shift", product.left_shift},
-                   {"right_scale", product.right_scale},
-                   {"right_shift", product.right_shift},
-                   {"mean", product.mean},
-                   {"scale", product.scale}});
+    nlohmann::json entry = {{"left", product.left},
+                            {"right", product.right},
+                            {"left_scale", product.left_scale},
+                            {"left_shift", product.left_shift},
+                            {"right_scale", product.right_scale},
+                            {"right_shift", product.right_shift},
+                            {"mean", product.mean},
+                            {"scale", product.scale}};
+    // Written only when used, so that plain products stay readable by builds without flag 0x8.
+    if (product.difference) entry["difference"] = true;
+    if (product.step) entry["step"] = *product.step;
+    out.push_back(std::move(entry));
   }
   return out;
 }
@@ -423,9 +431,10 @@ void check_checksum(const std::string& bytes, const detail::ArtifactPrefix& pref
 void check_flags(std::uint32_t flags) {
   if ((flags & ~detail::kKnownFlags) != 0) {
     throw ParseError(fmt::format("flags are {:#x}, but this build reads only flags {:#x} (int8 layers), {:#x} "
-                                 "(block-diagonal layers) and {:#x} (input products); the file needs a newer Lepton "
-                                 "(byte offset 12)",
-                                 flags, detail::kFlagInt8Layers, detail::kFlagBlockLayers, detail::kFlagInputProducts));
+                                 "(block-diagonal layers), {:#x} (input products) and {:#x} (difference and step "
+                                 "products); the file needs a newer Lepton (byte offset 12)",
+                                 flags, detail::kFlagInt8Layers, detail::kFlagBlockLayers, detail::kFlagInputProducts,
+                                 detail::kFlagInputSteps));
   }
 }
 
@@ -613,6 +622,7 @@ struct LayerFields {
   bool int8 = false;      // precision, weight_scale and input_scale (flag 0x1).
   bool blocks = false;    // blocks (flag 0x2).
   bool products = false;  // $.network.products (flag 0x4).
+  bool steps = false;     // difference and step of a product (flag 0x8).
 };
 
 // Reads the optional precision. reject_unknown_layer_fields has already rejected it in a file without flag 0x1.
@@ -801,8 +811,32 @@ DenseLayer parse_layer(const nlohmann::json& value, std::size_t index, std::uint
   return layer;
 }
 
+// Reads a product's optional difference and step, which only files with flag 0x8 may hold.
+void parse_product_kind(const nlohmann::json& value, const std::string& item, bool allowed, InputProduct& product) {
+  for (const char* key : {"difference", "step"}) {
+    if (value.contains(key) && !allowed) {
+      throw ParseError(fmt::format("unknown field \"{}\"; a file with difference or step products must set prefix "
+                                   "flag {:#x} ({}.{})",
+                                   key, detail::kFlagInputSteps, item, key));
+    }
+  }
+  if (const auto found = value.find("difference"); found != value.end()) {
+    if (!found->is_boolean()) {
+      throw ParseError(fmt::format("expected true or false, got {} ({}.difference)", found->dump(), item));
+    }
+    product.difference = found->get<bool>();
+  }
+  if (const auto found = value.find("step"); found != value.end()) {
+    const double step = detail::read_number(*found, item + ".step");
+    if (!std::isfinite(step)) {
+      throw ParseError(fmt::format("{} is not a finite number ({}.step)", step, item));
+    }
+    product.step = step;
+  }
+}
+
 // Parses $.network.products: each product reads two of the `encoded_width` columns.
-std::vector<InputProduct> parse_products(const nlohmann::json& value, std::uint64_t encoded_width) {
+std::vector<InputProduct> parse_products(const nlohmann::json& value, std::uint64_t encoded_width, bool steps) {
   const std::string path = "$.network.products";
   if (!value.is_array() || value.empty()) {
     throw ParseError(fmt::format("expected a non-empty array of input products, got {} ({})", value.dump(), path));
@@ -814,8 +848,9 @@ std::vector<InputProduct> parse_products(const nlohmann::json& value, std::uint6
     detail::require_object(value[k], item);
     detail::reject_unknown_members(value[k], item,
                                    {"left", "right", "left_scale", "left_shift", "right_scale", "right_shift", "mean",
-                                    "scale"});
+                                    "scale", "difference", "step"});
     InputProduct product;
+    parse_product_kind(value[k], item, steps, product);
     for (auto [key, column] : {std::pair{"left", &product.left}, std::pair{"right", &product.right}}) {
       const std::uint64_t index = detail::read_unsigned(detail::require_member(value[k], item, key), item + "." + key);
       if (index >= encoded_width) {
@@ -837,6 +872,12 @@ std::vector<InputProduct> parse_products(const nlohmann::json& value, std::uint6
       throw ParseError(fmt::format("scale is {}, expected a number > 0 ({}.scale)", product.scale, item));
     }
     products.push_back(product);
+  }
+  if (steps && std::none_of(products.begin(), products.end(),
+                            [](const InputProduct& p) { return p.difference || p.step; })) {
+    throw ParseError(fmt::format("prefix flag {:#x} announces difference or step products, but none has "
+                                 "\"difference\" or \"step\" ({})",
+                                 detail::kFlagInputSteps, path));
   }
   return products;
 }
@@ -860,11 +901,11 @@ Mlp parse_network(const nlohmann::json& value, std::uint64_t encoded_width,
                                    "{:#x} ($.network.products)",
                                    detail::kFlagInputProducts));
     }
-    network.products = parse_products(*products, encoded_width);
-  } else if (fields.products) {
+    network.products = parse_products(*products, encoded_width, fields.steps);
+  } else if (fields.products || fields.steps) {
     throw ParseError(fmt::format("prefix flag {:#x} announces input products, but the network has none "
                                  "($.network.products)",
-                                 detail::kFlagInputProducts));
+                                 fields.products ? detail::kFlagInputProducts : detail::kFlagInputSteps));
   }
 
   std::uint64_t expanded_weights = 0;
@@ -937,7 +978,7 @@ ModelArtifact parse_header(const nlohmann::json& header, const PayloadView& payl
   artifact.preprocessor = Preprocessor::from_json(detail::require_member(header, "$", "preprocessor"),
                                                   "$.preprocessor");
   const LayerFields fields{(flags & detail::kFlagInt8Layers) != 0, (flags & detail::kFlagBlockLayers) != 0,
-                           (flags & detail::kFlagInputProducts) != 0};
+                           (flags & detail::kFlagInputProducts) != 0, (flags & detail::kFlagInputSteps) != 0};
   artifact.network = parse_network(detail::require_member(header, "$", "network"),
                                    artifact.preprocessor.encoded_width(), tensors, payload, fields);
   check_network_outputs(artifact);

@@ -33,8 +33,12 @@ inline constexpr std::uint32_t kFlagBlockLayers = 0x2;
 /// Prefix flag: the network computes input products before its first layer ($.network.products). Readers that
 /// predate them reject the flag instead of running the first layer on too few columns.
 inline constexpr std::uint32_t kFlagInputProducts = 0x4;
+/// Prefix flag: some input products are differences or steps ($.network.products[k].difference and .step).
+/// Readers that know products but predate these fields reject the flag instead of computing plain products.
+inline constexpr std::uint32_t kFlagInputSteps = 0x8;
 /// Every flag that this build reads.
-inline constexpr std::uint32_t kKnownFlags = kFlagInt8Layers | kFlagBlockLayers | kFlagInputProducts;
+inline constexpr std::uint32_t kKnownFlags =
+    kFlagInt8Layers | kFlagBlockLayers | kFlagInputProducts | kFlagInputSteps;
 /// Largest number of weights, zeros included, that the block-diagonal layers of one file may expand to when
 /// read: 2^28, 1 GiB as f32. A dense layer cannot claim more weights than its tensor stores, but a few stored
 /// blocks can claim a huge matrix, so this bounds what a small hostile file can make the reader allocate.

@@ -100,11 +100,12 @@ void CoalitionValues::prepare_fast_row() {
     full_[h] = static_cast<float>(acc);
   }
 
-  // A product (L R - mean) / scale is bilinear in its two factors. Take background row b as the start.
-  // Switching the product's left group to x adds (L_x - L_b) R_b / scale, and switching its right group adds
-  // L_b (R_x - R_b) / scale. With both switched, the pair term (L_x - L_b) (R_x - R_b) / scale comes on top.
-  // The first two go into the groups' deltas, the pair term into pair_[b][k], which first_layer_block adds
-  // only for such masks.
+  // Every input product reads two factors, each from one group. Take background row b as the start, and let
+  // f(l, r) be the term with its left factor from l and its right factor from r (x or b). Then
+  // f(x, x) = f(b, b) + [f(x, b) - f(b, b)] + [f(b, x) - f(b, b)] + pair, where the pair term
+  // f(x, x) - f(x, b) - f(b, x) + f(b, b) counts only when both groups take x's values. This holds for any
+  // term: products, differences (pair term 0) and steps. The two single changes go into the groups' deltas,
+  // the pair term into pair_[b][k], which first_layer_block adds only for such masks.
   delta_.assign(rows * group_count * hidden, 0.0f);
   pair_.assign(rows * products.size() * hidden, 0.0f);
   std::vector<double> difference(inputs);
@@ -114,12 +115,13 @@ void CoalitionValues::prepare_fast_row() {
     for (std::size_t c = 0; c < inputs; ++c) difference[c] = row_[c] - bg[c];
     for (std::size_t k = 0; k < products.size(); ++k) {
       const InputProduct& product = products[k];
-      const double left_change = product.left_factor(row_) - product.left_factor(bg);
-      const double right_change = product.right_factor(row_) - product.right_factor(bg);
-      left_step[k] = left_change * product.right_factor(bg) / product.scale;
-      right_step[k] = product.left_factor(bg) * right_change / product.scale;
+      const double left_x = product.left_factor(row_), left_b = product.left_factor(bg);
+      const double right_x = product.right_factor(row_), right_b = product.right_factor(bg);
+      const double start = product.combine(left_b, right_b);
+      left_step[k] = product.combine(left_x, right_b) - start;
+      right_step[k] = product.combine(left_b, right_x) - start;
+      const double both = product.combine(left_x, right_x) - start - left_step[k] - right_step[k];
       float* pair = pair_.data() + (b * products.size() + k) * hidden;
-      const double both = left_change * right_change / product.scale;
       for (std::size_t h = 0; h < hidden; ++h) {
         pair[h] = static_cast<float>(first.weight[h * first.inputs + inputs + k] * both);
       }

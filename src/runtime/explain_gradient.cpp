@@ -55,7 +55,7 @@ GradientExplainer::GradientExplainer(ExplainModel model, Background background, 
   if (!model_.has_gradient()) {
     throw InvalidArgument(
         "GradientExplainer: the model has no analytic gradient; build it with ExplainModel::from_mlp, or use "
-        "KernelExplainer for a plain function");
+        "KernelExplainer for a plain function or a network with step inputs");
   }
   if (options_.steps_ < 2 || options_.steps_ % 2 != 0) {
     throw InvalidArgument(fmt::format(

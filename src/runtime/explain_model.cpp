@@ -256,10 +256,21 @@ DoubleMatrix ExplainModel::evaluate(const DoubleMatrix& rows) const {
   return outputs;
 }
 
+bool ExplainModel::has_gradient() const noexcept {
+  if (!plan_) return false;
+  const std::vector<InputProduct>& products = plan_->network.products;
+  return std::none_of(products.begin(), products.end(), [](const InputProduct& p) { return p.step.has_value(); });
+}
+
 void ExplainModel::gradient(const double* row, std::size_t output, double* gradient) const {
   if (!plan_) {
     throw InvalidArgument(
         "ExplainModel::gradient: this model is a plain function without a gradient; build it with from_mlp");
+  }
+  if (!has_gradient()) {
+    throw InvalidArgument(
+        "ExplainModel::gradient: the network computes step inputs, whose gradient is 0 on both sides of the step "
+        "and misses the jump; explain it with ExactExplainer, KernelExplainer or PermutationExplainer");
   }
   if (output >= outputs_) {
     throw InvalidArgument(fmt::format("ExplainModel::gradient: output {} is out of range; the model has {}",
@@ -315,12 +326,16 @@ void ExplainModel::gradient(const double* row, std::size_t output, double* gradi
     upstream = std::move(downstream);
   }
 
-  // Each product's column passes its gradient on to the two columns that it multiplies.
+  // Each product's column passes its gradient on to the two columns that it reads. A step is flat on both
+  // sides of its threshold, so it passes nothing, and GradientExplainer rejects such networks.
   for (std::size_t k = 0; k < network.products.size(); ++k) {
     const InputProduct& product = network.products[k];
+    if (product.step) continue;
     const double through = upstream[inputs_ + k] / product.scale;
-    upstream[product.left] += through * product.left_scale * product.right_factor(row);
-    upstream[product.right] += through * product.right_scale * product.left_factor(row);
+    const double left_slope = product.difference ? 1.0 : product.right_factor(row);
+    const double right_slope = product.difference ? -1.0 : product.left_factor(row);
+    upstream[product.left] += through * product.left_scale * left_slope;
+    upstream[product.right] += through * product.right_scale * right_slope;
   }
   std::copy(upstream.begin(), upstream.begin() + static_cast<std::ptrdiff_t>(inputs_), gradient);
 }

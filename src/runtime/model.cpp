@@ -183,8 +183,9 @@ void check_products(const std::vector<InputProduct>& products, std::size_t first
                                         "a product reads input columns only",
                                         caller, k, product.left, product.right, inputs));
     }
-    const double terms[] = {product.left_scale, product.left_shift, product.right_scale, product.right_shift,
-                            product.mean, product.scale};
+    const double terms[] = {product.left_scale,  product.left_shift, product.right_scale,
+                            product.right_shift, product.mean,       product.scale,
+                            product.step.value_or(0.0)};
     if (!std::all_of(std::begin(terms), std::end(terms), [](double v) { return std::isfinite(v); }) ||
         !(product.scale > 0)) {
       throw InvalidArgument(fmt::format("{}: product {} has a term that is not finite or a scale of {}; every "

@@ -17,7 +17,8 @@ namespace {
 bool same_products(const std::vector<InputProduct>& a, const std::vector<InputProduct>& b) {
   const auto same = [](const InputProduct& x, const InputProduct& y) {
     return x.left == y.left && x.right == y.right && x.left_scale == y.left_scale && x.left_shift == y.left_shift &&
-           x.right_scale == y.right_scale && x.right_shift == y.right_shift && x.mean == y.mean && x.scale == y.scale;
+           x.right_scale == y.right_scale && x.right_shift == y.right_shift && x.difference == y.difference &&
+           x.step == y.step && x.mean == y.mean && x.scale == y.scale;
   };
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), same);
 }

@@ -45,13 +45,31 @@ def python_explanation(artifact, table, method, path="reference"):
     return explainer.explain(artifact.preprocessor.transform(table, ROWS))
 
 
+def without_steps(model_path, out_path):
+    """Saves the model with its step inputs and their first-layer columns removed, so that it has a gradient."""
+    artifact = lepton.load_artifact(model_path)
+    network = artifact.network
+    kept = [k for k, product in enumerate(network.products) if product.step is None]
+    assert len(kept) < len(network.products), "the default AI4I model should compute step inputs"
+    first = network.layers[0]
+    columns = list(range(network.inputs)) + [network.inputs + k for k in kept]
+    smooth = lepton.Mlp([lepton.DenseLayer(first.weight[:, columns], first.bias, first.activation),
+                         *network.layers[1:]])
+    smooth.products = [network.products[k] for k in kept]
+    artifact.network = smooth
+    lepton.save_artifact(artifact, str(out_path))
+    return str(out_path)
+
+
 @pytest.mark.parametrize("path", sorted(PATHS))
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_explanation_equals_cli(method, path, python_run, cli, ai4i_path, table, tmp_path):
     result, _ = python_run
-    expected = cli_explanation(cli, result.model_path, ai4i_path, method, [*METHODS[method][2], "--path", path],
-                               tmp_path)
-    artifact = lepton.load_artifact(result.model_path)
+    # Integrated gradients need a network without steps. The next test checks that both sides reject one.
+    model_path = without_steps(result.model_path, tmp_path / "smooth.lepton") if method == "gradient" \
+        else result.model_path
+    expected = cli_explanation(cli, model_path, ai4i_path, method, [*METHODS[method][2], "--path", path], tmp_path)
+    artifact = lepton.load_artifact(model_path)
     explanation = python_explanation(artifact, table, method, path)
 
     assert explanation.method == expected["method"]
@@ -68,6 +86,22 @@ def test_explanation_equals_cli(method, path, python_run, cli, ai4i_path, table,
     importance = lepton.global_importance(explanation)
     np.testing.assert_allclose(importance.mean_abs[:, 0], expected["global_importance"]["mean_abs"], rtol=0,
                                atol=TOLERANCE)
+
+
+def test_gradient_refuses_step_inputs(python_run, cli, ai4i_path, table, tmp_path):
+    result, _ = python_run
+    completed = subprocess.run([cli, "explain", "-m", result.model_path, "-d", ai4i_path, "-o", str(tmp_path / "out"),
+                                "--rows", "0-3", "--method", "gradient"], capture_output=True, text=True, timeout=120)
+    assert completed.returncode != 0
+    assert "step inputs" in completed.stderr
+    assert not (tmp_path / "out" / "attributions.json").exists()
+
+    artifact = lepton.load_artifact(result.model_path)
+    model = lepton.explain_model(artifact, lepton.default_output_link(artifact))
+    assert not model.has_gradient
+    with pytest.raises(lepton.InvalidArgument, match="step inputs"):
+        lepton.GradientExplainer(model, lepton.stored_background(artifact),
+                                 lepton.FeatureGroups.from_preprocessor(artifact.preprocessor))
 
 
 def test_exact_values_add_up_to_prediction(predictor, table):

@@ -318,9 +318,9 @@ TEST_CASE("artifact future and invalid versions", "[artifact][corruption]") {
   const std::string zero = lepton::detail::assemble_artifact(sections.header_json, sections.payload, 0);
   CHECK_THAT(parse_message(zero), Contains("format version 0 does not exist"));
 
-  const std::string flagged = lepton::detail::assemble_artifact(sections.header_json, sections.payload, 1, 8);
-  CHECK_THAT(parse_message(flagged), Contains("flags are 0x8"));
-  CHECK_THAT(parse_message(flagged), Contains("reads only flags 0x1 (int8 layers), 0x2 (block-diagonal layers) and 0x4 (input products)"));
+  const std::string flagged = lepton::detail::assemble_artifact(sections.header_json, sections.payload, 1, 0x10);
+  CHECK_THAT(parse_message(flagged), Contains("flags are 0x10"));
+  CHECK_THAT(parse_message(flagged), Contains("reads only flags 0x1 (int8 layers), 0x2 (block-diagonal layers), 0x4 (input products) and 0x8 (difference and step products)"));
 }
 
 TEST_CASE("artifact size fields that lie", "[artifact][corruption]") {

@@ -315,3 +315,215 @@ TEST_CASE("input product: int8 keeps products", "[products][quantize]") {
       lepton::parse_artifact(lepton::serialize_artifact(result.artifact), "model_int8.lepton");
   CHECK(lepton::Predictor(back).predict(validation).probability == quantized.probability);
 }
+
+namespace {
+
+// Difference and step terms on the abc columns, beside the plain products of random_product_artifact():
+// raw a - raw c, the step raw b x raw c > 4, and the step raw a - raw b > -10.25. Each step lies between two
+// of abc_table's rows, away from any of them, so float rounding of the encoded columns cannot flip it.
+std::vector<InputProduct> difference_and_steps(const lepton::Preprocessor& preprocessor) {
+  const auto factor = [&](InputProduct& term, std::size_t left, std::size_t right) {
+    term.left = left;
+    term.right = right;
+    term.left_scale = preprocessor.features()[left].scale;
+    term.left_shift = preprocessor.features()[left].mean;
+    term.right_scale = preprocessor.features()[right].scale;
+    term.right_shift = preprocessor.features()[right].mean;
+  };
+  InputProduct ac;
+  factor(ac, 0, 2);
+  ac.difference = true;
+  ac.mean = 2.0;
+  ac.scale = 1.5;
+  InputProduct bc_step;
+  factor(bc_step, 1, 2);
+  bc_step.step = 4.0;
+  bc_step.mean = 0.5;
+  bc_step.scale = 0.5;
+  InputProduct ab_step;
+  factor(ab_step, 0, 1);
+  ab_step.difference = true;
+  ab_step.step = -10.25;
+  ab_step.mean = 0.4;
+  ab_step.scale = 0.49;
+  return {ac, bc_step, ab_step};
+}
+
+// A random binary network on the 3 columns that reads a x b, b x c and the three terms above.
+lepton::ModelArtifact random_step_artifact() {
+  lepton::ModelArtifact artifact = random_product_artifact();
+  for (const InputProduct& term : difference_and_steps(artifact.preprocessor)) {
+    artifact.network.products.push_back(term);
+  }
+  artifact.network.layers = lepton::test_support::random_f32_mlp({8, 12, 6, 1}, 23).layers;
+  return artifact;
+}
+
+}  // namespace
+
+TEST_CASE("input product: differences and steps", "[products]") {
+  // Regression on one term at a time: the first layer passes the term through.
+  const lepton::Table table = abc_table();
+  const std::vector<InputProduct> terms = difference_and_steps(abc_artifact(Task::Regression).preprocessor);
+  const std::vector<std::function<double(double, double, double)>> expected = {
+      [](double a, double, double c) { return (a - c - 2.0) / 1.5; },
+      [](double, double b, double c) { return ((b * c > 4.0 ? 1.0 : 0.0) - 0.5) / 0.5; },
+      [](double a, double b, double) { return ((a - b > -10.25 ? 1.0 : 0.0) - 0.4) / 0.49; }};
+  for (std::size_t k = 0; k < terms.size(); ++k) {
+    lepton::ModelArtifact artifact = abc_artifact(Task::Regression);
+    artifact.target.mean = 0;
+    artifact.target.scale = 1;
+    artifact.network.products = {terms[k]};
+    lepton::DenseLayer layer;
+    layer.inputs = 4;
+    layer.outputs = 1;
+    layer.weight = {0, 0, 0, 1};
+    layer.bias = {0};
+    layer.activation = Activation::Identity;
+    artifact.network.layers = {layer};
+
+    const lepton::Predictions predictions = lepton::Predictor(artifact).predict(table);
+    std::vector<double> levels;
+    for (std::size_t r = 0; r < table.rows(); ++r) {
+      INFO("term " << k << ", row " << r);
+      const double a = std::stod(table.cell(r, 0)), b = std::stod(table.cell(r, 1)), c = std::stod(table.cell(r, 2));
+      const double want = expected[k](a, b, c);
+      CHECK(predictions.value[r] == Approx(want).margin(1e-5));
+      if (std::find(levels.begin(), levels.end(), want) == levels.end()) levels.push_back(want);
+    }
+    // The rows fall on both sides of each step.
+    CHECK(levels.size() >= 2);
+  }
+}
+
+TEST_CASE("input product: step file round trip", "[products][artifact]") {
+  const lepton::ModelArtifact artifact = random_step_artifact();
+  const std::string bytes = lepton::serialize_artifact(artifact);
+
+  const std::uint32_t flags = lepton::detail::read_prefix(bytes).flags;
+  CHECK((flags & lepton::detail::kFlagInputProducts) != 0);
+  CHECK((flags & lepton::detail::kFlagInputSteps) != 0);
+  const lepton::ModelArtifact back = lepton::parse_artifact(bytes, "model.lepton");
+  REQUIRE(back.network.products.size() == 5);
+  CHECK(back.network.products[2].difference);
+  CHECK_FALSE(back.network.products[2].step.has_value());
+  CHECK_FALSE(back.network.products[3].difference);
+  CHECK(back.network.products[3].step == 4.0);
+  CHECK(back.network.products[4].difference);
+  CHECK(back.network.products[4].step == -10.25);
+
+  const lepton::Matrix rows = encoded_rows(20, 3);
+  CHECK(lepton::Predictor(artifact).predict(rows).probability == lepton::Predictor(back).predict(rows).probability);
+
+  // Plain products leave flag 0x8 unset, so that builds which predate steps still read them.
+  const std::uint32_t plain = lepton::detail::read_prefix(lepton::serialize_artifact(random_product_artifact())).flags;
+  CHECK((plain & lepton::detail::kFlagInputSteps) == 0);
+}
+
+TEST_CASE("input product: hostile step fields", "[products][artifact][corruption]") {
+  const std::string bytes = lepton::serialize_artifact(random_step_artifact());
+  const std::uint32_t flags = lepton::detail::read_prefix(bytes).flags;
+
+  // Without flag 0x8 a reader would compute a plain product, so the fields are refused.
+  const std::string unflagged = rewrite_header(bytes, [](nlohmann::json&) {}, flags & ~lepton::detail::kFlagInputSteps);
+  CHECK_THAT(parse_message(unflagged), Contains("prefix flag 0x8") && Contains("$.network.products[2].difference"));
+  const std::string no_steps = rewrite_header(
+      bytes,
+      [](nlohmann::json& h) {
+        for (nlohmann::json& term : h["network"]["products"]) {
+          term.erase("difference");
+          term.erase("step");
+        }
+      },
+      flags);
+  CHECK_THAT(parse_message(no_steps), Contains("announces difference or step products"));
+
+  const std::string text_step = rewrite_header(bytes, [](nlohmann::json& h) { h["network"]["products"][3]["step"] = "4"; }, flags);
+  CHECK_THAT(parse_message(text_step), Contains("$.network.products[3].step"));
+  const std::string number_flag = rewrite_header(bytes, [](nlohmann::json& h) { h["network"]["products"][2]["difference"] = 1; }, flags);
+  CHECK_THAT(parse_message(number_flag), Contains("expected true or false") && Contains("$.network.products[2].difference"));
+}
+
+TEST_CASE("input product: steps explain exactly", "[products][explain]") {
+  const lepton::ModelArtifact artifact = random_step_artifact();
+  const lepton::ExplainModel model = lepton::ExplainModel::from_mlp(artifact.network, lepton::OutputLink::Logistic);
+  const lepton::Matrix encoded = encoded_rows(12, 31);
+  const lepton::DoubleMatrix rows = lepton::DoubleMatrix::from(encoded);
+
+  // The explainers' network computes what the predictor computes.
+  const lepton::Predictions predictions = lepton::Predictor(artifact).predict(encoded);
+  const lepton::DoubleMatrix explained = model.evaluate(rows);
+  for (std::size_t r = 0; r < rows.rows; ++r) CHECK(explained(r, 0) == Approx(predictions.probability[r]).margin(1e-5));
+
+  // The rows fall on both sides of the b x c step, so its pair terms are exercised.
+  std::size_t above = 0;
+  const InputProduct& step = artifact.network.products[3];
+  for (std::size_t r = 0; r < rows.rows; ++r) above += step.left_factor(rows.row(r)) * step.right_factor(rows.row(r)) > 4.0;
+  REQUIRE(above > 0);
+  REQUIRE(above < rows.rows);
+
+  const lepton::Background background = lepton::Background::weighted(lepton::test_support::random_rows(9, 3, 32),
+                                                                     {1, 2, 1, 0.5, 1, 3, 1, 1, 2});
+  const lepton::FeatureGroups per_column = lepton::FeatureGroups::per_column(3);
+  const lepton::FeatureGroups joined = lepton::FeatureGroups::custom(3, {{"ab", {0, 1}, false}, {"c", {2}, false}});
+  for (const lepton::FeatureGroups* groups : {&per_column, &joined}) {
+    INFO(groups->size() << " groups");
+    const lepton::Explanation reference =
+        lepton::ExactExplainer(model, background, *groups, lepton::ExactOptions().path(lepton::CoalitionPath::Reference))
+            .explain(rows);
+    const lepton::Explanation fast =
+        lepton::ExactExplainer(model, background, *groups, lepton::ExactOptions().path(lepton::CoalitionPath::Fast))
+            .explain(rows);
+    REQUIRE(reference.values.size() == fast.values.size());
+    for (std::size_t i = 0; i < fast.values.size(); ++i) CHECK(fast.values[i] == Approx(reference.values[i]).margin(1e-5));
+    for (std::size_t r = 0; r < rows.rows; ++r) CHECK(std::abs(fast.completeness_gaps[r]) < 1e-5);
+  }
+}
+
+TEST_CASE("input product: steps have no gradient", "[products][explain]") {
+  const lepton::ModelArtifact artifact = random_step_artifact();
+  const lepton::ExplainModel stepped = lepton::ExplainModel::from_mlp(artifact.network, lepton::OutputLink::Identity);
+  CHECK_FALSE(stepped.has_gradient());
+  std::vector<double> gradient(3);
+  const lepton::DoubleMatrix point = lepton::test_support::random_rows(1, 3, 41);
+  CHECK_THROWS_WITH(stepped.gradient(point.row(0), 0, gradient.data()), Contains("step inputs"));
+  const lepton::Background background = lepton::Background::weighted(lepton::test_support::random_rows(4, 3, 42),
+                                                                     {1, 1, 1, 1});
+  CHECK_THROWS_WITH(lepton::GradientExplainer(stepped, background, lepton::FeatureGroups::per_column(3)),
+                    Contains("step inputs"));
+
+  // Without its steps the network has a gradient again, and a difference passes +1 and -1 on.
+  lepton::Mlp smooth = artifact.network;
+  smooth.products.resize(3);
+  smooth.layers.front() = lepton::test_support::random_f32_mlp({6, 12, 1}, 43).layers.front();
+  const lepton::ExplainModel model = lepton::ExplainModel::from_mlp(smooth, lepton::OutputLink::Identity);
+  REQUIRE(model.has_gradient());
+  model.gradient(point.row(0), 0, gradient.data());
+  for (std::size_t i = 0; i < 3; ++i) {
+    const double h = 1e-5;
+    std::vector<double> up(point.row(0), point.row(0) + 3), down = up;
+    up[i] += h;
+    down[i] -= h;
+    double out_up = 0, out_down = 0;
+    model.evaluate(up.data(), 1, &out_up);
+    model.evaluate(down.data(), 1, &out_down);
+    INFO("input " << i);
+    CHECK(gradient[i] == Approx((out_up - out_down) / (2 * h)).epsilon(0).margin(1e-6));
+  }
+}
+
+TEST_CASE("input product: steps in validate and merge", "[products][merge]") {
+  const lepton::ModelArtifact artifact = random_step_artifact();
+  lepton::Mlp infinite = artifact.network;
+  infinite.products[3].step = std::numeric_limits<double>::infinity();
+  CHECK_THROWS_WITH(infinite.validate(), Contains("product 3") && Contains("not finite"));
+
+  std::vector<lepton::Mlp> members = lepton::test_support::random_f32_members({8, 8, 1}, 2, 44);
+  for (lepton::Mlp& member : members) member.products = artifact.network.products;
+  CHECK(lepton::merge_mean_output(members).products.size() == 5);
+  members[1].products[4].step = -9.0;
+  CHECK_THROWS_WITH(lepton::merge_mean_output(members), Contains("member 1 computes other input products"));
+  members[1].products[4].step = -10.25;
+  members[1].products[2].difference = false;
+  CHECK_THROWS_WITH(lepton::merge_mean_output(members), Contains("member 1 computes other input products"));
+}

@@ -334,7 +334,7 @@ TEST_CASE("quantize hostile int8 files", "[quantize][artifact][corruption]") {
   // Without the flag, int8 fields are unknown, as in builds that predate int8 layers.
   CHECK_THAT(parse_message(rebuild(header, sections.payload, 0)),
              Contains("unknown field \"precision\"; a file with int8 layers must set prefix flag 0x1"));
-  CHECK_THAT(parse_message(rebuild(header, sections.payload, 0x9)), Contains("flags are 0x9"));
+  CHECK_THAT(parse_message(rebuild(header, sections.payload, 0x11)), Contains("flags are 0x11"));
 
   // -128 in an int8 weight tensor.
   std::uint64_t weight_offset = 0;
