@@ -169,11 +169,14 @@ void register_configurator(py::module_& m) {
       .def_readonly("right_coefficient", &DerivedInput::right_coefficient, "Weight of the right encoded column.")
       .def_readonly("left_shift", &DerivedInput::left_shift, "Added to the left term: the feature's mean for a product.")
       .def_readonly("right_shift", &DerivedInput::right_shift, "Added to the right term: the feature's mean for a product.")
+      .def_readonly("step", &DerivedInput::step,
+                    "Threshold of a step input (1 above it, 0 elsewhere, in raw units), or None.")
       .def_readonly("mean", &DerivedInput::mean, "Mean of the raw difference or product over the learning rows.")
       .def_readonly("scale", &DerivedInput::scale, "Its standard deviation (1 if constant).")
       .def_readonly("loss_reduction", &DerivedInput::loss_reduction,
                     "Fraction of the screen's log-loss that its splits removed.")
-      .def_property_readonly("name", &DerivedInput::name, "'left - right' or 'left * right'.")
+      .def_property_readonly("name", &DerivedInput::name,
+                             "'left - right' or 'left * right', with ' > threshold' for a step.")
       .def("__repr__", [](const DerivedInput& d) { return fmt::format("DerivedInput('{}')", d.name()); });
 
   py::class_<DerivedSearchResult>(m, "DerivedSearchResult",
@@ -197,7 +200,7 @@ void register_configurator(py::module_& m) {
       "screen_derived_inputs",
       [](const Preprocessor& preprocessor, const py::object& encoded, const py::object& labels, std::uint64_t seed,
          bool products, double min_loss_reduction, double min_split_reduction, std::size_t max_features,
-         std::size_t max_rows) {
+         std::size_t max_rows, bool steps) {
         const Matrix features = to_matrix(encoded, "encoded", preprocessor.encoded_width());
         const std::vector<std::int64_t> label_ids = to_int64_vector(labels, "labels");
         const DerivedSearchOptions options = DerivedSearchOptions()
@@ -206,18 +209,20 @@ void register_configurator(py::module_& m) {
                                                  .with_min_loss_reduction(min_loss_reduction)
                                                  .with_min_split_reduction(min_split_reduction)
                                                  .with_max_features(max_features)
-                                                 .with_max_rows(max_rows);
+                                                 .with_max_rows(max_rows)
+                                                 .with_steps(steps);
         py::gil_scoped_release release;
         return screen_derived_inputs(preprocessor, features, label_ids, options);
       },
       py::arg("preprocessor"), py::arg("encoded"), py::arg("labels"), py::kw_only(), py::arg("seed") = 0,
       py::arg("products") = false, py::arg("min_loss_reduction") = DerivedSearchOptions().min_loss_reduction,
       py::arg("min_split_reduction") = DerivedSearchOptions().min_split_reduction, py::arg("max_features") = 3,
-      py::arg("max_rows") = 20000,
+      py::arg("max_rows") = 20000, py::arg("steps") = true,
       "Screen the difference of every pair of numeric features on encoded rows with 0/1 labels, and keep those "
       "that cut a cross-validated additive model's log-loss by at least min_loss_reduction. With products=True, "
       "screen products too, with boosted splits, and keep those whose splits remove at least "
-      "min_split_reduction of the log-loss. Kept inputs are bound to the preprocessor's columns.");
+      "min_split_reduction of the log-loss, each with a step input at its best split unless steps=False. Kept "
+      "inputs are bound to the preprocessor's columns.");
   m.def(
       "bind_derived",
       [](std::vector<DerivedInput> derived, const Preprocessor& preprocessor, const py::object& encoded) {

@@ -359,6 +359,9 @@ class DerivedInput:
     def right_shift(self) -> float:
         """Added to the right term: the feature's mean for a product."""
     @property
+    def step(self) -> Optional[float]:
+        """Threshold of a step input (1 above it, 0 elsewhere, in raw units), or None."""
+    @property
     def mean(self) -> float:
         """Mean of the raw difference or product over the learning rows."""
     @property
@@ -369,7 +372,7 @@ class DerivedInput:
         """Fraction of the screen's log-loss that its splits removed."""
     @property
     def name(self) -> str:
-        """'left - right' or 'left * right'."""
+        """'left - right' or 'left * right', with ' > threshold' for a step."""
 
 class DerivedKind:
     """The operation that combines a derived input's two features."""
@@ -621,7 +624,7 @@ class ExplainModel:
     def evaluate(self, rows: numpy.typing.ArrayLike) -> numpy.typing.NDArray[numpy.float64]: ...
     @property
     def has_gradient(self) -> bool:
-        """True for MLP models."""
+        """True for MLP models without step inputs, which have an analytic gradient."""
     def gradient(self, row: numpy.typing.ArrayLike, output: int = ...) -> numpy.typing.NDArray[numpy.float64]: ...
 
 class Explanation:
@@ -895,7 +898,7 @@ class GradientOptions:
     def threads(self, value: int) -> None: ...
 
 class InputProduct:
-    """A column that a network computes before its first layer: ((left_scale * x[left] + left_shift) * (right_scale * x[right] + right_shift) - mean) / scale."""
+    """A column that a network computes before its first layer from the factors L = left_scale * x[left] + left_shift and R = right_scale * x[right] + right_shift: (L * R - mean) / scale, with L - R when difference is set, and with the combination replaced by 1 above step and 0 elsewhere when step is set."""
     def __init__(self) -> None: ...
     @property
     def left(self) -> int:
@@ -927,6 +930,16 @@ class InputProduct:
         """Shift of the right factor."""
     @right_shift.setter
     def right_shift(self, value: float) -> None: ...
+    @property
+    def difference(self) -> bool:
+        """True for L - R instead of L * R."""
+    @difference.setter
+    def difference(self, value: bool) -> None: ...
+    @property
+    def step(self) -> Optional[float]:
+        """Threshold of a step term, or None."""
+    @step.setter
+    def step(self, value: Optional[float]) -> None: ...
     @property
     def mean(self) -> float:
         """Mean subtracted from the product."""
@@ -2235,7 +2248,7 @@ def run_federated_client(group: ProcessGroup, options: FederatedOptions, trainer
 def run_federated_server(group: ProcessGroup, options: FederatedOptions, config: ModelConfig) -> FederatedResult: ...
 def run_pipeline(requirements: Requirements, options: PipelineOptions, stop: Optional[StopToken] = ...) -> PipelineResult: ...
 def save_artifact(artifact: ModelArtifact, path: str, options: Optional[SaveOptions] = ...) -> None: ...
-def screen_derived_inputs(preprocessor: Preprocessor, encoded: numpy.typing.ArrayLike, labels: numpy.typing.ArrayLike, *, seed: int = ..., products: bool = ..., min_loss_reduction: float = ..., min_split_reduction: float = ..., max_features: int = ..., max_rows: int = ...) -> DerivedSearchResult: ...
+def screen_derived_inputs(preprocessor: Preprocessor, encoded: numpy.typing.ArrayLike, labels: numpy.typing.ArrayLike, *, seed: int = ..., products: bool = ..., min_loss_reduction: float = ..., min_split_reduction: float = ..., max_features: int = ..., max_rows: int = ..., steps: bool = ...) -> DerivedSearchResult: ...
 def select_features(requirements: Requirements, profile: DataProfile) -> tuple: ...
 def serialize_artifact(artifact: ModelArtifact) -> bytes: ...
 def set_log_level(level: LogLevel) -> None: ...

@@ -571,7 +571,9 @@ void choose_derived_search(ModelConfig& config, const Requirements& requirements
   if (config.derived_products) {
     products_text = "The screen tries the difference of every pair of numeric features and the product of every "
                     "pair that is never below 0. Boosted splits on a binned additive model's out-of-fold logits "
-                    "choose what to keep: a candidate whose splits remove at least 4 % of the log-loss";
+                    "choose what to keep: a candidate whose splits remove at least 4 % of the log-loss. Each kept "
+                    "one also brings a step input at its best split, because ReLU units draw a soft edge where a "
+                    "rule has a hard threshold";
   } else if (config.derived_search) {
     products_text = "The requirements set derived_features to differences: differences alone, kept by forward "
                     "selection while one cuts an additive model's cross-validated log-loss by at least 1.5 %";

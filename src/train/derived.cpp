@@ -137,10 +137,10 @@ double total_log_loss(const std::vector<double>& logits, const std::vector<std::
   return total;
 }
 
-// A derived input is chosen over a raw feature only when its split gains this factor more, and a product or
-// ratio, which costs two log columns, over a difference only when it gains this factor more again. Otherwise
-// a near copy of one feature, such as air temperature minus tool wear, takes the credit for that feature's
-// own threshold.
+// A derived input is chosen over a raw feature only when its split gains this factor more, and a product, which
+// the network computes before its first layer, over a difference only when it gains this factor more again.
+// Otherwise a near copy of one feature, such as air temperature minus tool wear, takes the credit for that
+// feature's own threshold.
 constexpr double kDerivedHandicap = 1.05;
 
 // One input of the boosting: its values over the screened rows and their ascending order.
@@ -163,6 +163,7 @@ SplitInput make_split_input(std::vector<double> values) {
 struct Stump {
   double gain = 0;  // approximate log-loss decrease, second-order
   double threshold = 0;
+  double edge = 0;  // Midway between threshold and the next larger value: where a step input places its edge.
   double left_step = 0, right_step = 0;
 };
 
@@ -203,6 +204,7 @@ Stump best_stump(const SplitInput& input, const std::vector<double>& g, const st
     if (gain > best.gain) {
       best.gain = gain;
       best.threshold = value;
+      best.edge = value + (next - value) / 2.0;
       best.left_step = left_step;
       best.right_step = right_step;
     }
@@ -245,14 +247,16 @@ void bind_input(DerivedInput& d, const Preprocessor& preprocessor, const Matrix&
     }
   }
 
-  // Undo each column's standardization, so that the two factors are the raw values. A difference drops the
-  // means, which cancel up to a constant that its own standardization removes.
+  // Undo each column's standardization, so that the two factors are the raw values. A linear difference drops
+  // the means, which cancel up to a constant that its own standardization removes. A step compares the raw
+  // value itself with its threshold, so it keeps them.
+  const bool difference = d.kind == DerivedKind::Difference;
   d.left_input = left->offset;
   d.right_input = right->offset;
   d.left_coefficient = left->scale;
-  d.right_coefficient = d.kind == DerivedKind::Difference ? -right->scale : right->scale;
-  d.left_shift = d.kind == DerivedKind::Difference ? 0.0 : left->mean;
-  d.right_shift = d.kind == DerivedKind::Difference ? 0.0 : right->mean;
+  d.right_coefficient = difference ? -right->scale : right->scale;
+  d.left_shift = d.is_linear() ? 0.0 : left->mean;
+  d.right_shift = d.is_linear() ? 0.0 : (difference ? -right->mean : right->mean);
 
   // With mean 0 and scale 1, value() is the raw difference or product.
   d.mean = 0;
@@ -338,47 +342,56 @@ const char* to_string(DerivedKind kind) {
 }
 
 std::string DerivedInput::name() const {
-  return left + (kind == DerivedKind::Product ? " * " : " - ") + right;
+  const std::string combined = left + (kind == DerivedKind::Product ? " * " : " - ") + right;
+  return step ? fmt::format("{} > {:.6g}", combined, *step) : combined;
 }
 
 double DerivedInput::value(const float* encoded_row) const {
   const double left_term = left_coefficient * encoded_row[left_input] + left_shift;
   const double right_term = right_coefficient * encoded_row[right_input] + right_shift;
-  const double raw = kind == DerivedKind::Product ? left_term * right_term : left_term + right_term;
+  double raw = kind == DerivedKind::Product ? left_term * right_term : left_term + right_term;
+  if (step) raw = raw > *step ? 1.0 : 0.0;
   return (raw - mean) / scale;
 }
 
 InputProduct DerivedInput::input_product() const {
-  if (kind != DerivedKind::Product) {
-    throw InvalidArgument(fmt::format("DerivedInput::input_product: '{}' is a {}, not a product", name(),
-                                      to_string(kind)));
+  if (is_linear()) {
+    throw InvalidArgument(fmt::format("DerivedInput::input_product: '{}' is a difference without a step, which "
+                                      "folds into the first layer instead",
+                                      name()));
   }
+  // The network's difference is L - R, so the right term of a + b enters with its sign flipped.
+  const double sign = kind == DerivedKind::Difference ? -1.0 : 1.0;
   InputProduct product;
   product.left = left_input;
   product.right = right_input;
   product.left_scale = left_coefficient;
   product.left_shift = left_shift;
-  product.right_scale = right_coefficient;
-  product.right_shift = right_shift;
+  product.right_scale = sign * right_coefficient;
+  product.right_shift = sign * right_shift;
+  product.difference = kind == DerivedKind::Difference;
+  product.step = step;
   product.mean = mean;
   product.scale = scale;
   return product;
 }
 
 nlohmann::json DerivedInput::to_json() const {
-  return {{"name", name()},
-          {"kind", to_string(kind)},
-          {"left", left},
-          {"right", right},
-          {"left_input", left_input},
-          {"right_input", right_input},
-          {"left_coefficient", left_coefficient},
-          {"right_coefficient", right_coefficient},
-          {"left_shift", left_shift},
-          {"right_shift", right_shift},
-          {"mean", mean},
-          {"scale", scale},
-          {"loss_reduction", loss_reduction}};
+  nlohmann::json out = {{"name", name()},
+                        {"kind", to_string(kind)},
+                        {"left", left},
+                        {"right", right},
+                        {"left_input", left_input},
+                        {"right_input", right_input},
+                        {"left_coefficient", left_coefficient},
+                        {"right_coefficient", right_coefficient},
+                        {"left_shift", left_shift},
+                        {"right_shift", right_shift},
+                        {"mean", mean},
+                        {"scale", scale},
+                        {"loss_reduction", loss_reduction}};
+  if (step) out["step"] = *step;
+  return out;
 }
 
 DerivedInput DerivedInput::from_json(const nlohmann::json& j, const std::string& json_path) {
@@ -419,9 +432,16 @@ DerivedInput DerivedInput::from_json(const nlohmann::json& j, const std::string&
   derived.right_input = field("right_input", nlohmann::json::value_t::number_unsigned).get<std::size_t>();
   derived.left_coefficient = field("left_coefficient", nlohmann::json::value_t::number_float).get<double>();
   derived.right_coefficient = field("right_coefficient", nlohmann::json::value_t::number_float).get<double>();
-  // A difference needs no shifts, so files written before products were exact may lack them.
+  if (j.contains("step")) {
+    const double step = field("step", nlohmann::json::value_t::number_float).get<double>();
+    if (!std::isfinite(step)) {
+      throw ParseError(fmt::format("{}.step: {} is not a finite number", json_path, step));
+    }
+    derived.step = step;
+  }
+  // A linear difference needs no shifts, so files written before products were exact may lack them.
   for (auto [key, shift] : {std::pair{"left_shift", &derived.left_shift}, std::pair{"right_shift", &derived.right_shift}}) {
-    if (j.contains(key) || derived.kind == DerivedKind::Product) {
+    if (j.contains(key) || !derived.is_linear()) {
       *shift = field(key, nlohmann::json::value_t::number_float).get<double>();
     }
   }
@@ -547,7 +567,7 @@ DerivedSearchResult screen_differences(const Preprocessor& preprocessor, const M
   return result;
 }
 
-// The products screen: boosted splits over raw features and every difference, product and ratio.
+// The products screen: boosted splits over raw features and every difference and product.
 DerivedSearchResult screen_with_splits(const Preprocessor& preprocessor, const Matrix& encoded,
                                        const ScreenedRows& sample, const DerivedSearchOptions& options) {
   const std::vector<std::size_t>& screened = sample.rows;
@@ -605,6 +625,8 @@ DerivedSearchResult screen_with_splits(const Preprocessor& preprocessor, const M
   // the log-loss that its own splits removed, as a fraction of the starting log-loss.
   const std::size_t min_leaf = std::max<std::size_t>(10, screened.size() / 500);
   std::vector<double> removed(candidates.size(), 0.0), first_gain(candidates.size(), 0.0);
+  // Each candidate's split that removed most log-loss: where its step input places its edge.
+  std::vector<double> best_removed(candidates.size(), 0.0), best_edge(candidates.size(), 0.0);
   std::vector<double> g(screened.size()), h(screened.size());
   double current = base_total;
   for (std::size_t round = 0; round < options.rounds; ++round) {
@@ -641,7 +663,15 @@ DerivedSearchResult screen_with_splits(const Preprocessor& preprocessor, const M
       logits[r] += chosen.values[r] <= best.threshold ? best.left_step : best.right_step;
     }
     const double after = total_log_loss(logits, screened_labels);
-    if (best_input >= first_candidate) removed[best_input - first_candidate] += (current - after) / base_total;
+    if (best_input >= first_candidate) {
+      const std::size_t c = best_input - first_candidate;
+      const double reduction = (current - after) / base_total;
+      removed[c] += reduction;
+      if (reduction > best_removed[c]) {
+        best_removed[c] = reduction;
+        best_edge[c] = best.edge;
+      }
+    }
     current = after;
   }
   std::stable_sort(result.first_step.begin(), result.first_step.end(),
@@ -655,17 +685,26 @@ DerivedSearchResult screen_with_splits(const Preprocessor& preprocessor, const M
     return removed[x] != removed[y] ? removed[x] > removed[y] : first_gain[x] > first_gain[y];
   });
   double kept_total = 0;
+  std::vector<DerivedInput> steps;
   for (std::size_t i : ranked) {
     if (removed[i] >= options.min_split_reduction && result.kept.size() < options.max_features) {
       candidates[i].loss_reduction = removed[i];
       result.kept.push_back(candidates[i]);
       kept_total += removed[i];
+      if (options.steps) {
+        DerivedInput step = candidates[i];
+        step.step = best_edge[i];
+        step.loss_reduction = best_removed[i];
+        steps.push_back(std::move(step));
+      }
     } else if (result.best_rejected.empty()) {
       result.best_rejected = candidates[i].name();
       result.best_rejected_reduction = removed[i];
     }
   }
   result.final_loss = result.base_loss * (1.0 - kept_total);
+  // The steps follow the quantities, in the same order. Their splits are already counted in kept_total.
+  result.kept.insert(result.kept.end(), steps.begin(), steps.end());
 
   // Bind to the screened preprocessor's columns and all of its learning rows, as the differences screen does.
   for (DerivedInput& d : result.kept) bind_input(d, preprocessor, encoded);
@@ -734,14 +773,14 @@ Mlp fold_derived(const Mlp& network, const std::vector<DerivedInput>& derived) {
     }
   }
 
-  // A difference d is (cl * x[l] + cr * x[r] - mean) / scale. Its weight column w therefore moves to the two
-  // encoded columns, as w * cl / scale and w * cr / scale, and to the bias, as -w * mean / scale. A product is
-  // not linear in the encoded columns. It stays a column of the first layer, and the network computes it
-  // itself as an InputProduct.
+  // A linear difference d is (cl * x[l] + cr * x[r] - mean) / scale. Its weight column w therefore moves to the
+  // two encoded columns, as w * cl / scale and w * cr / scale, and to the bias, as -w * mean / scale. A product
+  // or a step is not linear in the encoded columns. It stays a column of the first layer, and the network
+  // computes it itself as an InputProduct.
   Mlp folded = network;
   std::vector<std::size_t> product_inputs;  // Trained column of each product, in order.
   for (std::size_t k = 0; k < derived.size(); ++k) {
-    if (derived[k].kind != DerivedKind::Product) continue;
+    if (derived[k].is_linear()) continue;
     folded.products.push_back(derived[k].input_product());
     product_inputs.push_back(base + k);
   }
@@ -756,7 +795,7 @@ Mlp fold_derived(const Mlp& network, const std::vector<DerivedInput>& derived) {
     std::vector<double> weights(row, row + base);
     for (std::size_t k = 0; k < derived.size(); ++k) {
       const DerivedInput& d = derived[k];
-      if (d.kind == DerivedKind::Product) continue;
+      if (!d.is_linear()) continue;
       const double w = row[base + k];
       weights[d.left_input] += w * d.left_coefficient / d.scale;
       weights[d.right_input] += w * d.right_coefficient / d.scale;

@@ -162,10 +162,13 @@ void search_derived_inputs(ModelConfig& config, const Preprocessor& preprocessor
 
   const DerivedSearchResult found = screen_derived_inputs(preprocessor, learning.features, learning.labels, search);
   config.derived_features = found.kept;
-  std::vector<std::string> kept;
+  std::vector<std::string> kept, steps;
   for (const DerivedInput& derived : found.kept) {
-    kept.push_back(fmt::format("{} (log-loss cut {:.1f} %)", derived.name(), 100.0 * derived.loss_reduction));
+    std::vector<std::string>& list = derived.step ? steps : kept;
+    list.push_back(fmt::format("{} (log-loss cut {:.1f} %)", derived.name(), 100.0 * derived.loss_reduction));
   }
+  const std::string step_text =
+      steps.empty() ? "" : fmt::format(". A step at each one's best split: {}", fmt::join(steps, ", "));
   const std::string best = found.best_rejected.empty()
                                ? ""
                                : fmt::format(". The best rejected one, {}, cut it by {:.1f} %", found.best_rejected,
@@ -187,13 +190,14 @@ void search_derived_inputs(ModelConfig& config, const Preprocessor& preprocessor
                              "removed {:.0f} % of the cross-validated log-loss ({:.4f}) of an additive model{}",
                              found.candidates, 100.0 * search.min_split_reduction, found.base_loss, best)
                : fmt::format("Kept {} of {} screened differences and products: {}. Their splits cut the "
-                             "cross-validated log-loss of an additive model from {:.4f} to {:.4f}{}. They are "
+                             "cross-validated log-loss of an additive model from {:.4f} to {:.4f}{}{}. They are "
                              "extra inputs in training. The exported network folds a difference into its first "
-                             "layer and computes a product before it",
-                             found.kept.size(), found.candidates, fmt::join(kept, ", "), found.base_loss,
-                             found.final_loss, best);
+                             "layer and computes a product or a step before it",
+                             kept.size(), found.candidates, fmt::join(kept, ", "), found.base_loss,
+                             found.final_loss, best, step_text);
   }
   config.reasons["derived_features"] = Reason{text, "data.columns"};
+  kept.insert(kept.end(), steps.begin(), steps.end());
   log(LogLevel::Info, found.kept.empty() ? std::string("derived inputs: none kept")
                                          : fmt::format("derived inputs: {}", fmt::join(kept, ", ")));
 }

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "lepton/dataset.hpp"
 #include "lepton/derived.hpp"
 #include "lepton/error.hpp"
@@ -219,6 +221,70 @@ TEST_CASE("fold_derived: product kept, difference folded", "[derived]") {
   CHECK_THROWS_WITH(lepton::fold_derived(folded, {difference}), Contains("already computes input products"));
 }
 
+TEST_CASE("fold_derived: steps become input products", "[derived]") {
+  // Encoded columns a, b, c. The trained network takes a, b, c, the step a * c > 20 and the step a - b > 1.
+  lepton::DerivedInput product_step;
+  product_step.kind = lepton::DerivedKind::Product;
+  product_step.left_input = 0;
+  product_step.right_input = 2;
+  product_step.left_coefficient = 0.8;
+  product_step.left_shift = 3.0;
+  product_step.right_coefficient = 1.3;
+  product_step.right_shift = 5.0;
+  product_step.step = 20.0;
+  product_step.mean = 0.3;
+  product_step.scale = 0.46;
+  lepton::DerivedInput difference_step;
+  difference_step.left_input = 0;
+  difference_step.right_input = 1;
+  difference_step.left_coefficient = 2.0;
+  difference_step.left_shift = 4.0;
+  difference_step.right_coefficient = -0.5;
+  difference_step.right_shift = -3.5;
+  difference_step.step = 1.0;
+  difference_step.mean = 0.6;
+  difference_step.scale = 0.49;
+  const std::vector<lepton::DerivedInput> derived{product_step, difference_step};
+  const lepton::Mlp trained = lepton::test_support::random_f32_mlp({5, 12, 1}, 33);
+  const lepton::DoubleMatrix rows = lepton::test_support::random_rows(60, 3, 34);
+  lepton::Matrix encoded(rows.rows, rows.cols);
+  for (std::size_t i = 0; i < rows.data.size(); ++i) encoded.data[i] = static_cast<float>(rows.data[i]);
+
+  const lepton::Mlp folded = lepton::fold_derived(trained, derived);
+
+  // Neither step is linear, so both stay columns of the first layer.
+  REQUIRE(folded.products.size() == 2);
+  CHECK(folded.layers.front().inputs == 5);
+  CHECK(folded.products[0].step == 20.0);
+  CHECK_FALSE(folded.products[0].difference);
+  CHECK(folded.products[1].difference);
+  CHECK(folded.products[1].step == 1.0);
+  // The network's difference is L - R: the right term enters with its sign flipped.
+  CHECK(folded.products[1].right_scale == 0.5);
+  CHECK(folded.products[1].right_shift == 3.5);
+
+  // Both sides of each step occur among the rows, and the folded network computes the same function.
+  const lepton::Matrix training = lepton::append_derived(encoded, derived);
+  for (std::size_t k = 0; k < 2; ++k) {
+    std::size_t above = 0;
+    for (std::size_t r = 0; r < training.rows; ++r) above += training(r, 3 + k) > 0.0f;
+    INFO("step " << k);
+    CHECK(above > 0);
+    CHECK(above < training.rows);
+  }
+  const auto with_derived = lepton::ExplainModel::from_mlp(trained, lepton::OutputLink::Identity)
+                                .evaluate(lepton::DoubleMatrix::from(training));
+  const auto without = lepton::ExplainModel::from_mlp(folded, lepton::OutputLink::Identity)
+                           .evaluate(lepton::DoubleMatrix::from(encoded));
+  REQUIRE(with_derived.data.size() == without.data.size());
+  for (std::size_t i = 0; i < without.data.size(); ++i) CHECK(without.data[i] == Approx(with_derived.data[i]).margin(1e-4));
+
+  // A linear difference has no network form of its own.
+  lepton::DerivedInput linear = difference_step;
+  linear.step.reset();
+  CHECK_THROWS_WITH(linear.input_product(), Contains("folds into the first layer"));
+}
+
 TEST_CASE("the screen keeps nothing when the label ignores the columns", "[derived]") {
   const Synthetic data = synthetic(3000, Rule::None, 8);
   const lepton::Preprocessor preprocessor = numeric_preprocessor(data.table);
@@ -321,15 +387,40 @@ TEST_CASE("AI4I products screen keeps the rules' quantities", "[derived][ai4i]")
 
   // Every column is non-negative, so each of the 10 pairs gives a difference and a product.
   CHECK(found.candidates == 20);
-  REQUIRE(found.kept.size() == 3);
+  REQUIRE(found.kept.size() == 6);
   CHECK(found.kept[0].name() == "Rotational speed [rpm] * Torque [Nm]");
   CHECK(found.kept[1].name() == "Torque [Nm] * Tool wear [min]");
   CHECK(found.kept[2].name() == "Air temperature [K] - Process temperature [K]");
-  for (const lepton::DerivedInput& kept : found.kept) {
+  for (std::size_t k = 0; k < 3; ++k) {
+    const lepton::DerivedInput& kept = found.kept[k];
     INFO(kept.name());
     CHECK(kept.loss_reduction >= 0.04);
     CHECK(kept.scale > 0.0);
+    CHECK_FALSE(kept.step.has_value());
   }
+
+  // Then a step at each quantity's best split. AI4I's failure rules put them at a power of 9,000 W, which is
+  // 9000 x 60 / (2 pi) = 85,944 rpm x Nm, a strain of 11,000 min Nm (type L), and a process-air gap of 8.6 K.
+  for (std::size_t k = 3; k < 6; ++k) {
+    const lepton::DerivedInput& step = found.kept[k];
+    INFO(step.name());
+    REQUIRE(step.step.has_value());
+    CHECK(step.kind == found.kept[k - 3].kind);
+    CHECK(step.name() == fmt::format("{} > {:.6g}", found.kept[k - 3].name(), *step.step));
+    CHECK(step.loss_reduction > 0.0);
+    CHECK(step.scale > 0.0);
+  }
+  CHECK(*found.kept[3].step == Approx(85944).margin(600));
+  CHECK(*found.kept[4].step == Approx(11000).margin(100));
+  CHECK(*found.kept[5].step == Approx(-8.6).margin(0.15));
+  // A stepped difference keeps the features' means, so that it compares the raw gap with its threshold.
+  CHECK(found.kept[5].left_shift == ai4i.preprocessor.features()[1].mean);
+  CHECK(found.kept[5].right_shift == -ai4i.preprocessor.features()[2].mean);
+
+  const lepton::DerivedSearchResult without = lepton::screen_derived_inputs(
+      ai4i.preprocessor, ai4i.encoded, ai4i.labels,
+      lepton::DerivedSearchOptions().with_seed(42).with_products(true).with_steps(false));
+  CHECK(without.kept.size() == 3);
   REQUIRE(found.first_step.size() == 20);
   CHECK(found.first_step.front().first == "Rotational speed [rpm] * Torque [Nm]");
   CHECK_FALSE(found.best_rejected.empty());
@@ -454,6 +545,18 @@ TEST_CASE("derived input JSON round trip", "[derived]") {
   CHECK(back.mean == -7.5);
   CHECK(back.scale == 1.25);
   CHECK(back.loss_reduction == 0.03);
+
+  // A step keeps its threshold and shows it in its name.
+  lepton::DerivedInput stepped = derived;
+  stepped.step = 11000.5;
+  const lepton::DerivedInput stepped_back = lepton::DerivedInput::from_json(stepped.to_json(), "$");
+  CHECK(stepped_back.step == 11000.5);
+  CHECK(stepped_back.name() == "Torque [Nm] * Tool wear [min] > 11000.5");
+  CHECK_FALSE(back.step.has_value());
+  nlohmann::json text_step = stepped.to_json();
+  text_step["step"] = "high";
+  CHECK_THROWS_WITH(lepton::DerivedInput::from_json(text_step, "$.derived_features[3]"),
+                    Contains("$.derived_features[3].step"));
 
   nlohmann::json bad = derived.to_json();
   bad["scale"] = 0.0;
