@@ -54,11 +54,11 @@ int main(int argc, char** argv) {
     };
     const lepton::TrainingData learning = make_data(learning_rows);
 
-    // 3b. Derived inputs: the configurator may ask for a screen of the differences of numeric features (and,
-    //     with "derived_features": "products", their products), run on the learning rows only. The model
-    //     trains on the kept inputs as extra columns. fold_derived() then moves a difference into the first
-    //     layer and a product into the network's input products, so the exported model takes the encoded
-    //     columns alone.
+    // 3b. Derived inputs: the configurator may ask for a screen of the differences and products of numeric
+    //     features, run on the learning rows only. By default each kept quantity brings a step input at its
+    //     best split. The model trains on the kept inputs as extra columns. fold_derived() then moves a
+    //     difference into the first layer and a product or a step into the network's input products, so the
+    //     exported model takes the encoded columns alone.
     if (config.derived_search) {
       const lepton::DerivedSearchOptions search =
           lepton::DerivedSearchOptions().with_seed(config.seed).with_products(config.derived_products);
