@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <string>
@@ -16,6 +17,7 @@
 
 #include "lepton/error.hpp"
 #include "lepton/explain.hpp"
+#include "lepton/io.hpp"
 #include "lepton/model.hpp"
 #include "lepton/predictor.hpp"
 #include "lepton/quantize.hpp"
@@ -526,4 +528,63 @@ TEST_CASE("input product: steps in validate and merge", "[products][merge]") {
   members[1].products[4].step = -10.25;
   members[1].products[2].difference = false;
   CHECK_THROWS_WITH(lepton::merge_mean_output(members), Contains("member 1 computes other input products"));
+}
+
+namespace {
+
+const char* const kProductsGolden = LEPTON_SOURCE_DIR "/tests/golden/input_products_v1.lepton";
+const char* const kStepsGolden = LEPTON_SOURCE_DIR "/tests/golden/input_steps_v1.lepton";
+const char* const kProductsExpected = LEPTON_SOURCE_DIR "/tests/golden/input_products_v1_expected.json";
+const char* const kProductsGoldenCommand =
+    "LEPTON_WRITE_GOLDEN=1 build/tests/test_input_products \"[.write-golden-products]\" (from the repository root)";
+
+}  // namespace
+
+TEST_CASE("input product: golden files still load", "[products][artifact][golden]") {
+  const nlohmann::json expected = nlohmann::json::parse(lepton::read_file(kProductsExpected));
+  const lepton::Matrix rows = encoded_rows(8, 99);
+
+  struct Golden {
+    const char* path;
+    const char* probabilities;
+    std::uint32_t flags;
+  };
+  for (const Golden& golden : {Golden{kProductsGolden, "products_probability", lepton::detail::kFlagInputProducts},
+                               Golden{kStepsGolden, "steps_probability",
+                                      lepton::detail::kFlagInputProducts | lepton::detail::kFlagInputSteps}}) {
+    INFO(golden.path);
+    const std::string bytes = lepton::read_file(golden.path);
+    CHECK(lepton::detail::read_prefix(bytes).flags == golden.flags);
+
+    const lepton::Predictions predictions = lepton::Predictor(lepton::parse_artifact(bytes, golden.path)).predict(rows);
+    const auto probability = expected.at(golden.probabilities).get<std::vector<double>>();
+    REQUIRE(predictions.probability.size() == probability.size());
+    for (std::size_t i = 0; i < probability.size(); ++i) {
+      // Another CPU may dispatch other SIMD kernels, whose float32 sums differ in the last bits.
+      INFO("row " << i);
+      CHECK(predictions.probability[i] == Approx(probability[i]).epsilon(1e-5));
+    }
+  }
+}
+
+// Writes the input-product golden files. Run only when adding a file on purpose: the existing ones prove that
+// files written by earlier builds still load.
+TEST_CASE("write golden input-product artifacts", "[.write-golden-products]") {
+  if (std::getenv("LEPTON_WRITE_GOLDEN") == nullptr) {
+    WARN("set LEPTON_WRITE_GOLDEN=1 to rewrite the golden files");
+    return;
+  }
+
+  lepton::ModelArtifact products = random_product_artifact();
+  lepton::ModelArtifact steps = random_step_artifact();
+  products.extensions = {{"golden", {{"command", kProductsGoldenCommand}}}};
+  steps.extensions = products.extensions;
+  lepton::save_artifact(products, kProductsGolden);
+  lepton::save_artifact(steps, kStepsGolden);
+
+  const lepton::Matrix rows = encoded_rows(8, 99);
+  const nlohmann::json expected = {{"command", kProductsGoldenCommand},
+                                   {"products_probability", lepton::Predictor(products).predict(rows).probability},
+                                   {"steps_probability", lepton::Predictor(steps).predict(rows).probability}};
+  lepton::write_file_atomically(kProductsExpected, expected.dump(1) + "\n");
 }
