@@ -52,10 +52,16 @@ GradientExplainer::GradientExplainer(ExplainModel model, Background background, 
                                      GradientOptions options)
     : model_(std::move(model)), background_(std::move(background)), groups_(std::move(groups)), options_(options) {
   detail::check_setup(model_, background_, groups_, "GradientExplainer");
-  if (!model_.has_gradient()) {
+  if (detail::ModelAccess::plan(model_) == nullptr) {
     throw InvalidArgument(
         "GradientExplainer: the model has no analytic gradient; build it with ExplainModel::from_mlp, or use "
-        "KernelExplainer for a plain function or a network with step inputs");
+        "KernelExplainer for a plain function");
+  }
+  if (!model_.has_gradient()) {
+    throw InvalidArgument(
+        "GradientExplainer: the network computes step inputs, whose gradient is 0 on both sides of the step and "
+        "misses the jump; explain it with exact, kernel or permutation SHAP (ExactExplainer, KernelExplainer, "
+        "PermutationExplainer)");
   }
   if (options_.steps_ < 2 || options_.steps_ % 2 != 0) {
     throw InvalidArgument(fmt::format(
