@@ -273,6 +273,8 @@ Predictions predict_any(const Predictor& self, const py::object& x, Workspace* w
     if (py::isinstance<InPlace>(x) && array.ndim() == 2 && static_cast<std::size_t>(array.shape(1)) == width) {
       const auto rows = static_cast<std::size_t>(array.shape(0));
       const auto* data = static_cast<const float*>(array.data());
+      // The kernels do not check their input, and a NaN row would come out as a silent label 0.
+      check_finite_rows(data, rows, width, "x");
       Workspace local;
       Predictions out;
       py::gil_scoped_release release;

@@ -86,6 +86,8 @@ py::array_t<std::int64_t> index_view(const std::vector<std::size_t>& indices, py
 /// A 2-D float32 or float64 array as an owning Matrix. Matrix owns its buffer, so this is one copy
 /// (float32 C-contiguous: memcpy; otherwise one converting copy). `columns` 0 accepts any width.
 Matrix to_matrix(py::handle array, const std::string& argument, std::size_t columns = 0);
+/// Raises ValueError naming `argument` and the element when one of `rows` x `cols` floats is NaN or infinite.
+void check_finite_rows(const float* data, std::size_t rows, std::size_t cols, const std::string& argument);
 /// Same for a DoubleMatrix (float64 C-contiguous: memcpy; otherwise one converting copy).
 DoubleMatrix to_double_matrix(py::handle array, const std::string& argument, std::size_t columns = 0);
 /// A 1-D integer array or sequence, as class ids.

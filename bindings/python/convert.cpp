@@ -185,6 +185,12 @@ void copy_into(const py::array& array, std::vector<Target>& data) {
 
 }  // namespace
 
+void check_finite_rows(const float* data, std::size_t rows, std::size_t cols, const std::string& argument) {
+  const std::size_t count = rows * cols;
+  if (std::all_of(data, data + count, [](float v) { return std::isfinite(v); })) return;
+  check_finite(std::vector<float>(data, data + count), std::max<std::size_t>(cols, 1), argument);  // Names it.
+}
+
 Matrix to_matrix(py::handle value, const std::string& argument, std::size_t columns) {
   const py::array array = require_float_matrix(value, argument, columns);
   Matrix matrix(static_cast<std::size_t>(array.shape(0)), static_cast<std::size_t>(array.shape(1)));

@@ -361,6 +361,17 @@ int main(int argc, char** argv) {
     check_output_option(*predict, out_path);
     check_output_option(*explain, explain_arguments.output_dir);
   } catch (const CLI::ParseError& error) {
+    // A misspelled command leaves no subcommand parsed, and CLI11 would only report that one is required.
+    const std::vector<std::string> unparsed = app.remaining();
+    if (app.get_subcommands().empty() && !unparsed.empty() && unparsed.front().rfind('-', 0) != 0) {
+      std::vector<std::string> commands;
+      for (const CLI::App* command : app.get_subcommands([](CLI::App*) { return true; })) {
+        commands.push_back(command->get_name());
+      }
+      std::cerr << fmt::format("error: unknown command '{}'; the commands are {} (see lepton --help)\n",
+                               unparsed.front(), fmt::join(commands, ", "));
+      return kExitUsage;
+    }
     // --help and --version are "errors" with exit code 0; every real usage error exits with 2.
     return app.exit(error) == 0 ? 0 : kExitUsage;
   }

@@ -60,8 +60,8 @@ GradientExplainer::GradientExplainer(ExplainModel model, Background background, 
   if (!model_.has_gradient()) {
     throw InvalidArgument(
         "GradientExplainer: the network computes step inputs, whose gradient is 0 on both sides of the step and "
-        "misses the jump; explain it with exact, kernel or permutation SHAP (ExactExplainer, KernelExplainer, "
-        "PermutationExplainer)");
+        "misses the jump; explain it with exact, kernel or permutation SHAP: ExactExplainer, KernelExplainer or "
+        "PermutationExplainer, or lepton explain --method exact, kernel or permutation");
   }
   if (options_.steps_ < 2 || options_.steps_ % 2 != 0) {
     throw InvalidArgument(fmt::format(

@@ -890,8 +890,16 @@ std::vector<FeatureSpec> listed_features(const Requirements& requirements, const
                                          std::vector<std::string>* reasons) {
   std::vector<FeatureSpec> features;
   std::set<std::string> listed;
-  for (const FeatureSpec& spec : requirements.features) {
-    profile.column(spec.column);  // throws InvalidArgument with the closest column name
+  for (std::size_t i = 0; i < requirements.features.size(); ++i) {
+    const FeatureSpec& spec = requirements.features[i];
+    try {
+      profile.column(spec.column);
+    } catch (const InvalidArgument& error) {
+      // Name the requirements field too, as for the target, because the fix may belong in either file.
+      throw InvalidArgument(fmt::format("requirements $.features[{}].column: {}. Fix the column name in the "
+                                        "requirements or the header of the data file",
+                                        i, error.what()));
+    }
     listed.insert(spec.column);
 
     if (spec.type == FeatureType::Ignore) {

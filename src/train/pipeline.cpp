@@ -338,7 +338,7 @@ PipelineResult run_pipeline(const Requirements& requirements, const PipelineOpti
     table.column_index(requirements.target);
   } catch (const InvalidArgument& error) {
     // Name the requirements field too, because the fix may belong in either file.
-    throw InvalidArgument(fmt::format("requirements $.target: {}; fix the target in the requirements or the "
+    throw InvalidArgument(fmt::format("requirements $.target: {}. Fix the target in the requirements or the "
                                       "header of the data file",
                                       error.what()));
   }

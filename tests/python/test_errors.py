@@ -157,9 +157,12 @@ def test_missing_feature_column_is_invalid_argument(predictor, ai4i_path):
         (np.zeros((2, 3, 8), dtype=np.float32), ValueError, r"x: expected a 2-D array"),
         (np.zeros((3, 7), dtype=np.float32), ValueError, r"x: expected 8 columns .* got shape \(3, 7\)"),
         (np.full((2, 8), np.nan, dtype=np.float64), ValueError, r"x: element \[0, 0\] is nan"),
+        # float32 C-contiguous rows are read in place, without a copy, and are checked all the same.
+        (np.array([[0.0] * 8, [0.0] * 7 + [np.nan]], dtype=np.float32), ValueError, r"x: element \[1, 7\] is nan"),
+        (np.array([[0.0] * 3 + [np.inf] + [0.0] * 4], dtype=np.float32), ValueError, r"x: element \[0, 3\] is inf"),
         ([[0.0] * 8], TypeError, r"x: expected a lepton.Table, a pandas.DataFrame or a dict"),
     ],
-    ids=["int64", "1-d", "3-d", "width", "nan", "list"],
+    ids=["int64", "1-d", "3-d", "width", "nan", "float32 nan", "float32 inf", "list"],
 )
 def test_bad_encoded_rows_are_rejected(predictor, x, error, message):
     assert predictor.artifact.network.inputs == 8  # Type one-hot (3) + five numeric columns

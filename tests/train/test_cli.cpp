@@ -128,6 +128,7 @@ TEST_CASE("cli: missing target column suggests the closest name", "[cli]") {
   CHECK_THAT(r.output, Catch::Contains("Machine failure"));
   CHECK_THAT(r.output, Catch::Contains("did you mean 'Machine_failed'"));
   CHECK_THAT(r.output, Catch::Contains("requirements $.target"));
+  CHECK_THAT(r.output, Catch::Contains("Fix the target in the requirements"));
   CHECK(scratch.out_is_empty());
 }
 
@@ -211,6 +212,19 @@ TEST_CASE("cli: usage error exits with code 2", "[cli]") {
   const CommandResult r = run_lepton("run --data x.csv");
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.output, Catch::Contains("--requirements"));
+}
+
+TEST_CASE("cli: unknown command names the commands", "[cli]") {
+  const CommandResult r = run_lepton("inspect model.lepton");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Contains("unknown command 'inspect'"));
+  CHECK_THAT(r.output, Catch::Contains("run, validate"));
+  CHECK_THAT(r.output, !Catch::Contains("A subcommand is required"));
+
+  // Without any command, CLI11's own message stays.
+  const CommandResult none = run_lepton("--verbose");
+  CHECK(none.exit_code == 2);
+  CHECK_THAT(none.output, Catch::Contains("subcommand"));
 }
 
 TEST_CASE("cli: empty --out is a usage error", "[cli]") {

@@ -131,9 +131,12 @@ TEST_CASE("a listed text feature counts its hashed columns", "[configurator][fea
 
 TEST_CASE("unknown feature column is InvalidArgument", "[configurator][features]") {
   lepton::Requirements r = binary_requirements();
-  r.features = {{"x9", lepton::FeatureType::Numeric}};
+  r.features = {{"x1", lepton::FeatureType::Numeric}, {"x9", lepton::FeatureType::Numeric}};
   CHECK_THROWS_AS(lepton::select_features(r, binary_profile(1000, 100)), lepton::InvalidArgument);
   CHECK_THROWS_WITH(lepton::select_features(r, binary_profile(1000, 100)), Contains("'x9'"));
+  // The message names the requirements field and the fix, as it does for the target and exclude.
+  CHECK_THROWS_WITH(lepton::select_features(r, binary_profile(1000, 100)), Contains("requirements $.features[1].column"));
+  CHECK_THROWS_WITH(lepton::select_features(r, binary_profile(1000, 100)), Contains("Fix the column name"));
 }
 
 TEST_CASE("misspelled exclude entry is an error", "[configurator][features]") {
