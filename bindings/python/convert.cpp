@@ -155,8 +155,8 @@ py::array require_float_matrix(py::handle value, const std::string& argument, st
 }
 
 template <class Target>
-void check_finite(const std::vector<Target>& data, std::size_t cols, const std::string& argument) {
-  for (std::size_t i = 0; i < data.size(); ++i) {
+void check_finite(const Target* data, std::size_t count, std::size_t cols, const std::string& argument) {
+  for (std::size_t i = 0; i < count; ++i) {
     if (!std::isfinite(data[i])) {
       throw py::value_error(fmt::format("{}: element [{}, {}] is {}; encoded rows must be finite, so impute "
                                         "missing values first (or pass raw records to use the stored imputation)",
@@ -186,16 +186,14 @@ void copy_into(const py::array& array, std::vector<Target>& data) {
 }  // namespace
 
 void check_finite_rows(const float* data, std::size_t rows, std::size_t cols, const std::string& argument) {
-  const std::size_t count = rows * cols;
-  if (std::all_of(data, data + count, [](float v) { return std::isfinite(v); })) return;
-  check_finite(std::vector<float>(data, data + count), std::max<std::size_t>(cols, 1), argument);  // Names it.
+  check_finite(data, rows * cols, std::max<std::size_t>(cols, 1), argument);
 }
 
 Matrix to_matrix(py::handle value, const std::string& argument, std::size_t columns) {
   const py::array array = require_float_matrix(value, argument, columns);
   Matrix matrix(static_cast<std::size_t>(array.shape(0)), static_cast<std::size_t>(array.shape(1)));
   copy_into(array, matrix.data);
-  check_finite(matrix.data, std::max<std::size_t>(matrix.cols, 1), argument);
+  check_finite(matrix.data.data(), matrix.data.size(), std::max<std::size_t>(matrix.cols, 1), argument);
   return matrix;
 }
 
@@ -203,7 +201,7 @@ DoubleMatrix to_double_matrix(py::handle value, const std::string& argument, std
   const py::array array = require_float_matrix(value, argument, columns);
   DoubleMatrix matrix(static_cast<std::size_t>(array.shape(0)), static_cast<std::size_t>(array.shape(1)));
   copy_into(array, matrix.data);
-  check_finite(matrix.data, std::max<std::size_t>(matrix.cols, 1), argument);
+  check_finite(matrix.data.data(), matrix.data.size(), std::max<std::size_t>(matrix.cols, 1), argument);
   return matrix;
 }
 
@@ -243,7 +241,7 @@ std::vector<double> to_double_vector(py::handle value, const std::string& argume
   }
   std::vector<double> values(static_cast<std::size_t>(array.shape(0)));
   copy_into(array, values);
-  check_finite(values, 1, argument);
+  check_finite(values.data(), values.size(), 1, argument);
   return values;
 }
 

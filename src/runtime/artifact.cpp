@@ -271,6 +271,12 @@ void write_tensor(const TensorPlacement& placement, std::string& payload) {
   }
 }
 
+// True when some product is a difference or a step, the fields that flag 0x8 announces.
+bool has_step_fields(const std::vector<InputProduct>& products) {
+  return std::any_of(products.begin(), products.end(),
+                     [](const InputProduct& product) { return product.difference || product.step; });
+}
+
 // Sets a flag only when the file needs it, so that builds which predate int8 or block-diagonal layers still
 // read every file without them.
 std::uint32_t prefix_flags(const Mlp& network, const std::vector<StoredWeights>& stored) {
@@ -283,10 +289,7 @@ std::uint32_t prefix_flags(const Mlp& network, const std::vector<StoredWeights>&
     flags |= detail::kFlagBlockLayers;
   }
   if (!network.products.empty()) flags |= detail::kFlagInputProducts;
-  if (std::any_of(network.products.begin(), network.products.end(),
-                  [](const InputProduct& product) { return product.difference || product.step; })) {
-    flags |= detail::kFlagInputSteps;
-  }
+  if (has_step_fields(network.products)) flags |= detail::kFlagInputSteps;
   return flags;
 }
 
@@ -873,8 +876,7 @@ std::vector<InputProduct> parse_products(const nlohmann::json& value, std::uint6
     }
     products.push_back(product);
   }
-  if (steps && std::none_of(products.begin(), products.end(),
-                            [](const InputProduct& p) { return p.difference || p.step; })) {
+  if (steps && !has_step_fields(products)) {
     throw ParseError(fmt::format("prefix flag {:#x} announces difference or step products, but none has "
                                  "\"difference\" or \"step\" ({})",
                                  detail::kFlagInputSteps, path));

@@ -37,6 +37,9 @@ struct ModelAccess {
 double apply_activation(Activation activation, double value);
 double activation_derivative(Activation activation, double value);
 
+/// The error message for a gradient of a network with step inputs, after "caller: ".
+std::string step_gradient_message(const char* caller);
+
 /// Applies `link` to the logits [count] in place.
 void apply_link(OutputLink link, double* logits, std::size_t count);
 

@@ -57,12 +57,7 @@ GradientExplainer::GradientExplainer(ExplainModel model, Background background, 
         "GradientExplainer: the model has no analytic gradient; build it with ExplainModel::from_mlp, or use "
         "KernelExplainer for a plain function");
   }
-  if (!model_.has_gradient()) {
-    throw InvalidArgument(
-        "GradientExplainer: the network computes step inputs, whose gradient is 0 on both sides of the step and "
-        "misses the jump; explain it with exact, kernel or permutation SHAP: ExactExplainer, KernelExplainer or "
-        "PermutationExplainer, or lepton explain --method exact, kernel or permutation");
-  }
+  if (!model_.has_gradient()) throw InvalidArgument(detail::step_gradient_message("GradientExplainer"));
   if (options_.steps_ < 2 || options_.steps_ % 2 != 0) {
     throw InvalidArgument(fmt::format(
         "GradientExplainer: steps = {}; use an even number >= 2, because the error estimate compares against "

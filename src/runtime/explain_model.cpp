@@ -108,6 +108,14 @@ void apply_link(OutputLink link, double* logits, std::size_t count) {
   }
 }
 
+std::string step_gradient_message(const char* caller) {
+  return fmt::format("{}: the network computes step inputs, whose gradient is 0 on both sides of the step and "
+                     "misses the jump; explain it with exact, kernel or permutation SHAP: ExactExplainer, "
+                     "KernelExplainer or PermutationExplainer, or lepton explain --method exact, kernel or "
+                     "permutation",
+                     caller);
+}
+
 void expand_row(const DoubleMlp& network, const double* row, double* expanded) {
   const std::size_t inputs = network.inputs();
   std::copy(row, row + inputs, expanded);
@@ -267,11 +275,7 @@ void ExplainModel::gradient(const double* row, std::size_t output, double* gradi
     throw InvalidArgument(
         "ExplainModel::gradient: this model is a plain function without a gradient; build it with from_mlp");
   }
-  if (!has_gradient()) {
-    throw InvalidArgument(
-        "ExplainModel::gradient: the network computes step inputs, whose gradient is 0 on both sides of the step "
-        "and misses the jump; explain it with ExactExplainer, KernelExplainer or PermutationExplainer");
-  }
+  if (!has_gradient()) throw InvalidArgument(detail::step_gradient_message("ExplainModel::gradient"));
   if (output >= outputs_) {
     throw InvalidArgument(fmt::format("ExplainModel::gradient: output {} is out of range; the model has {}",
                                       output, outputs_));

@@ -347,11 +347,13 @@ std::string DerivedInput::name() const {
 }
 
 double DerivedInput::value(const float* encoded_row) const {
+  // A product or a step goes through the exported network's own computation, so that training gets exactly
+  // the values, and the side of each step, that the model computes later.
+  if (!is_linear()) return input_product().value(encoded_row);
+
   const double left_term = left_coefficient * encoded_row[left_input] + left_shift;
   const double right_term = right_coefficient * encoded_row[right_input] + right_shift;
-  double raw = kind == DerivedKind::Product ? left_term * right_term : left_term + right_term;
-  if (step) raw = raw > *step ? 1.0 : 0.0;
-  return (raw - mean) / scale;
+  return (left_term + right_term - mean) / scale;
 }
 
 InputProduct DerivedInput::input_product() const {
