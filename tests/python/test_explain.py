@@ -49,13 +49,13 @@ def without_steps(model_path, out_path):
     """Saves the model with its step inputs and their first-layer columns removed, so that it has a gradient."""
     artifact = lepton.load_artifact(model_path)
     network = artifact.network
-    kept = [k for k, product in enumerate(network.products) if product.step is None]
-    assert len(kept) < len(network.products), "the default AI4I model should compute step inputs"
+    smooth_terms = [k for k, product in enumerate(network.products) if product.step is None]
+    assert len(smooth_terms) < len(network.products), "the default AI4I model should compute step inputs"
     first = network.layers[0]
-    columns = list(range(network.inputs)) + [network.inputs + k for k in kept]
+    columns = list(range(network.inputs)) + [network.inputs + k for k in smooth_terms]
     smooth = lepton.Mlp([lepton.DenseLayer(first.weight[:, columns], first.bias, first.activation),
                          *network.layers[1:]])
-    smooth.products = [network.products[k] for k in kept]
+    smooth.products = [network.products[k] for k in smooth_terms]
     artifact.network = smooth
     lepton.save_artifact(artifact, str(out_path))
     return str(out_path)

@@ -392,11 +392,11 @@ TEST_CASE("AI4I products screen keeps the rules' quantities", "[derived][ai4i]")
   CHECK(found.kept[1].name() == "Torque [Nm] * Tool wear [min]");
   CHECK(found.kept[2].name() == "Air temperature [K] - Process temperature [K]");
   for (std::size_t k = 0; k < 3; ++k) {
-    const lepton::DerivedInput& kept = found.kept[k];
-    INFO(kept.name());
-    CHECK(kept.loss_reduction >= 0.04);
-    CHECK(kept.scale > 0.0);
-    CHECK_FALSE(kept.step.has_value());
+    const lepton::DerivedInput& quantity = found.kept[k];
+    INFO(quantity.name());
+    CHECK(quantity.loss_reduction >= 0.04);
+    CHECK(quantity.scale > 0.0);
+    CHECK_FALSE(quantity.step.has_value());
   }
 
   // Then a step at each quantity's best split. AI4I's failure rules put them at a power of 9,000 W, which is
